@@ -1,0 +1,68 @@
+//! Builds everything the proxy needs from a validated configuration.
+
+use std::sync::Arc;
+
+use crate::client::{self, ClientBuildError, OutboundProxy, UpstreamClient};
+use crate::config::{ClientCredentials, Config};
+use crate::env::Env;
+use crate::proxy::Shared;
+use crate::secret::{KeyLoadError, KeyStore};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Key(#[from] KeyLoadError),
+    #[error("{0}")]
+    Client(#[from] ClientBuildError),
+}
+
+/// A ready-to-serve proxy: key store, upstream client and settings.
+#[derive(Clone)]
+pub struct App {
+    shared: Arc<Shared>,
+    client: UpstreamClient,
+    outbound_proxy: Option<OutboundProxy>,
+}
+
+impl App {
+    /// Loads the key and builds the upstream client. A missing key is fatal unless clients may
+    /// bring their own (`client_credentials = keep-if-present`); a malformed key always is.
+    pub fn from_config(config: &Config, env: &Env) -> Result<Self, StartError> {
+        let key = match config.key_source.read(env) {
+            Ok(key) => Some(key),
+            Err(KeyLoadError::EnvNotSet { .. }) if config.client_credentials == ClientCredentials::KeepIfPresent => None,
+            Err(error) => return Err(error.into()),
+        };
+        let keys = Arc::new(KeyStore::new(config.key_source.clone(), key));
+        let outbound_proxy = OutboundProxy::from_env(env, &config.upstream)?;
+        let client = client::build(config.upstream_ca_file.as_deref(), outbound_proxy.as_ref(), &config.timeouts)?;
+        let shared = Arc::new(Shared {
+            keys,
+            upstream: config.upstream.clone(),
+            workspace_id: config.workspace_id.clone(),
+            client_credentials: config.client_credentials,
+            timeouts: config.timeouts,
+        });
+        Ok(Self {
+            shared,
+            client,
+            outbound_proxy,
+        })
+    }
+
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    pub fn keys(&self) -> &Arc<KeyStore> {
+        &self.shared.keys
+    }
+
+    pub fn outbound_proxy(&self) -> Option<&OutboundProxy> {
+        self.outbound_proxy.as_ref()
+    }
+
+    pub(crate) fn client(&self) -> &UpstreamClient {
+        &self.client
+    }
+}

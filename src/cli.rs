@@ -1,0 +1,91 @@
+//! Command line: `serve` (the default), and `config` to print the effective settings.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{FlagValue, Sources};
+
+pub const DEFAULT_CONFIG_FILE: &str = "config/langsmith-proxy.toml";
+
+#[derive(Debug, Parser)]
+#[command(name = "langsmith-proxy", version, about = "Local authenticating reverse proxy for the LangSmith API")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub settings: SettingFlags,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the proxy (what happens without a subcommand).
+    Serve,
+    /// Print the effective settings (the key itself is never printed) and where the key comes from.
+    Config,
+}
+
+/// Flags that override settings; each names the setting it sets.
+#[derive(Debug, Args, Default)]
+pub struct SettingFlags {
+    /// Config file (TOML). Default: config/langsmith-proxy.toml when it exists.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on (setting `listen`).
+    #[arg(long, global = true, value_name = "IP:PORT")]
+    pub listen: Option<String>,
+    /// Admin endpoints address (setting `admin_listen`).
+    #[arg(long, global = true, value_name = "IP:PORT")]
+    pub admin_listen: Option<String>,
+    /// us, eu, apac, aws, or a base URL such as https://langsmith.example.com/api/v1 (setting `upstream`).
+    #[arg(long, global = true, value_name = "REGION|URL")]
+    pub upstream: Option<String>,
+    /// Extra CA bundle (PEM) trusted for the upstream (setting `upstream_ca_file`).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub upstream_ca_file: Option<String>,
+    /// Read the key from this environment variable (setting `key.source` = env:NAME).
+    #[arg(long, global = true, value_name = "NAME", conflicts_with = "key_file")]
+    pub key_env: Option<String>,
+    /// Read the key from this file (setting `key.source` = file:PATH).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub key_file: Option<String>,
+    /// Workspace UUID sent as X-Tenant-Id (setting `workspace_id`).
+    #[arg(long, global = true, value_name = "UUID")]
+    pub workspace_id: Option<String>,
+    /// replace, keep-if-present or reject (setting `client_credentials`).
+    #[arg(long, global = true, value_name = "POLICY")]
+    pub client_credentials: Option<String>,
+    /// auto, pretty or json (setting `log.format`).
+    #[arg(long, global = true, value_name = "FORMAT")]
+    pub log_format: Option<String>,
+    /// error, warn, info, debug, trace or a tracing filter (setting `log.level`).
+    #[arg(long, global = true, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+}
+
+impl SettingFlags {
+    /// The config sources these flags describe.
+    pub fn sources(&self) -> Sources {
+        let mut flags = Vec::new();
+        let mut set = |key: &'static str, flag: &'static str, value: Option<String>| {
+            if let Some(value) = value {
+                flags.push(FlagValue { key, flag, value });
+            }
+        };
+        set("listen", "--listen", self.listen.clone());
+        set("admin_listen", "--admin-listen", self.admin_listen.clone());
+        set("upstream", "--upstream", self.upstream.clone());
+        set("upstream_ca_file", "--upstream-ca-file", self.upstream_ca_file.clone());
+        set("key.source", "--key-env", self.key_env.as_ref().map(|name| format!("env:{name}")));
+        set("key.source", "--key-file", self.key_file.as_ref().map(|path| format!("file:{path}")));
+        set("workspace_id", "--workspace-id", self.workspace_id.clone());
+        set("client_credentials", "--client-credentials", self.client_credentials.clone());
+        set("log.format", "--log-format", self.log_format.clone());
+        set("log.level", "--log-level", self.log_level.clone());
+        Sources {
+            file: self.config.clone(),
+            default_file: Some(PathBuf::from(DEFAULT_CONFIG_FILE)),
+            flags,
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! The pooled upstream client: rustls with webpki and platform roots plus an optional extra CA,
+//! HTTP/2 by ALPN else HTTP/1.1, and an `HTTPS_PROXY` CONNECT tunnel when the environment asks.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::{HeaderValue, Uri};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::connect::proxy::Tunnel;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::proxy::matcher::Matcher;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
+use rustls::{ClientConfig, RootCertStore};
+use tokio::net::TcpStream;
+use tower::Service;
+
+use crate::config::Timeouts;
+use crate::env::Env;
+use crate::proxy::ProxyBody;
+use crate::upstream::Upstream;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub type UpstreamClient = Client<HttpsConnector<UpstreamConnector>, ProxyBody>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientBuildError {
+    #[error("cannot read upstream_ca_file {}: {problem}; give a PEM file with one or more CERTIFICATE blocks", path.display())]
+    CaFile { path: PathBuf, problem: String },
+    #[error("upstream_ca_file {} holds no PEM certificate; give a PEM file with one or more CERTIFICATE blocks", path.display())]
+    CaFileEmpty { path: PathBuf },
+    #[error("TLS setup failed: {0}")]
+    Tls(#[from] rustls::Error),
+    #[error("the proxy in {var} ({uri}) must be an http:// URL; an https:// proxy is not supported")]
+    ProxyScheme { var: &'static str, uri: String },
+}
+
+/// The corporate proxy the environment asks for, if any, for this upstream.
+#[derive(Debug, Clone)]
+pub struct OutboundProxy {
+    pub uri: Uri,
+    auth: Option<HeaderValue>,
+}
+
+impl OutboundProxy {
+    /// Reads `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY`/`NO_PROXY` (either case) like curl does.
+    pub fn from_env(env: &Env, upstream: &Upstream) -> Result<Option<Self>, ClientBuildError> {
+        let var = |name: &str| env.get(name).or_else(|| env.get(&name.to_ascii_lowercase())).unwrap_or("");
+        let matcher = Matcher::builder()
+            .all(var("ALL_PROXY").to_owned())
+            .http(var("HTTP_PROXY").to_owned())
+            .https(var("HTTPS_PROXY").to_owned())
+            .no(var("NO_PROXY").to_owned())
+            .build();
+        let target = upstream.target(&http::uri::PathAndQuery::from_static("/"));
+        let Some(intercept) = matcher.intercept(&target) else {
+            return Ok(None);
+        };
+        if intercept.uri().scheme_str() != Some("http") {
+            let var = if upstream.is_tls() { "HTTPS_PROXY" } else { "HTTP_PROXY" };
+            return Err(ClientBuildError::ProxyScheme {
+                var,
+                uri: intercept.uri().to_string(),
+            });
+        }
+        Ok(Some(Self {
+            uri: intercept.uri().clone(),
+            auth: intercept.basic_auth().cloned(),
+        }))
+    }
+}
+
+/// Connects directly, or through a CONNECT tunnel when an outbound proxy is configured.
+#[derive(Clone)]
+pub struct UpstreamConnector {
+    direct: HttpConnector,
+    tunnel: Option<Tunnel<HttpConnector>>,
+}
+
+impl Service<Uri> for UpstreamConnector {
+    type Response = TokioIo<TcpStream>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        match &mut self.tunnel {
+            Some(tunnel) => tunnel.poll_ready(cx).map_err(Into::into),
+            None => self.direct.poll_ready(cx).map_err(Into::into),
+        }
+    }
+
+    fn call(&mut self, dst: Uri) -> Self::Future {
+        match &mut self.tunnel {
+            Some(tunnel) => {
+                let connecting = tunnel.call(dst);
+                Box::pin(async move { connecting.await.map_err(Into::into) })
+            }
+            None => {
+                let connecting = self.direct.call(dst);
+                Box::pin(async move { connecting.await.map_err(Into::into) })
+            }
+        }
+    }
+}
+
+pub fn build(
+    ca_file: Option<&Path>,
+    outbound_proxy: Option<&OutboundProxy>,
+    timeouts: &Timeouts,
+) -> Result<UpstreamClient, ClientBuildError> {
+    let mut direct = HttpConnector::new();
+    direct.enforce_http(false);
+    direct.set_nodelay(true);
+    direct.set_connect_timeout(Some(timeouts.connect));
+    direct.set_keepalive(Some(Duration::from_secs(60)));
+    let tunnel = outbound_proxy.map(|proxy| {
+        let tunnel = Tunnel::new(proxy.uri.clone(), direct.clone());
+        match &proxy.auth {
+            Some(auth) => tunnel.with_auth(auth.clone()),
+            None => tunnel,
+        }
+    });
+    let connector = HttpsConnectorBuilder::new()
+        .with_tls_config(tls_config(ca_file)?)
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .wrap_connector(UpstreamConnector { direct, tunnel });
+    Ok(Client::builder(TokioExecutor::new())
+        .pool_timer(TokioTimer::new())
+        .timer(TokioTimer::new())
+        .pool_idle_timeout(timeouts.pool_idle)
+        .build(connector))
+}
+
+fn tls_config(ca_file: Option<&Path>) -> Result<ClientConfig, ClientBuildError> {
+    let mut roots = RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    // Platform roots carry CAs that corporate networks install; unreadable ones are skipped.
+    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    if let Some(path) = ca_file {
+        for cert in extra_ca_certs(path)? {
+            roots.add(cert).map_err(|e| ClientBuildError::CaFile {
+                path: path.to_owned(),
+                problem: e.to_string(),
+            })?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+fn extra_ca_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, ClientBuildError> {
+    let unreadable = |problem: String| ClientBuildError::CaFile {
+        path: path.to_owned(),
+        problem,
+    };
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| unreadable(e.to_string()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| unreadable(e.to_string()))?;
+    if certs.is_empty() {
+        return Err(ClientBuildError::CaFileEmpty { path: path.to_owned() });
+    }
+    Ok(certs)
+}

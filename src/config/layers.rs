@@ -1,0 +1,198 @@
+//! Builds the layered configuration (defaults < file < env < flags) with config-rs, and keeps
+//! each layer on its own so an error can name the source of the offending value.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use config::{Config as ConfigRs, Environment, File, FileFormat};
+use serde_json::Value as Json;
+
+use super::schema::Settings;
+use super::ConfigError;
+use crate::env::Env;
+
+pub const ENV_PREFIX: &str = "LANGSMITH_PROXY";
+
+/// A setting given on the command line.
+#[derive(Debug, Clone)]
+pub struct FlagValue {
+    pub key: &'static str,
+    pub flag: &'static str,
+    pub value: String,
+}
+
+/// Where the settings come from.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    /// `--config PATH`: must exist.
+    pub file: Option<PathBuf>,
+    /// Read when present and no `--config` was given.
+    pub default_file: Option<PathBuf>,
+    pub flags: Vec<FlagValue>,
+}
+
+/// The source of one setting's effective value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    Default,
+    File(PathBuf),
+    Env(String),
+    Flag(&'static str),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Default => f.write_str("the built-in default"),
+            Self::File(path) => write!(f, "config file {}", path.display()),
+            Self::Env(var) => write!(f, "environment variable {var}"),
+            Self::Flag(flag) => write!(f, "flag {flag}"),
+        }
+    }
+}
+
+/// The merged settings plus each layer, for [`Layers::origin`].
+pub struct Layers {
+    pub settings: Settings,
+    file: Option<(PathBuf, Json)>,
+    env: Json,
+    flags: Vec<FlagValue>,
+}
+
+impl Layers {
+    pub fn load(sources: &Sources, env: &Env) -> Result<Self, ConfigError> {
+        let file_path = match (&sources.file, &sources.default_file) {
+            (Some(path), _) if !path.is_file() => return Err(ConfigError::FileNotFound { path: path.clone() }),
+            (Some(path), _) => Some(path.clone()),
+            (None, Some(path)) if path.is_file() => Some(path.clone()),
+            (None, _) => None,
+        };
+        let file = match &file_path {
+            Some(path) => Some((path.clone(), layer_json(file_source(path), &Origin::File(path.clone()))?)),
+            None => None,
+        };
+        let env_layer = layer_json(env_source(env), &Origin::Env(ENV_PREFIX.to_owned() + "_*"))?;
+
+        let known = known_keys();
+        if let Some((path, json)) = &file {
+            reject_unknown(json, &known, |key| Origin::File(path.clone()).with_key(key))?;
+        }
+        reject_unknown(&env_layer, &known, |key| Origin::Env(env_var_name(key)).with_key(key))?;
+
+        let mut builder = ConfigRs::builder()
+            .add_source(ConfigRs::try_from(&Settings::default()).map_err(ConfigError::internal)?);
+        if let Some(path) = &file_path {
+            builder = builder.add_source(file_source(path));
+        }
+        builder = builder.add_source(env_source(env));
+        for flag in &sources.flags {
+            builder = builder.set_override(flag.key, flag.value.clone()).map_err(ConfigError::internal)?;
+        }
+        let settings = builder
+            .build()
+            .and_then(|merged| merged.try_deserialize::<Settings>())
+            .map_err(|error| ConfigError::Malformed {
+                message: error.to_string(),
+            })?;
+        Ok(Self {
+            settings,
+            file,
+            env: env_layer,
+            flags: sources.flags.clone(),
+        })
+    }
+
+    /// Which layer supplied the effective value of `key` (dotted, e.g. `timeouts.connect`).
+    pub fn origin(&self, key: &str) -> Origin {
+        if let Some(flag) = self.flags.iter().rev().find(|f| f.key == key) {
+            return Origin::Flag(flag.flag);
+        }
+        if lookup(&self.env, key).is_some() {
+            return Origin::Env(env_var_name(key));
+        }
+        match &self.file {
+            Some((path, json)) if lookup(json, key).is_some() => Origin::File(path.clone()),
+            _ => Origin::Default,
+        }
+    }
+}
+
+impl Origin {
+    fn with_key(self, key: &str) -> ConfigError {
+        ConfigError::UnknownKey {
+            key: key.to_owned(),
+            origin: self,
+        }
+    }
+}
+
+/// `timeouts.connect` → `LANGSMITH_PROXY_TIMEOUTS__CONNECT`.
+pub fn env_var_name(key: &str) -> String {
+    format!("{ENV_PREFIX}_{}", key.replace('.', "__").to_ascii_uppercase())
+}
+
+fn file_source(path: &Path) -> File<config::FileSourceFile, FileFormat> {
+    File::from(path).format(FileFormat::Toml).required(true)
+}
+
+fn env_source(env: &Env) -> Environment {
+    let vars = env
+        .with_prefix(&format!("{ENV_PREFIX}_"))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    Environment::with_prefix(ENV_PREFIX)
+        .prefix_separator("_")
+        .separator("__")
+        .source(Some(vars))
+}
+
+fn layer_json(source: impl config::Source + Send + Sync + 'static, origin: &Origin) -> Result<Json, ConfigError> {
+    ConfigRs::builder()
+        .add_source(source)
+        .build()
+        .and_then(|layer| layer.try_deserialize::<Json>())
+        .map_err(|error| ConfigError::Unreadable {
+            origin: origin.clone(),
+            message: error.to_string(),
+        })
+}
+
+/// Every dotted leaf key of the schema, from the serialized defaults.
+fn known_keys() -> Vec<String> {
+    let defaults = serde_json::to_value(Settings::default()).unwrap_or(Json::Null);
+    let mut keys = Vec::new();
+    leaf_keys(&defaults, "", &mut keys);
+    keys
+}
+
+fn leaf_keys(value: &Json, prefix: &str, out: &mut Vec<String>) {
+    match value {
+        Json::Object(map) => {
+            for (name, child) in map {
+                let key = if prefix.is_empty() { name.clone() } else { format!("{prefix}.{name}") };
+                leaf_keys(child, &key, out);
+            }
+        }
+        _ => out.push(prefix.to_owned()),
+    }
+}
+
+fn reject_unknown(layer: &Json, known: &[String], error: impl Fn(&str) -> ConfigError) -> Result<(), ConfigError> {
+    let mut keys = Vec::new();
+    leaf_keys(layer, "", &mut keys);
+    // A table given where a value belongs (or the reverse) is caught by deserialization.
+    match keys
+        .iter()
+        .filter(|key| !key.is_empty())
+        .find(|key| !known.iter().any(|k| k == *key || key.starts_with(&format!("{k}."))))
+    {
+        Some(key) => Err(error(key)),
+        None => Ok(()),
+    }
+}
+
+fn lookup<'a>(json: &'a Json, key: &str) -> Option<&'a Json> {
+    key.split('.')
+        .try_fold(json, |node, part| node.get(part))
+        .filter(|value| !value.is_null())
+}

@@ -1,0 +1,47 @@
+//! Configuration: one schema, layered defaults < file < env (`LANGSMITH_PROXY_*`) < flags.
+
+mod layers;
+mod schema;
+mod validate;
+
+use std::path::PathBuf;
+
+pub use layers::{env_var_name, FlagValue, Origin, Sources, ENV_PREFIX};
+pub use schema::Settings;
+pub use validate::{ClientCredentials, Config, LogFormat, Timeouts};
+
+use crate::env::Env;
+
+/// A configuration problem. Each message names the setting and where its value came from.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {} (given with --config) does not exist", path.display())]
+    FileNotFound { path: PathBuf },
+    #[error("cannot read settings from {origin}: {message}")]
+    Unreadable { origin: Origin, message: String },
+    #[error("unknown setting `{key}` in {origin}; config/langsmith-proxy.toml lists every setting")]
+    UnknownKey { key: String, origin: Origin },
+    #[error("{message}")]
+    Malformed { message: String },
+    #[error("invalid `{key}` = {value:?} (from {origin}): {problem}")]
+    Invalid {
+        key: &'static str,
+        value: String,
+        origin: Origin,
+        problem: String,
+    },
+}
+
+impl ConfigError {
+    fn internal(error: config::ConfigError) -> Self {
+        Self::Malformed {
+            message: error.to_string(),
+        }
+    }
+}
+
+/// Loads, layers and validates the settings.
+pub fn load(sources: &Sources, env: &Env) -> Result<Config, ConfigError> {
+    let layers = layers::Layers::load(sources, env)?;
+    validate::validate(&layers)
+}

@@ -1,0 +1,140 @@
+//! Turns the string settings into typed ones; every error names the key and its origin.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use http::HeaderValue;
+
+use super::layers::Layers;
+use super::schema::Settings;
+use super::ConfigError;
+use crate::secret::KeySource;
+use crate::upstream::Upstream;
+
+/// What to do with credentials the client sends itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientCredentials {
+    /// Drop the client's `x-api-key`/`Authorization` and send the proxy's key.
+    Replace,
+    /// Forward the client's own credential when it sends one; otherwise inject.
+    KeepIfPresent,
+    /// Refuse requests that carry their own credential (400).
+    Reject,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub response_header: Duration,
+    pub pool_idle: Duration,
+    pub shutdown_grace: Duration,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub admin_listen: SocketAddr,
+    pub upstream: Upstream,
+    pub upstream_ca_file: Option<PathBuf>,
+    pub workspace_id: Option<HeaderValue>,
+    pub client_credentials: ClientCredentials,
+    pub key_source: KeySource,
+    pub key_refresh: Duration,
+    pub timeouts: Timeouts,
+    /// `None` means: pretty on a terminal, JSON otherwise.
+    pub log_format: Option<LogFormat>,
+    pub log_level: String,
+    /// The effective settings as strings, for `langsmith-proxy config`.
+    pub settings: Settings,
+}
+
+struct Check<'a> {
+    layers: &'a Layers,
+}
+
+impl Check<'_> {
+    fn parse<T>(&self, key: &'static str, value: &str, parse: impl FnOnce(&str) -> Result<T, String>) -> Result<T, ConfigError> {
+        parse(value).map_err(|problem| ConfigError::Invalid {
+            key,
+            value: value.to_owned(),
+            origin: self.layers.origin(key),
+            problem,
+        })
+    }
+
+    fn duration(&self, key: &'static str, value: &str) -> Result<Duration, ConfigError> {
+        self.parse(key, value, |v| {
+            humantime::parse_duration(v).map_err(|e| format!("{e}; write a duration such as 500ms, 10s or 5m"))
+        })
+    }
+
+    fn socket_addr(&self, key: &'static str, value: &str) -> Result<SocketAddr, ConfigError> {
+        self.parse(key, value, |v| {
+            v.parse::<SocketAddr>()
+                .map_err(|_| "expected IP:PORT such as 127.0.0.1:7878 or [::1]:7878".to_owned())
+        })
+    }
+}
+
+pub(super) fn validate(layers: &Layers) -> Result<Config, ConfigError> {
+    let s = &layers.settings;
+    let check = Check { layers };
+    let optional = |value: &Option<String>| value.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
+
+    let upstream = check.parse("upstream", &s.upstream, |v| Upstream::parse(v).map_err(|e| e.to_string()))?;
+    let workspace_id = optional(&s.workspace_id)
+        .map(|id| check.parse("workspace_id", &id, parse_workspace_id))
+        .transpose()?;
+    let client_credentials = check.parse("client_credentials", &s.client_credentials, |v| match v {
+        "replace" => Ok(ClientCredentials::Replace),
+        "keep-if-present" => Ok(ClientCredentials::KeepIfPresent),
+        "reject" => Ok(ClientCredentials::Reject),
+        _ => Err("expected replace, keep-if-present or reject".to_owned()),
+    })?;
+    let log_format = check.parse("log.format", &s.log.format, |v| match v {
+        "auto" => Ok(None),
+        "pretty" => Ok(Some(LogFormat::Pretty)),
+        "json" => Ok(Some(LogFormat::Json)),
+        _ => Err("expected auto, pretty or json".to_owned()),
+    })?;
+    let log_level = check.parse("log.level", &s.log.level, |v| {
+        tracing_subscriber::EnvFilter::try_new(v)
+            .map(|_| v.to_owned())
+            .map_err(|e| format!("{e}; use error, warn, info, debug, trace or a filter such as info,access=warn"))
+    })?;
+
+    Ok(Config {
+        listen: check.socket_addr("listen", &s.listen)?,
+        admin_listen: check.socket_addr("admin_listen", &s.admin_listen)?,
+        upstream,
+        upstream_ca_file: optional(&s.upstream_ca_file).map(PathBuf::from),
+        workspace_id,
+        client_credentials,
+        key_source: check.parse("key.source", &s.key.source, |v| v.parse::<KeySource>().map_err(|e| e.to_string()))?,
+        key_refresh: check.duration("key.refresh", &s.key.refresh)?,
+        timeouts: Timeouts {
+            connect: check.duration("timeouts.connect", &s.timeouts.connect)?,
+            response_header: check.duration("timeouts.response_header", &s.timeouts.response_header)?,
+            pool_idle: check.duration("timeouts.pool_idle", &s.timeouts.pool_idle)?,
+            shutdown_grace: check.duration("timeouts.shutdown_grace", &s.timeouts.shutdown_grace)?,
+        },
+        log_format,
+        log_level,
+        settings: s.clone(),
+    })
+}
+
+/// Workspace ids are UUIDs; catching a pasted name or URL here beats a 403 later.
+fn parse_workspace_id(value: &str) -> Result<HeaderValue, String> {
+    uuid::Uuid::parse_str(value)
+        .map_err(|_| "expected a workspace UUID (LangSmith → Settings → Workspaces shows it)".to_owned())
+        .and_then(|id| HeaderValue::from_str(&id.hyphenated().to_string()).map_err(|e| e.to_string()))
+}

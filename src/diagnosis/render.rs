@@ -1,0 +1,104 @@
+//! Renders a diagnosis into the response contract of DESIGN.md §4.
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, HeaderName};
+use http::{HeaderValue, Method, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::ext::ReasonPhrase;
+use serde_json::{json, Value as Json};
+
+use super::Code;
+use crate::proxy::ProxyBody;
+use crate::secret::LoadedKey;
+
+/// Marks a response the proxy made itself, so nobody mistakes it for LangSmith's.
+pub const ERROR_HEADER: HeaderName = HeaderName::from_static("x-langsmith-proxy-error");
+const SHOULD_RETRY: HeaderName = HeaderName::from_static("x-should-retry");
+const DOCS: &str = "https://github.com/langsmith-proxy/langsmith-proxy#diagnosis-codes";
+
+/// Which cause it is, in one sentence, and the steps that fix it.
+#[derive(Debug, Clone)]
+pub struct Diagnosis {
+    pub code: Code,
+    pub summary: String,
+    pub fix: Vec<String>,
+}
+
+/// Everything about the request a diagnosis reports alongside the cause.
+#[derive(Debug, Clone)]
+pub struct DiagnosisContext<'a> {
+    pub request_id: Option<&'a HeaderValue>,
+    pub method: &'a Method,
+    pub path: &'a str,
+    pub key_source: String,
+    pub key: Option<&'a LoadedKey>,
+    pub workspace_id: Option<&'a HeaderValue>,
+    pub upstream_url: &'a str,
+    pub upstream_status: Option<StatusCode>,
+}
+
+impl Diagnosis {
+    /// The `langsmith_proxy` JSON member.
+    pub fn member(&self, ctx: &DiagnosisContext<'_>) -> Json {
+        let key = ctx.key.map(|loaded| {
+            json!({
+                "source": ctx.key_source,
+                "kind": loaded.key.kind().as_str(),
+                "hint": loaded.key.hint(),
+                "fingerprint": loaded.key.fingerprint(),
+                "loaded_at": humantime::format_rfc3339_seconds(loaded.loaded_at).to_string(),
+            })
+        });
+        json!({
+            "code": self.code.as_str(),
+            "summary": self.summary,
+            "fix": self.fix,
+            "key": key.unwrap_or_else(|| json!({ "source": ctx.key_source, "loaded": false })),
+            "workspace_id": ctx.workspace_id.and_then(|v| v.to_str().ok()),
+            "upstream": { "url": ctx.upstream_url, "status": ctx.upstream_status.map(|s| s.as_u16()) },
+            "request": {
+                "id": ctx.request_id.and_then(|v| v.to_str().ok()),
+                "method": ctx.method.as_str(),
+                "path": ctx.path,
+            },
+            "docs": DOCS,
+        })
+    }
+
+    /// `Forbidden (langsmith-proxy: key_missing: <first fix step>)`, for SDKs that print only
+    /// the status line. Characters a reason phrase cannot carry are dropped.
+    pub fn reason_phrase(&self, status: StatusCode) -> Option<ReasonPhrase> {
+        let first_fix = self.fix.first().map(String::as_str).unwrap_or(&self.summary);
+        let text = format!(
+            "{} (langsmith-proxy: {}: {first_fix})",
+            status.canonical_reason().unwrap_or("Error"),
+            self.code
+        );
+        let clean: String = text.chars().filter(|c| *c == ' ' || c.is_ascii_graphic()).collect();
+        ReasonPhrase::try_from(clean.into_bytes()).ok()
+    }
+}
+
+/// A response made by the proxy itself: JSON with top-level `error`/`detail` like LangSmith's,
+/// the `langsmith_proxy` member, and the `x-langsmith-proxy-error` header.
+pub fn proxy_made_response(status: StatusCode, diagnosis: &Diagnosis, ctx: &DiagnosisContext<'_>) -> Response<ProxyBody> {
+    let body = json!({
+        "error": diagnosis.code.as_str(),
+        "detail": diagnosis.summary,
+        "langsmith_proxy": diagnosis.member(ctx),
+    });
+    let mut bytes = serde_json::to_vec(&body).unwrap_or_default();
+    bytes.push(b'\n');
+    let mut response = Response::new(Full::new(Bytes::from(bytes)).map_err(|never| match never {}).boxed());
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(ERROR_HEADER, HeaderValue::from_static(diagnosis.code.as_str()));
+    if status.is_client_error() {
+        headers.insert(SHOULD_RETRY, HeaderValue::from_static("false"));
+    }
+    if let Some(reason) = diagnosis.reason_phrase(status) {
+        response.extensions_mut().insert(reason);
+    }
+    response
+}

@@ -1,0 +1,21 @@
+//! langsmith-proxy: a local authenticating reverse proxy for the LangSmith API.
+//!
+//! The binary is a thin shell around this library: [`config::load`] turns flags, environment
+//! and file into a [`config::Config`], [`App::from_config`] loads the key and builds the
+//! upstream client, and [`serve`] runs the proxy on a listener until a shutdown future resolves.
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod cli;
+pub mod client;
+pub mod config;
+pub mod diagnosis;
+pub mod env;
+pub mod proxy;
+pub mod secret;
+pub mod server;
+pub mod telemetry;
+pub mod upstream;
+
+pub use app::App;
+pub use server::serve;

@@ -1,0 +1,163 @@
+//! Errors the proxy answers itself, and the one place they become responses.
+
+use std::error::Error as StdError;
+use std::time::Duration;
+
+use http::{Response, StatusCode};
+use rustls::CertificateError;
+
+use super::{ProxyBody, RequestFacts, Shared};
+use crate::config::Timeouts;
+use crate::diagnosis::{proxy_made_response, Code, Diagnosis};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("no LangSmith API key is loaded")]
+    KeyMissing,
+    #[error("the request carried its own {header} header, which client_credentials = reject forbids")]
+    ClientCredentialsNotAllowed { header: &'static str },
+    #[error("cannot reach the upstream: {cause}")]
+    Unreachable { cause: String },
+    #[error("the upstream did not accept a connection within {}", humantime::format_duration(*after))]
+    ConnectTimeout { after: Duration },
+    #[error("the upstream did not send response headers within {}", humantime::format_duration(*after))]
+    ResponseTimeout { after: Duration },
+    #[error("TLS handshake with the upstream failed: {problem}")]
+    Tls { problem: String, cause: TlsCause },
+}
+
+/// The certificate problems that each have their own fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsCause {
+    UnknownIssuer,
+    WrongName,
+    Expired,
+    Other,
+}
+
+impl ProxyError {
+    /// Sorts a client error by walking its causes: TLS, timeout, or unreachable.
+    pub fn from_client_error(error: &hyper_util::client::legacy::Error, timeouts: &Timeouts) -> Self {
+        let mut cause: Option<&(dyn StdError + 'static)> = error.source();
+        let mut innermost = error.to_string();
+        while let Some(current) = cause {
+            if let Some(tls) = current.downcast_ref::<rustls::Error>() {
+                return Self::Tls {
+                    problem: tls.to_string(),
+                    cause: tls_cause(tls),
+                };
+            }
+            if let Some(io) = current.downcast_ref::<std::io::Error>() {
+                if io.kind() == std::io::ErrorKind::TimedOut {
+                    return Self::ConnectTimeout { after: timeouts.connect };
+                }
+            }
+            innermost = current.to_string();
+            cause = current.source();
+        }
+        Self::Unreachable { cause: innermost }
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::KeyMissing => StatusCode::UNAUTHORIZED,
+            Self::ClientCredentialsNotAllowed { .. } => StatusCode::BAD_REQUEST,
+            Self::Unreachable { .. } | Self::Tls { .. } => StatusCode::BAD_GATEWAY,
+            Self::ConnectTimeout { .. } | Self::ResponseTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+        }
+    }
+
+    fn diagnosis(&self, shared: &Shared) -> Diagnosis {
+        let upstream = shared.upstream.url();
+        let (code, fix) = match self {
+            Self::KeyMissing => (
+                Code::KeyMissing,
+                vec![
+                    format!("Make the key available where the proxy reads it ({}), then restart the proxy", shared.keys.source()),
+                    "Or point the proxy at the key with --key-env NAME or --key-file PATH".to_owned(),
+                    "Run `langsmith-proxy config` to see where the proxy looks".to_owned(),
+                ],
+            ),
+            Self::ClientCredentialsNotAllowed { .. } => (
+                Code::ClientCredentialsNotAllowed,
+                vec![
+                    "Set LANGSMITH_API_KEY=proxy-managed in the app's environment so the app sends no real key".to_owned(),
+                    "Or let the proxy replace client keys: client_credentials = \"replace\" (flag --client-credentials replace)".to_owned(),
+                ],
+            ),
+            Self::Unreachable { .. } => (
+                Code::UpstreamUnreachable,
+                vec![
+                    format!("Check that {upstream} resolves and is reachable from this machine (DNS, firewall, VPN)"),
+                    "Behind a corporate proxy, set HTTPS_PROXY (and NO_PROXY) in the proxy's environment".to_owned(),
+                    "Check the upstream setting (--upstream us|eu|apac|aws|URL; self-hosted: https://HOST/api/v1)".to_owned(),
+                ],
+            ),
+            Self::ConnectTimeout { .. } => (
+                Code::UpstreamTimeout,
+                vec![
+                    format!("Check the network path to {upstream}; a firewall that drops packets looks like this"),
+                    "Raise timeouts.connect (env LANGSMITH_PROXY_TIMEOUTS__CONNECT) if the network is just slow".to_owned(),
+                ],
+            ),
+            Self::ResponseTimeout { .. } => (
+                Code::UpstreamTimeout,
+                vec![
+                    "Retry later: LangSmith may be slow or degraded (https://status.smith.langchain.com)".to_owned(),
+                    "Raise timeouts.response_header (env LANGSMITH_PROXY_TIMEOUTS__RESPONSE_HEADER) for slow large uploads".to_owned(),
+                ],
+            ),
+            Self::Tls { cause, .. } => (Code::UpstreamTlsError, tls_fix(*cause, upstream)),
+        };
+        Diagnosis {
+            code,
+            summary: format!("{self} ({upstream})"),
+            fix,
+        }
+    }
+
+    /// The response for this error; also logs it at WARN with the request context.
+    pub fn into_response(self, facts: &RequestFacts, shared: &Shared) -> Response<ProxyBody> {
+        let status = self.status();
+        let diagnosis = self.diagnosis(shared);
+        let ctx = facts.diagnosis_context(shared, None);
+        tracing::warn!(
+            code = diagnosis.code.as_str(),
+            request_id = ctx.request_id.and_then(|v| v.to_str().ok()),
+            method = %facts.method,
+            path = facts.uri.path(),
+            key_source = %ctx.key_source,
+            upstream = shared.upstream.url(),
+            status = status.as_u16(),
+            "{}",
+            diagnosis.summary
+        );
+        proxy_made_response(status, &diagnosis, &ctx)
+    }
+}
+
+fn tls_cause(error: &rustls::Error) -> TlsCause {
+    match error {
+        rustls::Error::InvalidCertificate(cert) => match cert {
+            CertificateError::UnknownIssuer => TlsCause::UnknownIssuer,
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => TlsCause::WrongName,
+            CertificateError::Expired | CertificateError::ExpiredContext { .. } => TlsCause::Expired,
+            _ => TlsCause::Other,
+        },
+        _ => TlsCause::Other,
+    }
+}
+
+fn tls_fix(cause: TlsCause, upstream: &str) -> Vec<String> {
+    match cause {
+        TlsCause::UnknownIssuer => vec![
+            format!("The certificate of {upstream} is signed by a CA this machine does not trust"),
+            "For self-hosted LangSmith or a TLS-inspecting corporate proxy, set upstream_ca_file (flag --upstream-ca-file) to the PEM bundle of that CA".to_owned(),
+        ],
+        TlsCause::WrongName => vec![format!(
+            "The certificate does not cover the host in {upstream}: check the upstream setting, or a proxy is intercepting"
+        )],
+        TlsCause::Expired => vec!["The upstream certificate has expired, or this machine's clock is wrong: check the system time".to_owned()],
+        TlsCause::Other => vec![format!("Check the TLS setup of {upstream}; upstream_ca_file adds a trusted CA")],
+    }
+}

@@ -1,0 +1,93 @@
+//! The innermost service: maps the request onto the upstream and streams both bodies through.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::header::{HeaderValue, VIA};
+use http::{HeaderName, Request, Response, Version};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use tower::Service;
+
+use super::{hop_by_hop, ClientAddr, ProxyBody, ProxyError, RequestFacts, Shared};
+use crate::client::UpstreamClient;
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const VIA_VALUE: HeaderValue = HeaderValue::from_static("1.1 langsmith-proxy");
+
+#[derive(Clone)]
+pub struct Forward {
+    shared: Arc<Shared>,
+    client: UpstreamClient,
+}
+
+impl Forward {
+    pub fn new(shared: Arc<Shared>, client: UpstreamClient) -> Self {
+        Self { shared, client }
+    }
+}
+
+impl Service<Request<Incoming>> for Forward {
+    type Response = Response<ProxyBody>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<ProxyBody>, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // The pooled client queues internally; readiness is per request.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<Incoming>) -> Self::Future {
+        let shared = self.shared.clone();
+        let client = self.client.clone();
+        Box::pin(async move { Ok(forward(&shared, &client, request).await) })
+    }
+}
+
+async fn forward(shared: &Shared, client: &UpstreamClient, request: Request<Incoming>) -> Response<ProxyBody> {
+    let facts = RequestFacts::of(&request);
+    let upstream_request = upstream_request(shared, request);
+    let sent = tokio::time::timeout(shared.timeouts.response_header, client.request(upstream_request)).await;
+    match sent {
+        Ok(Ok(response)) => {
+            let (mut parts, body) = response.into_parts();
+            hop_by_hop::strip(&mut parts.headers);
+            Response::from_parts(parts, body.boxed())
+        }
+        Ok(Err(error)) => ProxyError::from_client_error(&error, &shared.timeouts).into_response(&facts, shared),
+        Err(_elapsed) => ProxyError::ResponseTimeout {
+            after: shared.timeouts.response_header,
+        }
+        .into_response(&facts, shared),
+    }
+}
+
+fn upstream_request(shared: &Shared, request: Request<Incoming>) -> Request<ProxyBody> {
+    let (mut parts, body) = request.into_parts();
+    let root = http::uri::PathAndQuery::from_static("/");
+    parts.uri = shared.upstream.target(parts.uri.path_and_query().unwrap_or(&root));
+    // The client picks HTTP/2 or HTTP/1.1 per upstream connection, whatever the client spoke.
+    parts.version = Version::HTTP_11;
+    hop_by_hop::strip_request(&mut parts.headers);
+    if let Some(ClientAddr(addr)) = parts.extensions.get::<ClientAddr>() {
+        append_forwarded_for(&mut parts.headers, addr.ip());
+    }
+    parts.headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+    parts.headers.append(VIA, VIA_VALUE);
+    Request::from_parts(parts, body.boxed())
+}
+
+/// Appends the client to an existing `X-Forwarded-For` chain rather than replacing it.
+fn append_forwarded_for(headers: &mut http::HeaderMap, ip: std::net::IpAddr) {
+    let value = match headers.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        Some(existing) => format!("{existing}, {ip}"),
+        None => ip.to_string(),
+    };
+    if let Ok(value) = HeaderValue::from_str(&value) {
+        headers.insert(X_FORWARDED_FOR, value);
+    }
+}

@@ -1,0 +1,64 @@
+//! The request path. [`stack`] is the one place that orders the layers, top to bottom.
+
+mod access_log;
+mod credentials;
+mod error;
+mod facts;
+mod forward;
+mod hop_by_hop;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION};
+use http::{HeaderName, Request, Response};
+use http_body_util::combinators::BoxBody;
+use hyper::body::Incoming;
+use tower::{Service, ServiceBuilder};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+
+pub use error::ProxyError;
+pub use facts::{Credential, RequestFacts};
+
+use crate::client::UpstreamClient;
+use crate::config::{ClientCredentials, Timeouts};
+use crate::secret::KeyStore;
+use crate::upstream::Upstream;
+
+/// Every body the proxy sends or receives: streamed from the peer, or a small one it made.
+pub type ProxyBody = BoxBody<Bytes, hyper::Error>;
+
+pub const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+pub const X_TENANT_ID: HeaderName = HeaderName::from_static("x-tenant-id");
+
+/// The address of the downstream client, set per connection by the server.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub SocketAddr);
+
+/// What every layer reads: the key store and the fixed routing settings.
+#[derive(Debug)]
+pub struct Shared {
+    pub keys: Arc<KeyStore>,
+    pub upstream: Upstream,
+    pub workspace_id: Option<http::HeaderValue>,
+    pub client_credentials: ClientCredentials,
+    pub timeouts: Timeouts,
+}
+
+/// The proxy's request path, outermost layer first.
+pub fn stack(
+    shared: Arc<Shared>,
+    client: UpstreamClient,
+) -> impl Service<Request<Incoming>, Response = Response<ProxyBody>, Error = Infallible, Future: Send> + Clone + Send + 'static {
+    ServiceBuilder::new()
+        // Before anything can log a header.
+        .layer(SetSensitiveRequestHeadersLayer::new([X_API_KEY, AUTHORIZATION, PROXY_AUTHORIZATION, COOKIE]))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(access_log::AccessLogLayer)
+        .layer(credentials::CredentialsLayer::new(shared.clone()))
+        .service(forward::Forward::new(shared, client))
+}

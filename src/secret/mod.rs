@@ -1,0 +1,14 @@
+//! The LangSmith API key: its redacted representation, where it comes from, and the store that
+//! hands a consistent snapshot to every request.
+
+mod api_key;
+mod source;
+mod store;
+
+pub use api_key::{ApiKey, KeyFormatError, KeyKind};
+pub use source::{KeyLoadError, KeySource};
+pub use store::{KeyStore, LoadedKey};
+
+/// The documented placeholder apps put in `LANGSMITH_API_KEY` so SDK code paths that insist on
+/// a non-empty key are satisfied; the proxy never treats it as a client credential.
+pub const PLACEHOLDER_KEY: &str = "proxy-managed";

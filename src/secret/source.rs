@@ -1,0 +1,104 @@
+//! Where the key comes from: `env:NAME` or `file:PATH`.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use super::api_key::{ApiKey, KeyFormatError};
+use crate::env::Env;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    Env(String),
+    File(PathBuf),
+}
+
+/// Why no key could be loaded. Each message says what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyLoadError {
+    #[error("environment variable {var} is not set; export {var}=lsv2_... in the proxy's environment, or pick another source with --key-env NAME or --key-file PATH")]
+    EnvNotSet { var: String },
+    #[error("cannot read key file {path}: {error}; check the path and its permissions, or pick another source with --key-env NAME")]
+    FileUnreadable { path: PathBuf, error: std::io::Error },
+    #[error("key from {source_label} refused: {problem}")]
+    Format {
+        source_label: String,
+        problem: KeyFormatError,
+    },
+}
+
+impl KeySource {
+    /// Reads and validates the key. Never returns or logs the raw value on failure.
+    pub fn read(&self, env: &Env) -> Result<ApiKey, KeyLoadError> {
+        let raw = match self {
+            Self::Env(var) => env
+                .get(var)
+                .ok_or_else(|| KeyLoadError::EnvNotSet { var: var.clone() })?
+                .to_owned(),
+            Self::File(path) => std::fs::read_to_string(path).map_err(|error| KeyLoadError::FileUnreadable {
+                path: path.clone(),
+                error,
+            })?,
+        };
+        ApiKey::parse(&raw).map_err(|problem| KeyLoadError::Format {
+            source_label: self.to_string(),
+            problem,
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("`{0}` is not a key source; use env:NAME or file:PATH")]
+pub struct KeySourceParseError(String);
+
+impl FromStr for KeySource {
+    type Err = KeySourceParseError;
+
+    fn from_str(spec: &str) -> Result<Self, Self::Err> {
+        let invalid = || KeySourceParseError(spec.to_owned());
+        let (kind, rest) = spec.split_once(':').ok_or_else(invalid)?;
+        if rest.is_empty() {
+            return Err(invalid());
+        }
+        match kind {
+            "env" => Ok(Self::Env(rest.to_owned())),
+            "file" => Ok(Self::File(PathBuf::from(rest))),
+            _ => Err(invalid()),
+        }
+    }
+}
+
+impl fmt::Display for KeySource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Env(var) => write!(f, "env:{var}"),
+            Self::File(path) => write!(f, "file:{}", path.display()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_specs() {
+        assert_eq!("env:MY_KEY".parse::<KeySource>().ok(), Some(KeySource::Env("MY_KEY".into())));
+        assert_eq!(
+            "file:/run/secrets/key".parse::<KeySource>().ok(),
+            Some(KeySource::File("/run/secrets/key".into()))
+        );
+        assert!("env:".parse::<KeySource>().is_err());
+        assert!("vault:x".parse::<KeySource>().is_err());
+        assert!("LANGSMITH_API_KEY".parse::<KeySource>().is_err());
+    }
+
+    #[test]
+    fn reads_from_injected_env() {
+        let env = Env::from_pairs([("K", "lsv2_pt_abcdefghijklmnopqrstuvwxyz\n")]);
+        let key = KeySource::Env("K".into()).read(&env).expect("key");
+        assert_eq!(key.hint(), "lsv2_pt_…wxyz");
+        let missing = KeySource::Env("NOPE".into()).read(&env).expect_err("missing");
+        assert!(missing.to_string().contains("NOPE is not set"));
+    }
+}

@@ -1,0 +1,39 @@
+//! Logging setup and the start banner.
+
+use std::io::IsTerminal;
+
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{Config, LogFormat};
+use crate::secret::KeyStore;
+
+/// Installs the global subscriber: pretty on a terminal, JSON otherwise, unless configured.
+pub fn init(config: &Config) {
+    let filter = EnvFilter::try_new(&config.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let format = config.log_format.unwrap_or(if std::io::stderr().is_terminal() {
+        LogFormat::Pretty
+    } else {
+        LogFormat::Json
+    });
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Pretty => builder.compact().try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}
+
+/// One event that tells the user what to export in the app's shell. Never the key.
+pub fn banner(config: &Config, keys: &KeyStore, listen: std::net::SocketAddr) {
+    let snapshot = keys.snapshot();
+    let endpoint = format!("http://{listen}");
+    tracing::info!(
+        listen = %listen,
+        upstream = %config.upstream,
+        key_source = %keys.source(),
+        key_kind = snapshot.as_ref().map(|k| k.key.kind().as_str()).unwrap_or("none"),
+        key_hint = snapshot.as_ref().map(|k| k.key.hint()).unwrap_or("none"),
+        key_fingerprint = snapshot.as_ref().map(|k| k.key.fingerprint()).unwrap_or("none"),
+        workspace_id = config.workspace_id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or(""),
+        "langsmith-proxy ready; in the app's shell: export LANGSMITH_ENDPOINT={endpoint} LANGSMITH_API_KEY=proxy-managed NO_PROXY=127.0.0.1,localhost,$NO_PROXY"
+    );
+}

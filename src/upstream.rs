@@ -1,0 +1,171 @@
+//! Where requests go: region aliases, and the self-hosted `/api/v1` path mapping
+//! (reference/langsmith-api.md §8.3).
+
+use std::fmt;
+
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::Uri;
+
+/// The LangSmith SaaS regions and their API hosts.
+pub const REGIONS: &[(&str, &str)] = &[
+    ("us", "https://api.smith.langchain.com"),
+    ("eu", "https://eu.api.smith.langchain.com"),
+    ("apac", "https://apac.api.smith.langchain.com"),
+    ("aws", "https://aws.api.smith.langchain.com"),
+];
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("`{0}` is neither a region (us, eu, apac, aws) nor an http(s):// URL")]
+    NotAUrl(String),
+    #[error("`{0}` must use http:// or https://")]
+    Scheme(String),
+    #[error("`{0}` must not carry a query or fragment")]
+    Query(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    scheme: Scheme,
+    authority: Authority,
+    /// `""` for SaaS, e.g. `/api/v1` for a self-hosted base.
+    base_path: String,
+    region: Option<&'static str>,
+    url: String,
+}
+
+impl Upstream {
+    /// Accepts a region alias or a base URL; a trailing `/` is ignored.
+    pub fn parse(value: &str) -> Result<Self, UpstreamError> {
+        let value = value.trim();
+        if let Some((name, url)) = REGIONS.iter().find(|(name, _)| name.eq_ignore_ascii_case(value)) {
+            let mut upstream = Self::parse_url(url)?;
+            upstream.region = Some(name);
+            return Ok(upstream);
+        }
+        let mut upstream = Self::parse_url(value)?;
+        upstream.region = REGIONS
+            .iter()
+            .find(|(_, url)| Self::parse_url(url).is_ok_and(|r| r.authority == upstream.authority))
+            .map(|(name, _)| *name);
+        Ok(upstream)
+    }
+
+    fn parse_url(value: &str) -> Result<Self, UpstreamError> {
+        let not_url = || UpstreamError::NotAUrl(value.to_owned());
+        let uri: Uri = value.parse().map_err(|_| not_url())?;
+        let scheme = uri.scheme().cloned().ok_or_else(not_url)?;
+        if scheme != Scheme::HTTP && scheme != Scheme::HTTPS {
+            return Err(UpstreamError::Scheme(value.to_owned()));
+        }
+        let authority = uri.authority().cloned().ok_or_else(not_url)?;
+        if uri.query().is_some() || value.contains('#') {
+            return Err(UpstreamError::Query(value.to_owned()));
+        }
+        let base_path = uri.path().trim_end_matches('/').to_owned();
+        let url = format!("{scheme}://{authority}{base_path}");
+        Ok(Self {
+            scheme,
+            authority,
+            base_path,
+            region: None,
+            url,
+        })
+    }
+
+    /// The SaaS region this upstream is, if any.
+    pub fn region(&self) -> Option<&'static str> {
+        self.region
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.scheme == Scheme::HTTPS
+    }
+
+    pub fn authority(&self) -> &Authority {
+        &self.authority
+    }
+
+    /// The base URL as configured (normalised), for logs and diagnoses.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The upstream URI for a request's path and query, which are kept byte for byte.
+    ///
+    /// With a base path (self-hosted `https://host/api/v1`), paths already under `/api/` and
+    /// SCIM's `/scim/` go to the origin; every other path goes under the base path.
+    pub fn target(&self, path_and_query: &PathAndQuery) -> Uri {
+        let path_and_query = if self.goes_to_origin(path_and_query.path()) {
+            path_and_query.clone()
+        } else {
+            let joined = format!("{}{}", self.base_path, path_and_query.as_str());
+            // Both halves were valid path bytes already, so the join is too.
+            PathAndQuery::try_from(joined).unwrap_or_else(|_| path_and_query.clone())
+        };
+        let mut parts = http::uri::Parts::default();
+        parts.scheme = Some(self.scheme.clone());
+        parts.authority = Some(self.authority.clone());
+        parts.path_and_query = Some(path_and_query);
+        Uri::from_parts(parts).unwrap_or_default()
+    }
+
+    fn goes_to_origin(&self, path: &str) -> bool {
+        self.base_path.is_empty() || path.starts_with("/api/") || path == "/api" || path.starts_with("/scim/")
+    }
+}
+
+impl fmt::Display for Upstream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.region {
+            Some(region) => write!(f, "{} ({region})", self.url),
+            None => f.write_str(&self.url),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(upstream: &str, pq: &str) -> String {
+        let upstream = Upstream::parse(upstream).expect("upstream");
+        upstream.target(&PathAndQuery::try_from(pq).expect("pq")).to_string()
+    }
+
+    #[test]
+    fn region_aliases() {
+        for (name, url) in REGIONS {
+            let upstream = Upstream::parse(name).expect("alias");
+            assert_eq!(upstream.url(), *url);
+            assert_eq!(upstream.region(), Some(*name));
+        }
+        assert_eq!(Upstream::parse("EU").expect("alias").region(), Some("eu"));
+        assert_eq!(Upstream::parse("https://eu.api.smith.langchain.com/").expect("url").region(), Some("eu"));
+    }
+
+    #[test]
+    fn saas_paths_pass_verbatim() {
+        assert_eq!(target("us", "/runs/multipart?a=%2F&b"), "https://api.smith.langchain.com/runs/multipart?a=%2F&b");
+        assert_eq!(target("us", "/api/v1/workspaces"), "https://api.smith.langchain.com/api/v1/workspaces");
+    }
+
+    #[test]
+    fn self_hosted_mapping() {
+        let base = "https://ls.example.com/api/v1/";
+        assert_eq!(target(base, "/runs/multipart"), "https://ls.example.com/api/v1/runs/multipart");
+        assert_eq!(target(base, "/info"), "https://ls.example.com/api/v1/info");
+        assert_eq!(target(base, "/otel/v1/traces"), "https://ls.example.com/api/v1/otel/v1/traces");
+        assert_eq!(target(base, "/api/v2/runs?x=1"), "https://ls.example.com/api/v2/runs?x=1");
+        assert_eq!(target(base, "/api/v1/workspaces"), "https://ls.example.com/api/v1/workspaces");
+        assert_eq!(target(base, "/scim/v2/Users"), "https://ls.example.com/scim/v2/Users");
+        assert_eq!(target(base, "/apis"), "https://ls.example.com/api/v1/apis");
+    }
+
+    #[test]
+    fn refuses_bad_values() {
+        assert!(matches!(Upstream::parse("europe"), Err(UpstreamError::NotAUrl(_))));
+        assert!(matches!(Upstream::parse("ftp://x"), Err(UpstreamError::Scheme(_))));
+        assert!(matches!(Upstream::parse("https://x/?a=b"), Err(UpstreamError::Query(_))));
+    }
+}

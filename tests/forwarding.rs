@@ -1,0 +1,254 @@
+//! Forwarding: paths, methods, headers and bodies pass through as they should.
+
+mod support;
+
+use bytes::Bytes;
+use http::{Method, Request, Version};
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::Frame;
+use support::*;
+
+#[tokio::test]
+async fn path_and_query_are_byte_exact_for_every_method() {
+    let upstream = FakeUpstream::start(|_| Reply::ok()).await;
+    let proxy = start_proxy(&upstream.url).await;
+    let target = "/runs/query/a%2Fb/%7E?name=x%20y&tag=a+b&empty=&dup=1&dup=2&%C3%A9=%zz";
+    for method in ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"] {
+        let request = Request::builder()
+            .method(Method::from_bytes(method.as_bytes()).expect("method"))
+            .uri(proxy.url(target))
+            .body(empty())
+            .expect("request");
+        let (response, _) = send(request).await;
+        assert_eq!(response.status(), 200, "{method}");
+        let seen = upstream.last();
+        assert_eq!(seen.method.as_str(), method);
+        assert_eq!(seen.target, target, "{method} changed the path or query");
+    }
+}
+
+#[tokio::test]
+async fn hop_by_hop_headers_are_dropped_and_forwarding_headers_added() {
+    let upstream = FakeUpstream::start(|_| {
+        Reply::ok()
+            .with_header("connection", "x-upstream-hop")
+            .with_header("x-upstream-hop", "1")
+            .with_header("keep-alive", "timeout=5")
+            .with_header("x-upstream-kept", "yes")
+    })
+    .await;
+    let proxy = start_proxy(&upstream.url).await;
+    let request = format!(
+        "GET /info HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close, X-Client-Hop\r\nX-Client-Hop: secret\r\n\
+         Keep-Alive: timeout=5\r\nTE: trailers\r\nTrailer: X-Checksum\r\nUpgrade: websocket\r\n\
+         Proxy-Authorization: Basic dXNlcjpwYXNz\r\nProxy-Connection: keep-alive\r\nX-Forwarded-For: 10.0.0.1\r\n\
+         X-End-To-End: kept\r\n\r\n",
+        port = proxy.addr.port()
+    );
+    let response = raw_exchange(proxy.addr, request.as_bytes()).await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let lower = response.to_ascii_lowercase();
+    assert!(lower.contains("x-upstream-kept: yes"));
+    assert!(!lower.contains("x-upstream-hop"), "{response}");
+    assert!(!lower.contains("keep-alive: timeout"), "{response}");
+
+    let seen = upstream.last();
+    for hop in ["x-client-hop", "keep-alive", "te", "trailer", "upgrade", "proxy-authorization", "proxy-connection"] {
+        assert!(seen.headers.get(hop).is_none(), "{hop} was forwarded");
+    }
+    assert_ne!(seen.header("connection"), Some("close, X-Client-Hop"));
+    assert_eq!(seen.header("x-end-to-end"), Some("kept"));
+    assert_eq!(seen.header("host"), Some(upstream.url.trim_start_matches("http://")));
+    assert_eq!(seen.header("x-forwarded-for"), Some("10.0.0.1, 127.0.0.1"));
+    assert_eq!(seen.header("x-forwarded-proto"), Some("http"));
+    assert_eq!(seen.header("via"), Some("1.1 langsmith-proxy"));
+}
+
+#[tokio::test]
+async fn compressed_multipart_passes_untouched() {
+    let upstream = FakeUpstream::start(|req| {
+        Reply::json(202, "{}").with_header("x-echo-content-type", req.header("content-type").unwrap_or(""))
+    })
+    .await;
+    let proxy = start_proxy(&upstream.url).await;
+    // Bytes that are not valid zstd: a proxy that decoded or re-encoded would fail or change them.
+    let body = Bytes::from_static(b"\x28\xb5\x2f\xfd--boundary-7MA4YWxkTrZu0gW\r\nnot really zstd\xff\x00");
+    let content_type = "multipart/form-data; boundary=boundary-7MA4YWxkTrZu0gW";
+    let request = Request::post(proxy.url("/runs/multipart"))
+        .header("content-type", content_type)
+        .header("content-encoding", "zstd")
+        .header("x-pre-compressed-size", "1234")
+        .header("x-post-compressed-size", body.len().to_string())
+        .body(full(body.clone()))
+        .expect("request");
+    let (response, _) = send(request).await;
+    assert_eq!(response.status(), 202);
+    let seen = upstream.last();
+    assert_eq!(seen.body_start, body);
+    assert_eq!(seen.header("content-encoding"), Some("zstd"));
+    assert_eq!(seen.header("content-type"), Some(content_type));
+    assert_eq!(seen.header("x-pre-compressed-size"), Some("1234"));
+}
+
+#[tokio::test]
+async fn chunked_upload_without_content_length() {
+    let upstream = FakeUpstream::start(|_| Reply::json(202, "{}")).await;
+    let proxy = start_proxy(&upstream.url).await;
+    let len = 5 * CHUNK as u64 + 123;
+    let request = Request::post(proxy.url("/runs/multipart"))
+        .header("content-encoding", "gzip")
+        .body(generated_body(len))
+        .expect("request");
+    let (response, _) = send(request).await;
+    assert_eq!(response.status(), 202);
+    let seen = upstream.last();
+    assert_eq!(seen.body_len, len);
+    assert_eq!(seen.body_sha256, generated_sha256(len));
+    assert!(seen.headers.get("content-length").is_none() || seen.header("content-length") == Some(&len.to_string()));
+}
+
+#[tokio::test]
+async fn large_bodies_both_ways_keep_their_checksums() {
+    const LEN: u64 = 64 * 1024 * 1024 + 17;
+    let upstream = FakeUpstream::start(|req| {
+        if req.method == Method::GET {
+            Reply {
+                status: http::StatusCode::OK,
+                headers: vec![],
+                body: ReplyBody::Generated(LEN),
+            }
+        } else {
+            Reply::ok()
+        }
+    })
+    .await;
+    let proxy = start_proxy(&upstream.url).await;
+
+    let upload = Request::post(proxy.url("/datasets/upload")).body(generated_body(LEN)).expect("request");
+    let (response, _) = send(upload).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(upstream.last().body_len, LEN);
+    assert_eq!(upstream.last().body_sha256, generated_sha256(LEN));
+
+    let response = http_client(false)
+        .request(Request::get(proxy.url("/download")).body(empty()).expect("request"))
+        .await
+        .expect("download");
+    let mut body = response.into_body();
+    let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
+    let mut received = 0u64;
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame.expect("frame").into_data() {
+            received += data.len() as u64;
+            sha2::Digest::update(&mut hasher, &data);
+        }
+    }
+    assert_eq!(received, LEN);
+    assert_eq!(hex(&sha2::Digest::finalize(hasher)), generated_sha256(LEN));
+}
+
+/// The upstream must see the first chunk while the client still holds back the second: proof
+/// that the proxy streams instead of collecting the body.
+#[tokio::test]
+async fn request_body_streams_before_the_client_finishes() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let upstream_url = format!("http://{}", listener.local_addr().expect("addr"));
+    let (first_seen_tx, first_seen_rx) = tokio::sync::oneshot::channel::<Bytes>();
+    let first_seen_tx = std::sync::Mutex::new(Some(first_seen_tx));
+    tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.expect("accept");
+        let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+            let tx = first_seen_tx.lock().expect("lock").take();
+            async move {
+                let mut body = req.into_body();
+                let mut total = 0usize;
+                let mut tx = tx;
+                while let Some(frame) = body.frame().await {
+                    if let Ok(data) = frame.expect("frame").into_data() {
+                        total += data.len();
+                        if let Some(tx) = tx.take() {
+                            let _ = tx.send(data);
+                        }
+                    }
+                }
+                Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(Bytes::from(total.to_string()))))
+            }
+        });
+        let _ = hyper::server::conn::http1::Builder::new()
+            .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+            .await;
+    });
+    let proxy = start_proxy(&upstream_url).await;
+
+    let (chunks_tx, chunks_rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, std::convert::Infallible>>(1);
+    let body = StreamBody::new(tokio_stream_from(chunks_rx)).boxed();
+    let request = Request::post(proxy.url("/runs/multipart")).body(body).expect("request");
+    let response = tokio::spawn(send(request));
+    chunks_tx.send(Ok(Frame::data(Bytes::from_static(b"first")))).await.expect("send first");
+    let first = first_seen_rx.await.expect("upstream saw the first chunk while the upload was open");
+    assert_eq!(&first[..], b"first");
+    chunks_tx.send(Ok(Frame::data(Bytes::from_static(b"second")))).await.expect("send second");
+    drop(chunks_tx);
+    let (response, body) = response.await.expect("join");
+    assert_eq!(response.status(), 200);
+    assert_eq!(&body[..], b"11");
+}
+
+/// The client must receive the first chunk while the upstream still holds back the rest.
+#[tokio::test]
+async fn response_body_streams_before_the_upstream_finishes() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let upstream_url = format!("http://{}", listener.local_addr().expect("addr"));
+    let (chunks_tx, chunks_rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, std::convert::Infallible>>(1);
+    let chunks_rx = std::sync::Mutex::new(Some(chunks_rx));
+    tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.expect("accept");
+        let service = hyper::service::service_fn(move |_req: Request<hyper::body::Incoming>| {
+            let rx = chunks_rx.lock().expect("lock").take().expect("one request");
+            async move { Ok::<_, std::convert::Infallible>(http::Response::new(StreamBody::new(tokio_stream_from(rx)))) }
+        });
+        let _ = hyper::server::conn::http1::Builder::new()
+            .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+            .await;
+    });
+    let proxy = start_proxy(&upstream_url).await;
+    let response = http_client(false)
+        .request(Request::get(proxy.url("/runs/stream")).body(empty()).expect("request"))
+        .await
+        .expect("response");
+    let mut body = response.into_body();
+    chunks_tx.send(Ok(Frame::data(Bytes::from_static(b"event: one\n\n")))).await.expect("send");
+    let first = body.frame().await.expect("a frame").expect("ok").into_data().expect("data");
+    assert_eq!(&first[..], b"event: one\n\n");
+    chunks_tx.send(Ok(Frame::data(Bytes::from_static(b"event: two\n\n")))).await.expect("send");
+    drop(chunks_tx);
+    let rest = body.collect().await.expect("rest").to_bytes();
+    assert_eq!(&rest[..], b"event: two\n\n");
+}
+
+#[tokio::test]
+async fn h2c_clients_are_served_and_upstream_connections_reused() {
+    let upstream = FakeUpstream::start(|_| Reply::ok()).await;
+    let proxy = start_proxy(&upstream.url).await;
+    for h2c in [true, false] {
+        let client = http_client(h2c);
+        for _ in 0..20 {
+            let response = client
+                .request(Request::get(proxy.url("/info")).body(empty()).expect("request"))
+                .await
+                .expect("response");
+            assert_eq!(response.status(), 200);
+            assert_eq!(response.version(), if h2c { Version::HTTP_2 } else { Version::HTTP_11 });
+            response.into_body().collect().await.expect("body");
+        }
+    }
+    assert_eq!(upstream.requests().len(), 40);
+    assert_eq!(upstream.connections(), 1, "the proxy should keep one pooled upstream connection");
+}
+
+/// Adapts an mpsc receiver into a Stream without pulling in tokio-stream.
+fn tokio_stream_from<T: Send + 'static>(
+    rx: tokio::sync::mpsc::Receiver<T>,
+) -> impl futures_util::Stream<Item = T> + Send + 'static {
+    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) })
+}

@@ -1,0 +1,90 @@
+//! Starts the proxy in-process through the library's `serve(...)` on 127.0.0.1:0.
+
+use std::net::SocketAddr;
+
+use langsmith_proxy::config::{self, Config, ConfigError, FlagValue, Sources};
+use langsmith_proxy::env::Env;
+use langsmith_proxy::{serve, App};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub struct ProxyHandle {
+    pub addr: SocketAddr,
+    pub app: App,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl ProxyHandle {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Signals shutdown and waits for `serve` to return.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("serve task").expect("serve result");
+        }
+    }
+}
+
+/// Flags as `(setting key, value)`, e.g. `("upstream", url)`.
+pub fn sources(flags: &[(&'static str, &str)]) -> Sources {
+    Sources {
+        file: None,
+        default_file: None,
+        flags: flags
+            .iter()
+            .map(|(key, value)| FlagValue {
+                key,
+                flag: "--test-flag",
+                value: (*value).to_owned(),
+            })
+            .collect(),
+    }
+}
+
+pub fn load_config(flags: &[(&'static str, &str)], env: &Env) -> Result<Config, ConfigError> {
+    config::load(&sources(flags), env)
+}
+
+/// The environment a proxy normally runs with: the test key in LANGSMITH_API_KEY.
+pub fn env_with_key() -> Env {
+    Env::from_pairs([("LANGSMITH_API_KEY", super::TEST_KEY)])
+}
+
+/// Starts a proxy in front of `upstream` with extra flags and the given environment.
+pub async fn start_proxy_with(upstream: &str, flags: &[(&'static str, &str)], env: Env) -> ProxyHandle {
+    let mut all = vec![("upstream", upstream)];
+    all.extend_from_slice(flags);
+    let config = load_config(&all, &env).expect("config");
+    let app = App::from_config(&config, &env).expect("app");
+    start_app(app).await
+}
+
+pub async fn start_proxy(upstream: &str) -> ProxyHandle {
+    start_proxy_with(upstream, &[], env_with_key()).await
+}
+
+pub async fn start_app(app: App) -> ProxyHandle {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+    let addr = listener.local_addr().expect("addr");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let served = app.clone();
+    let task = tokio::spawn(async move {
+        serve(listener, served, async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    ProxyHandle {
+        addr,
+        app,
+        stop: Some(stop),
+        task: Some(task),
+    }
+}
