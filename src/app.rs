@@ -30,12 +30,18 @@ impl App {
     pub fn from_config(config: &Config, env: &Env) -> Result<Self, StartError> {
         let key = match config.key_source.read(env) {
             Ok(key) => Some(key),
-            Err(KeyLoadError::EnvNotSet { .. }) if config.client_credentials == ClientCredentials::KeepIfPresent => None,
+            Err(KeyLoadError::EnvNotSet { .. }) if config.client_credentials == ClientCredentials::KeepIfPresent => {
+                None
+            }
             Err(error) => return Err(error.into()),
         };
         let keys = Arc::new(KeyStore::new(config.key_source.clone(), key));
         let outbound_proxy = OutboundProxy::from_env(env, &config.upstream)?;
-        let client = client::build(config.upstream_ca_file.as_deref(), outbound_proxy.as_ref(), &config.timeouts)?;
+        let client = client::build(
+            config.upstream_ca_file.as_deref(),
+            outbound_proxy.as_ref(),
+            &config.timeouts,
+        )?;
         let shared = Arc::new(Shared {
             keys,
             upstream: config.upstream.clone(),

@@ -9,7 +9,11 @@ use crate::config::{FlagValue, Sources};
 pub const DEFAULT_CONFIG_FILE: &str = "config/langsmith-proxy.toml";
 
 #[derive(Debug, Parser)]
-#[command(name = "langsmith-proxy", version, about = "Local authenticating reverse proxy for the LangSmith API")]
+#[command(
+    name = "langsmith-proxy",
+    version,
+    about = "Local authenticating reverse proxy for the LangSmith API"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -76,10 +80,22 @@ impl SettingFlags {
         set("admin_listen", "--admin-listen", self.admin_listen.clone());
         set("upstream", "--upstream", self.upstream.clone());
         set("upstream_ca_file", "--upstream-ca-file", self.upstream_ca_file.clone());
-        set("key.source", "--key-env", self.key_env.as_ref().map(|name| format!("env:{name}")));
-        set("key.source", "--key-file", self.key_file.as_ref().map(|path| format!("file:{path}")));
+        set(
+            "key.source",
+            "--key-env",
+            self.key_env.as_ref().map(|name| format!("env:{name}")),
+        );
+        set(
+            "key.source",
+            "--key-file",
+            self.key_file.as_ref().map(|path| format!("file:{path}")),
+        );
         set("workspace_id", "--workspace-id", self.workspace_id.clone());
-        set("client_credentials", "--client-credentials", self.client_credentials.clone());
+        set(
+            "client_credentials",
+            "--client-credentials",
+            self.client_credentials.clone(),
+        );
         set("log.format", "--log-format", self.log_format.clone());
         set("log.level", "--log-level", self.log_level.clone());
         Sources {

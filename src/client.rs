@@ -51,7 +51,11 @@ pub struct OutboundProxy {
 impl OutboundProxy {
     /// Reads `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY`/`NO_PROXY` (either case) like curl does.
     pub fn from_env(env: &Env, upstream: &Upstream) -> Result<Option<Self>, ClientBuildError> {
-        let var = |name: &str| env.get(name).or_else(|| env.get(&name.to_ascii_lowercase())).unwrap_or("");
+        let var = |name: &str| {
+            env.get(name)
+                .or_else(|| env.get(&name.to_ascii_lowercase()))
+                .unwrap_or("")
+        };
         let matcher = Matcher::builder()
             .all(var("ALL_PROXY").to_owned())
             .http(var("HTTP_PROXY").to_owned())

@@ -141,23 +141,46 @@ mod tests {
             assert_eq!(upstream.region(), Some(*name));
         }
         assert_eq!(Upstream::parse("EU").expect("alias").region(), Some("eu"));
-        assert_eq!(Upstream::parse("https://eu.api.smith.langchain.com/").expect("url").region(), Some("eu"));
+        assert_eq!(
+            Upstream::parse("https://eu.api.smith.langchain.com/")
+                .expect("url")
+                .region(),
+            Some("eu")
+        );
     }
 
     #[test]
     fn saas_paths_pass_verbatim() {
-        assert_eq!(target("us", "/runs/multipart?a=%2F&b"), "https://api.smith.langchain.com/runs/multipart?a=%2F&b");
-        assert_eq!(target("us", "/api/v1/workspaces"), "https://api.smith.langchain.com/api/v1/workspaces");
+        assert_eq!(
+            target("us", "/runs/multipart?a=%2F&b"),
+            "https://api.smith.langchain.com/runs/multipart?a=%2F&b"
+        );
+        assert_eq!(
+            target("us", "/api/v1/workspaces"),
+            "https://api.smith.langchain.com/api/v1/workspaces"
+        );
     }
 
     #[test]
     fn self_hosted_mapping() {
         let base = "https://ls.example.com/api/v1/";
-        assert_eq!(target(base, "/runs/multipart"), "https://ls.example.com/api/v1/runs/multipart");
+        assert_eq!(
+            target(base, "/runs/multipart"),
+            "https://ls.example.com/api/v1/runs/multipart"
+        );
         assert_eq!(target(base, "/info"), "https://ls.example.com/api/v1/info");
-        assert_eq!(target(base, "/otel/v1/traces"), "https://ls.example.com/api/v1/otel/v1/traces");
-        assert_eq!(target(base, "/api/v2/runs?x=1"), "https://ls.example.com/api/v2/runs?x=1");
-        assert_eq!(target(base, "/api/v1/workspaces"), "https://ls.example.com/api/v1/workspaces");
+        assert_eq!(
+            target(base, "/otel/v1/traces"),
+            "https://ls.example.com/api/v1/otel/v1/traces"
+        );
+        assert_eq!(
+            target(base, "/api/v2/runs?x=1"),
+            "https://ls.example.com/api/v2/runs?x=1"
+        );
+        assert_eq!(
+            target(base, "/api/v1/workspaces"),
+            "https://ls.example.com/api/v1/workspaces"
+        );
         assert_eq!(target(base, "/scim/v2/Users"), "https://ls.example.com/scim/v2/Users");
         assert_eq!(target(base, "/apis"), "https://ls.example.com/api/v1/apis");
     }
@@ -166,6 +189,9 @@ mod tests {
     fn refuses_bad_values() {
         assert!(matches!(Upstream::parse("europe"), Err(UpstreamError::NotAUrl(_))));
         assert!(matches!(Upstream::parse("ftp://x"), Err(UpstreamError::Scheme(_))));
-        assert!(matches!(Upstream::parse("https://x/?a=b"), Err(UpstreamError::Query(_))));
+        assert!(matches!(
+            Upstream::parse("https://x/?a=b"),
+            Err(UpstreamError::Query(_))
+        ));
     }
 }

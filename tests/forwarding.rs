@@ -53,7 +53,15 @@ async fn hop_by_hop_headers_are_dropped_and_forwarding_headers_added() {
     assert!(!lower.contains("keep-alive: timeout"), "{response}");
 
     let seen = upstream.last();
-    for hop in ["x-client-hop", "keep-alive", "te", "trailer", "upgrade", "proxy-authorization", "proxy-connection"] {
+    for hop in [
+        "x-client-hop",
+        "keep-alive",
+        "te",
+        "trailer",
+        "upgrade",
+        "proxy-authorization",
+        "proxy-connection",
+    ] {
         assert!(seen.headers.get(hop).is_none(), "{hop} was forwarded");
     }
     assert_ne!(seen.header("connection"), Some("close, X-Client-Hop"));
@@ -124,7 +132,9 @@ async fn large_bodies_both_ways_keep_their_checksums() {
     .await;
     let proxy = start_proxy(&upstream.url).await;
 
-    let upload = Request::post(proxy.url("/datasets/upload")).body(generated_body(LEN)).expect("request");
+    let upload = Request::post(proxy.url("/datasets/upload"))
+        .body(generated_body(LEN))
+        .expect("request");
     let (response, _) = send(upload).await;
     assert_eq!(response.status(), 200);
     assert_eq!(upstream.last().body_len, LEN);
@@ -171,7 +181,9 @@ async fn request_body_streams_before_the_client_finishes() {
                         }
                     }
                 }
-                Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(Bytes::from(total.to_string()))))
+                Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(Bytes::from(
+                    total.to_string(),
+                ))))
             }
         });
         let _ = hyper::server::conn::http1::Builder::new()
@@ -184,10 +196,18 @@ async fn request_body_streams_before_the_client_finishes() {
     let body = StreamBody::new(tokio_stream_from(chunks_rx)).boxed();
     let request = Request::post(proxy.url("/runs/multipart")).body(body).expect("request");
     let response = tokio::spawn(send(request));
-    chunks_tx.send(Ok(Frame::data(Bytes::from_static(b"first")))).await.expect("send first");
-    let first = first_seen_rx.await.expect("upstream saw the first chunk while the upload was open");
+    chunks_tx
+        .send(Ok(Frame::data(Bytes::from_static(b"first"))))
+        .await
+        .expect("send first");
+    let first = first_seen_rx
+        .await
+        .expect("upstream saw the first chunk while the upload was open");
     assert_eq!(&first[..], b"first");
-    chunks_tx.send(Ok(Frame::data(Bytes::from_static(b"second")))).await.expect("send second");
+    chunks_tx
+        .send(Ok(Frame::data(Bytes::from_static(b"second"))))
+        .await
+        .expect("send second");
     drop(chunks_tx);
     let (response, body) = response.await.expect("join");
     assert_eq!(response.status(), 200);
@@ -217,10 +237,22 @@ async fn response_body_streams_before_the_upstream_finishes() {
         .await
         .expect("response");
     let mut body = response.into_body();
-    chunks_tx.send(Ok(Frame::data(Bytes::from_static(b"event: one\n\n")))).await.expect("send");
-    let first = body.frame().await.expect("a frame").expect("ok").into_data().expect("data");
+    chunks_tx
+        .send(Ok(Frame::data(Bytes::from_static(b"event: one\n\n"))))
+        .await
+        .expect("send");
+    let first = body
+        .frame()
+        .await
+        .expect("a frame")
+        .expect("ok")
+        .into_data()
+        .expect("data");
     assert_eq!(&first[..], b"event: one\n\n");
-    chunks_tx.send(Ok(Frame::data(Bytes::from_static(b"event: two\n\n")))).await.expect("send");
+    chunks_tx
+        .send(Ok(Frame::data(Bytes::from_static(b"event: two\n\n"))))
+        .await
+        .expect("send");
     drop(chunks_tx);
     let rest = body.collect().await.expect("rest").to_bytes();
     assert_eq!(&rest[..], b"event: two\n\n");
@@ -243,7 +275,11 @@ async fn h2c_clients_are_served_and_upstream_connections_reused() {
         }
     }
     assert_eq!(upstream.requests().len(), 40);
-    assert_eq!(upstream.connections(), 1, "the proxy should keep one pooled upstream connection");
+    assert_eq!(
+        upstream.connections(),
+        1,
+        "the proxy should keep one pooled upstream connection"
+    );
 }
 
 /// Adapts an mpsc receiver into a Stream without pulling in tokio-stream.

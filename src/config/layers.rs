@@ -68,7 +68,10 @@ impl Layers {
             (None, _) => None,
         };
         let file = match &file_path {
-            Some(path) => Some((path.clone(), layer_json(file_source(path), &Origin::File(path.clone()))?)),
+            Some(path) => Some((
+                path.clone(),
+                layer_json(file_source(path), &Origin::File(path.clone()))?,
+            )),
             None => None,
         };
         let env_layer = layer_json(env_source(env), &Origin::Env(ENV_PREFIX.to_owned() + "_*"))?;
@@ -79,14 +82,16 @@ impl Layers {
         }
         reject_unknown(&env_layer, &known, |key| Origin::Env(env_var_name(key)).with_key(key))?;
 
-        let mut builder = ConfigRs::builder()
-            .add_source(ConfigRs::try_from(&Settings::default()).map_err(ConfigError::internal)?);
+        let mut builder =
+            ConfigRs::builder().add_source(ConfigRs::try_from(&Settings::default()).map_err(ConfigError::internal)?);
         if let Some(path) = &file_path {
             builder = builder.add_source(file_source(path));
         }
         builder = builder.add_source(env_source(env));
         for flag in &sources.flags {
-            builder = builder.set_override(flag.key, flag.value.clone()).map_err(ConfigError::internal)?;
+            builder = builder
+                .set_override(flag.key, flag.value.clone())
+                .map_err(ConfigError::internal)?;
         }
         let settings = builder
             .build()
@@ -169,7 +174,11 @@ fn leaf_keys(value: &Json, prefix: &str, out: &mut Vec<String>) {
     match value {
         Json::Object(map) => {
             for (name, child) in map {
-                let key = if prefix.is_empty() { name.clone() } else { format!("{prefix}.{name}") };
+                let key = if prefix.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{prefix}.{name}")
+                };
                 leaf_keys(child, &key, out);
             }
         }

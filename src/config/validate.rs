@@ -61,7 +61,12 @@ struct Check<'a> {
 }
 
 impl Check<'_> {
-    fn parse<T>(&self, key: &'static str, value: &str, parse: impl FnOnce(&str) -> Result<T, String>) -> Result<T, ConfigError> {
+    fn parse<T>(
+        &self,
+        key: &'static str,
+        value: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<T, ConfigError> {
         parse(value).map_err(|problem| ConfigError::Invalid {
             key,
             value: value.to_owned(),
@@ -87,9 +92,17 @@ impl Check<'_> {
 pub(super) fn validate(layers: &Layers) -> Result<Config, ConfigError> {
     let s = &layers.settings;
     let check = Check { layers };
-    let optional = |value: &Option<String>| value.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
+    let optional = |value: &Option<String>| {
+        value
+            .as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
 
-    let upstream = check.parse("upstream", &s.upstream, |v| Upstream::parse(v).map_err(|e| e.to_string()))?;
+    let upstream = check.parse("upstream", &s.upstream, |v| {
+        Upstream::parse(v).map_err(|e| e.to_string())
+    })?;
     let workspace_id = optional(&s.workspace_id)
         .map(|id| check.parse("workspace_id", &id, parse_workspace_id))
         .transpose()?;
@@ -118,7 +131,9 @@ pub(super) fn validate(layers: &Layers) -> Result<Config, ConfigError> {
         upstream_ca_file: optional(&s.upstream_ca_file).map(PathBuf::from),
         workspace_id,
         client_credentials,
-        key_source: check.parse("key.source", &s.key.source, |v| v.parse::<KeySource>().map_err(|e| e.to_string()))?,
+        key_source: check.parse("key.source", &s.key.source, |v| {
+            v.parse::<KeySource>().map_err(|e| e.to_string())
+        })?,
         key_refresh: check.duration("key.refresh", &s.key.refresh)?,
         timeouts: Timeouts {
             connect: check.duration("timeouts.connect", &s.timeouts.connect)?,

@@ -1,7 +1,7 @@
 //! Renders a diagnosis into the response contract of DESIGN.md §4.
 
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, HeaderName};
+use http::header::{HeaderName, CONTENT_TYPE};
 use http::{HeaderValue, Method, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::ext::ReasonPhrase;
@@ -81,7 +81,11 @@ impl Diagnosis {
 
 /// A response made by the proxy itself: JSON with top-level `error`/`detail` like LangSmith's,
 /// the `langsmith_proxy` member, and the `x-langsmith-proxy-error` header.
-pub fn proxy_made_response(status: StatusCode, diagnosis: &Diagnosis, ctx: &DiagnosisContext<'_>) -> Response<ProxyBody> {
+pub fn proxy_made_response(
+    status: StatusCode,
+    diagnosis: &Diagnosis,
+    ctx: &DiagnosisContext<'_>,
+) -> Response<ProxyBody> {
     let body = json!({
         "error": diagnosis.code.as_str(),
         "detail": diagnosis.summary,

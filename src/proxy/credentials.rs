@@ -61,7 +61,9 @@ where
             }
             Err(error) => {
                 let facts = RequestFacts::of(&request);
-                Either::Left(futures_util::future::ready(Ok(error.into_response(&facts, &self.shared))))
+                Either::Left(futures_util::future::ready(Ok(
+                    error.into_response(&facts, &self.shared)
+                )))
             }
         }
     }

@@ -49,7 +49,9 @@ impl ProxyError {
             }
             if let Some(io) = current.downcast_ref::<std::io::Error>() {
                 if io.kind() == std::io::ErrorKind::TimedOut {
-                    return Self::ConnectTimeout { after: timeouts.connect };
+                    return Self::ConnectTimeout {
+                        after: timeouts.connect,
+                    };
                 }
             }
             innermost = current.to_string();

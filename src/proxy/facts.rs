@@ -37,7 +37,11 @@ impl RequestFacts {
         }
     }
 
-    pub fn diagnosis_context<'a>(&'a self, shared: &'a Shared, upstream_status: Option<StatusCode>) -> DiagnosisContext<'a> {
+    pub fn diagnosis_context<'a>(
+        &'a self,
+        shared: &'a Shared,
+        upstream_status: Option<StatusCode>,
+    ) -> DiagnosisContext<'a> {
         let (key_source, key) = match &self.credential {
             Credential::Client => ("client".to_owned(), None),
             Credential::Proxy(loaded) => (loaded.source.to_string(), Some(loaded.as_ref())),

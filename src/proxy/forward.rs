@@ -76,7 +76,9 @@ fn upstream_request(shared: &Shared, request: Request<Incoming>) -> Request<Prox
     if let Some(ClientAddr(addr)) = parts.extensions.get::<ClientAddr>() {
         append_forwarded_for(&mut parts.headers, addr.ip());
     }
-    parts.headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+    parts
+        .headers
+        .insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
     parts.headers.append(VIA, VIA_VALUE);
     Request::from_parts(parts, body.boxed())
 }

@@ -52,10 +52,16 @@ pub struct Shared {
 pub fn stack(
     shared: Arc<Shared>,
     client: UpstreamClient,
-) -> impl Service<Request<Incoming>, Response = Response<ProxyBody>, Error = Infallible, Future: Send> + Clone + Send + 'static {
+) -> impl Service<Request<Incoming>, Response = Response<ProxyBody>, Error = Infallible, Future: Send> + Clone + Send + 'static
+{
     ServiceBuilder::new()
         // Before anything can log a header.
-        .layer(SetSensitiveRequestHeadersLayer::new([X_API_KEY, AUTHORIZATION, PROXY_AUTHORIZATION, COOKIE]))
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            X_API_KEY,
+            AUTHORIZATION,
+            PROXY_AUTHORIZATION,
+            COOKIE,
+        ]))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(access_log::AccessLogLayer)

@@ -56,7 +56,9 @@ pub enum KeyFormatError {
     Quoted,
     #[error("the key contains whitespace at character {position}; a LangSmith key is one word")]
     InnerWhitespace { position: usize },
-    #[error("the key contains a byte that is not printable ASCII at character {position}; it cannot be sent in a header")]
+    #[error(
+        "the key contains a byte that is not printable ASCII at character {position}; it cannot be sent in a header"
+    )]
     InvalidByte { position: usize },
 }
 
@@ -163,17 +165,32 @@ mod tests {
         assert_eq!(key.hint(), "lsv2_pt_…6789");
         assert!(key.fingerprint().starts_with("sha256:"));
         assert_eq!(key.header_value().as_bytes(), PAT.as_bytes());
-        assert_eq!(ApiKey::parse("lsv2_sk_abcdefghijklmnopqrstuvwxyz").map(|k| k.kind()), Ok(KeyKind::ServiceKey));
-        assert_eq!(ApiKey::parse("ls__abcdefghijklmnop").map(|k| k.kind()), Ok(KeyKind::Legacy));
-        assert_eq!(ApiKey::parse("sk-abcdefghijklmnopqrstuv").map(|k| k.kind()), Ok(KeyKind::Unrecognized));
+        assert_eq!(
+            ApiKey::parse("lsv2_sk_abcdefghijklmnopqrstuvwxyz").map(|k| k.kind()),
+            Ok(KeyKind::ServiceKey)
+        );
+        assert_eq!(
+            ApiKey::parse("ls__abcdefghijklmnop").map(|k| k.kind()),
+            Ok(KeyKind::Legacy)
+        );
+        assert_eq!(
+            ApiKey::parse("sk-abcdefghijklmnopqrstuv").map(|k| k.kind()),
+            Ok(KeyKind::Unrecognized)
+        );
     }
 
     #[test]
     fn refuses_unusable_keys() {
         assert_eq!(ApiKey::parse(" \n").err(), Some(KeyFormatError::Empty));
         assert_eq!(ApiKey::parse(&format!("\"{PAT}\"")).err(), Some(KeyFormatError::Quoted));
-        assert_eq!(ApiKey::parse("lsv2_pt_abc def").err(), Some(KeyFormatError::InnerWhitespace { position: 11 }));
-        assert_eq!(ApiKey::parse("lsv2_pt_abcé").err(), Some(KeyFormatError::InvalidByte { position: 11 }));
+        assert_eq!(
+            ApiKey::parse("lsv2_pt_abc def").err(),
+            Some(KeyFormatError::InnerWhitespace { position: 11 })
+        );
+        assert_eq!(
+            ApiKey::parse("lsv2_pt_abcé").err(),
+            Some(KeyFormatError::InvalidByte { position: 11 })
+        );
     }
 
     #[test]

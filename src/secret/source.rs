@@ -83,7 +83,10 @@ mod tests {
 
     #[test]
     fn parses_specs() {
-        assert_eq!("env:MY_KEY".parse::<KeySource>().ok(), Some(KeySource::Env("MY_KEY".into())));
+        assert_eq!(
+            "env:MY_KEY".parse::<KeySource>().ok(),
+            Some(KeySource::Env("MY_KEY".into()))
+        );
         assert_eq!(
             "file:/run/secrets/key".parse::<KeySource>().ok(),
             Some(KeySource::File("/run/secrets/key".into()))

@@ -17,7 +17,9 @@ impl TestCa {
     pub fn new() -> Self {
         let mut params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(rcgen::DnType::CommonName, "langsmith-proxy test CA");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "langsmith-proxy test CA");
         let key = KeyPair::generate().expect("ca key");
         let cert = params.self_signed(&key).expect("ca cert");
         Self {

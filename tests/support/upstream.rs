@@ -180,7 +180,11 @@ async fn respond(
     }
     let seen = Recorded {
         method: parts.method,
-        target: parts.uri.path_and_query().map(|pq| pq.as_str().to_owned()).unwrap_or_default(),
+        target: parts
+            .uri
+            .path_and_query()
+            .map(|pq| pq.as_str().to_owned())
+            .unwrap_or_default(),
         version: parts.version,
         headers: parts.headers,
         body_len,
