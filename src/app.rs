@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use crate::client::{self, ClientBuildError, OutboundProxy, UpstreamClient};
 use crate::config::{ClientCredentials, Config};
+use crate::diagnosis::Journal;
 use crate::env::Env;
+use crate::key_check::{KeyCheck, KeyCheckSettings};
 use crate::proxy::Shared;
 use crate::secret::{KeyLoadError, KeyStore};
 
@@ -42,12 +44,32 @@ impl App {
             outbound_proxy.as_ref(),
             &config.timeouts,
         )?;
+        let key_check = config.key_check.then(|| {
+            Arc::new(KeyCheck::new(
+                keys.clone(),
+                client.clone(),
+                KeyCheckSettings {
+                    upstream: config.upstream.clone(),
+                    other_regions: config
+                        .regions
+                        .iter()
+                        .filter(|(name, _)| Some(name.as_str()) != config.upstream.region())
+                        .cloned()
+                        .collect(),
+                    workspace_id: config.workspace_id.clone(),
+                    timeouts: config.timeouts,
+                    ttl: config.key_refresh,
+                },
+            ))
+        });
         let shared = Arc::new(Shared {
             keys,
             upstream: config.upstream.clone(),
             workspace_id: config.workspace_id.clone(),
             client_credentials: config.client_credentials,
             timeouts: config.timeouts,
+            key_check,
+            journal: Journal::default(),
         });
         Ok(Self {
             shared,
@@ -62,6 +84,10 @@ impl App {
 
     pub fn keys(&self) -> &Arc<KeyStore> {
         &self.shared.keys
+    }
+
+    pub fn key_check(&self) -> Option<&Arc<KeyCheck>> {
+        self.shared.key_check.as_ref()
     }
 
     pub fn outbound_proxy(&self) -> Option<&OutboundProxy> {

@@ -59,6 +59,9 @@ pub struct SettingFlags {
     /// replace, keep-if-present or reject (setting `client_credentials`).
     #[arg(long, global = true, value_name = "POLICY")]
     pub client_credentials: Option<String>,
+    /// Override a region's URL, NAME=URL (setting `regions.NAME`); repeatable.
+    #[arg(long = "region-url", global = true, value_name = "NAME=URL")]
+    pub region_urls: Vec<String>,
     /// auto, pretty or json (setting `log.format`).
     #[arg(long, global = true, value_name = "FORMAT")]
     pub log_format: Option<String>,
@@ -71,9 +74,13 @@ impl SettingFlags {
     /// The config sources these flags describe.
     pub fn sources(&self) -> Sources {
         let mut flags = Vec::new();
-        let mut set = |key: &'static str, flag: &'static str, value: Option<String>| {
+        let mut set = |key: &str, flag: &'static str, value: Option<String>| {
             if let Some(value) = value {
-                flags.push(FlagValue { key, flag, value });
+                flags.push(FlagValue {
+                    key: key.to_owned(),
+                    flag,
+                    value,
+                });
             }
         };
         set("listen", "--listen", self.listen.clone());
@@ -96,6 +103,11 @@ impl SettingFlags {
             "--client-credentials",
             self.client_credentials.clone(),
         );
+        for region_url in &self.region_urls {
+            // Without `=`, the whole value lands in `regions.` and validation names the flag.
+            let (name, url) = region_url.split_once('=').unwrap_or((region_url, ""));
+            set(&format!("regions.{name}"), "--region-url", Some(url.to_owned()));
+        }
         set("log.format", "--log-format", self.log_format.clone());
         set("log.level", "--log-level", self.log_level.clone());
         Sources {

@@ -11,6 +11,7 @@ pub mod client;
 pub mod config;
 pub mod diagnosis;
 pub mod env;
+pub mod key_check;
 pub mod proxy;
 pub mod secret;
 pub mod server;

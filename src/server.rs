@@ -16,6 +16,9 @@ use crate::App;
 /// Serves `app` on `listener` until `shutdown` resolves, then stops accepting and lets the
 /// connections in flight finish within the configured grace period.
 pub async fn serve(listener: TcpListener, app: App, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+    if let Some(check) = app.key_check() {
+        check.refresh_in_background_if_stale();
+    }
     let service = proxy::stack(app.shared().clone(), app.client().clone());
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder

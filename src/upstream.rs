@@ -6,7 +6,7 @@ use std::fmt;
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::Uri;
 
-/// The LangSmith SaaS regions and their API hosts.
+/// The LangSmith SaaS regions and their API hosts (defaults of the `regions` table).
 pub const REGIONS: &[(&str, &str)] = &[
     ("us", "https://api.smith.langchain.com"),
     ("eu", "https://eu.api.smith.langchain.com"),
@@ -30,25 +30,38 @@ pub struct Upstream {
     authority: Authority,
     /// `""` for SaaS, e.g. `/api/v1` for a self-hosted base.
     base_path: String,
-    region: Option<&'static str>,
+    region: Option<String>,
     url: String,
 }
 
 impl Upstream {
-    /// Accepts a region alias or a base URL; a trailing `/` is ignored.
-    pub fn parse(value: &str) -> Result<Self, UpstreamError> {
+    /// Accepts a region alias from `regions` (name → URL) or a base URL; a trailing `/` is
+    /// ignored. A URL that is one of the regions' is that region.
+    pub fn parse(value: &str, regions: &[(String, Upstream)]) -> Result<Self, UpstreamError> {
         let value = value.trim();
-        if let Some((name, url)) = REGIONS.iter().find(|(name, _)| name.eq_ignore_ascii_case(value)) {
-            let mut upstream = Self::parse_url(url)?;
-            upstream.region = Some(name);
-            return Ok(upstream);
+        if let Some((_, region)) = regions.iter().find(|(name, _)| name.eq_ignore_ascii_case(value)) {
+            return Ok(region.clone());
         }
         let mut upstream = Self::parse_url(value)?;
-        upstream.region = REGIONS
+        upstream.region = regions
             .iter()
-            .find(|(_, url)| Self::parse_url(url).is_ok_and(|r| r.authority == upstream.authority))
-            .map(|(name, _)| *name);
+            .find(|(_, region)| region.authority == upstream.authority && region.base_path == upstream.base_path)
+            .map(|(name, _)| name.clone());
         Ok(upstream)
+    }
+
+    /// The region table: each name with its URL, parsed.
+    pub fn regions<'a>(
+        table: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Vec<(String, Upstream)>, (String, UpstreamError)> {
+        table
+            .into_iter()
+            .map(|(name, url)| {
+                let mut upstream = Self::parse_url(url).map_err(|e| (name.to_owned(), e))?;
+                upstream.region = Some(name.to_owned());
+                Ok((name.to_owned(), upstream))
+            })
+            .collect()
     }
 
     fn parse_url(value: &str) -> Result<Self, UpstreamError> {
@@ -74,8 +87,8 @@ impl Upstream {
     }
 
     /// The SaaS region this upstream is, if any.
-    pub fn region(&self) -> Option<&'static str> {
-        self.region
+    pub fn region(&self) -> Option<&str> {
+        self.region.as_deref()
     }
 
     pub fn is_tls(&self) -> bool {
@@ -117,7 +130,7 @@ impl Upstream {
 
 impl fmt::Display for Upstream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.region {
+        match &self.region {
             Some(region) => write!(f, "{} ({region})", self.url),
             None => f.write_str(&self.url),
         }
@@ -128,23 +141,29 @@ impl fmt::Display for Upstream {
 mod tests {
     use super::*;
 
+    fn default_regions() -> Vec<(String, Upstream)> {
+        Upstream::regions(REGIONS.iter().copied()).expect("regions")
+    }
+
+    fn parse(value: &str) -> Result<Upstream, UpstreamError> {
+        Upstream::parse(value, &default_regions())
+    }
+
     fn target(upstream: &str, pq: &str) -> String {
-        let upstream = Upstream::parse(upstream).expect("upstream");
+        let upstream = parse(upstream).expect("upstream");
         upstream.target(&PathAndQuery::try_from(pq).expect("pq")).to_string()
     }
 
     #[test]
     fn region_aliases() {
         for (name, url) in REGIONS {
-            let upstream = Upstream::parse(name).expect("alias");
+            let upstream = parse(name).expect("alias");
             assert_eq!(upstream.url(), *url);
             assert_eq!(upstream.region(), Some(*name));
         }
-        assert_eq!(Upstream::parse("EU").expect("alias").region(), Some("eu"));
+        assert_eq!(parse("EU").expect("alias").region(), Some("eu"));
         assert_eq!(
-            Upstream::parse("https://eu.api.smith.langchain.com/")
-                .expect("url")
-                .region(),
+            parse("https://eu.api.smith.langchain.com/").expect("url").region(),
             Some("eu")
         );
     }
@@ -187,11 +206,8 @@ mod tests {
 
     #[test]
     fn refuses_bad_values() {
-        assert!(matches!(Upstream::parse("europe"), Err(UpstreamError::NotAUrl(_))));
-        assert!(matches!(Upstream::parse("ftp://x"), Err(UpstreamError::Scheme(_))));
-        assert!(matches!(
-            Upstream::parse("https://x/?a=b"),
-            Err(UpstreamError::Query(_))
-        ));
+        assert!(matches!(parse("europe"), Err(UpstreamError::NotAUrl(_))));
+        assert!(matches!(parse("ftp://x"), Err(UpstreamError::Scheme(_))));
+        assert!(matches!(parse("https://x/?a=b"), Err(UpstreamError::Query(_))));
     }
 }

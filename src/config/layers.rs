@@ -16,7 +16,7 @@ pub const ENV_PREFIX: &str = "LANGSMITH_PROXY";
 /// A setting given on the command line.
 #[derive(Debug, Clone)]
 pub struct FlagValue {
-    pub key: &'static str,
+    pub key: String,
     pub flag: &'static str,
     pub value: String,
 }
@@ -90,7 +90,7 @@ impl Layers {
         builder = builder.add_source(env_source(env));
         for flag in &sources.flags {
             builder = builder
-                .set_override(flag.key, flag.value.clone())
+                .set_override(flag.key.as_str(), flag.value.clone())
                 .map_err(ConfigError::internal)?;
         }
         let settings = builder

@@ -25,7 +25,7 @@ pub enum ConfigError {
     Malformed { message: String },
     #[error("invalid `{key}` = {value:?} (from {origin}): {problem}")]
     Invalid {
-        key: &'static str,
+        key: String,
         value: String,
         origin: Origin,
         problem: String,

@@ -2,7 +2,11 @@
 //! names everywhere. Values stay strings here; `validate` turns them into typed settings and
 //! can then say which source a bad value came from.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
+
+use crate::upstream::REGIONS;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -13,6 +17,8 @@ pub struct Settings {
     pub upstream_ca_file: Option<String>,
     pub workspace_id: Option<String>,
     pub client_credentials: String,
+    /// SaaS region name → API URL; overridable (tests point them at fake upstreams).
+    pub regions: BTreeMap<String, String>,
     pub key: KeySettings,
     pub timeouts: TimeoutSettings,
     pub log: LogSettings,
@@ -23,6 +29,8 @@ pub struct Settings {
 pub struct KeySettings {
     pub source: String,
     pub refresh: String,
+    /// Validate the key against LangSmith at start, on `refresh`, and after a 401/403.
+    pub check: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,6 +58,10 @@ impl Default for Settings {
             upstream_ca_file: None,
             workspace_id: None,
             client_credentials: "replace".into(),
+            regions: REGIONS
+                .iter()
+                .map(|(name, url)| (name.to_string(), url.to_string()))
+                .collect(),
             key: KeySettings::default(),
             timeouts: TimeoutSettings::default(),
             log: LogSettings::default(),
@@ -62,6 +74,7 @@ impl Default for KeySettings {
         Self {
             source: "env:LANGSMITH_API_KEY".into(),
             refresh: "10m".into(),
+            check: true,
         }
     }
 }

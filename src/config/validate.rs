@@ -48,6 +48,9 @@ pub struct Config {
     pub client_credentials: ClientCredentials,
     pub key_source: KeySource,
     pub key_refresh: Duration,
+    pub key_check: bool,
+    /// Every SaaS region by name, including the configured upstream's own.
+    pub regions: Vec<(String, Upstream)>,
     pub timeouts: Timeouts,
     /// `None` means: pretty on a terminal, JSON otherwise.
     pub log_format: Option<LogFormat>,
@@ -68,7 +71,7 @@ impl Check<'_> {
         parse: impl FnOnce(&str) -> Result<T, String>,
     ) -> Result<T, ConfigError> {
         parse(value).map_err(|problem| ConfigError::Invalid {
-            key,
+            key: key.to_owned(),
             value: value.to_owned(),
             origin: self.layers.origin(key),
             problem,
@@ -100,8 +103,17 @@ pub(super) fn validate(layers: &Layers) -> Result<Config, ConfigError> {
             .map(str::to_owned)
     };
 
+    let regions = Upstream::regions(s.regions.iter().map(|(k, v)| (k.as_str(), v.as_str()))).map_err(|(name, e)| {
+        let key = format!("regions.{name}");
+        ConfigError::Invalid {
+            value: s.regions.get(&name).cloned().unwrap_or_default(),
+            origin: layers.origin(&key),
+            key,
+            problem: e.to_string(),
+        }
+    })?;
     let upstream = check.parse("upstream", &s.upstream, |v| {
-        Upstream::parse(v).map_err(|e| e.to_string())
+        Upstream::parse(v, &regions).map_err(|e| e.to_string())
     })?;
     let workspace_id = optional(&s.workspace_id)
         .map(|id| check.parse("workspace_id", &id, parse_workspace_id))
@@ -135,6 +147,8 @@ pub(super) fn validate(layers: &Layers) -> Result<Config, ConfigError> {
             v.parse::<KeySource>().map_err(|e| e.to_string())
         })?,
         key_refresh: check.duration("key.refresh", &s.key.refresh)?,
+        key_check: s.key.check,
+        regions,
         timeouts: Timeouts {
             connect: check.duration("timeouts.connect", &s.timeouts.connect)?,
             response_header: check.duration("timeouts.response_header", &s.timeouts.response_header)?,

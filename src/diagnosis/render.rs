@@ -8,11 +8,16 @@ use hyper::ext::ReasonPhrase;
 use serde_json::{json, Value as Json};
 
 use super::Code;
+use crate::key_check::rfc3339;
 use crate::proxy::ProxyBody;
 use crate::secret::LoadedKey;
 
 /// Marks a response the proxy made itself, so nobody mistakes it for LangSmith's.
 pub const ERROR_HEADER: HeaderName = HeaderName::from_static("x-langsmith-proxy-error");
+/// The diagnosis of an upstream 401/403/405/429.
+pub const DIAGNOSIS_HEADER: HeaderName = HeaderName::from_static("x-langsmith-proxy-diagnosis");
+/// `<source> <hint>` of the key that was sent.
+pub const KEY_HEADER: HeaderName = HeaderName::from_static("x-langsmith-proxy-key");
 const SHOULD_RETRY: HeaderName = HeaderName::from_static("x-should-retry");
 const DOCS: &str = "https://github.com/langsmith-proxy/langsmith-proxy#diagnosis-codes";
 
@@ -32,6 +37,7 @@ pub struct DiagnosisContext<'a> {
     pub path: &'a str,
     pub key_source: String,
     pub key: Option<&'a LoadedKey>,
+    pub last_valid_at: Option<std::time::SystemTime>,
     pub workspace_id: Option<&'a HeaderValue>,
     pub upstream_url: &'a str,
     pub upstream_status: Option<StatusCode>,
@@ -46,7 +52,8 @@ impl Diagnosis {
                 "kind": loaded.key.kind().as_str(),
                 "hint": loaded.key.hint(),
                 "fingerprint": loaded.key.fingerprint(),
-                "loaded_at": humantime::format_rfc3339_seconds(loaded.loaded_at).to_string(),
+                "loaded_at": rfc3339(loaded.loaded_at),
+                "last_valid_at": ctx.last_valid_at.map(rfc3339),
             })
         });
         json!({
@@ -74,7 +81,11 @@ impl Diagnosis {
             status.canonical_reason().unwrap_or("Error"),
             self.code
         );
-        let clean: String = text.chars().filter(|c| *c == ' ' || c.is_ascii_graphic()).collect();
+        let clean: String = text
+            .chars()
+            .map(|c| if c == '…' { '.' } else { c })
+            .filter(|c| *c == ' ' || c.is_ascii_graphic())
+            .collect();
         ReasonPhrase::try_from(clean.into_bytes()).ok()
     }
 }
@@ -105,4 +116,54 @@ pub fn proxy_made_response(
         response.extensions_mut().insert(reason);
     }
     response
+}
+
+/// Annotates an upstream 401/403/405/429: status and upstream JSON fields stay, headers, reason
+/// phrase and the `langsmith_proxy` member are added. Returns the new body.
+pub fn annotate_upstream(
+    parts: &mut http::response::Parts,
+    raw: Bytes,
+    upstream_body: &super::UpstreamBody,
+    diagnosis: &Diagnosis,
+    ctx: &DiagnosisContext<'_>,
+) -> Bytes {
+    let headers = &mut parts.headers;
+    headers.insert(DIAGNOSIS_HEADER, HeaderValue::from_static(diagnosis.code.as_str()));
+    if parts.status != StatusCode::TOO_MANY_REQUESTS {
+        headers.insert(SHOULD_RETRY, HeaderValue::from_static("false"));
+    }
+    let key_hint = ctx
+        .key
+        .map(|loaded| format!("{} {}", ctx.key_source, loaded.key.hint()));
+    if let Some(value) = key_hint.and_then(|hint| HeaderValue::from_str(&hint.replace('…', "...")).ok()) {
+        headers.insert(KEY_HEADER, value);
+    }
+    if let Some(reason) = diagnosis.reason_phrase(parts.status) {
+        parts.extensions.insert(reason);
+    }
+    // A compressed body cannot be edited without re-encoding it: headers carry the diagnosis.
+    if headers
+        .get(http::header::CONTENT_ENCODING)
+        .is_some_and(|v| v.as_bytes() != b"identity")
+    {
+        return raw;
+    }
+    let body = match &upstream_body.json {
+        Some(fields) => {
+            let mut fields = fields.clone();
+            fields.insert("langsmith_proxy".to_owned(), diagnosis.member(ctx));
+            Json::Object(fields)
+        }
+        None => json!({
+            "error": diagnosis.code.as_str(),
+            "detail": diagnosis.summary,
+            "upstream_body": upstream_body.text,
+            "langsmith_proxy": diagnosis.member(ctx),
+        }),
+    };
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.remove(http::header::CONTENT_LENGTH);
+    let mut bytes = serde_json::to_vec(&body).unwrap_or_default();
+    bytes.push(b'\n');
+    Bytes::from(bytes)
 }

@@ -92,6 +92,9 @@ impl<S> Credentials<S> {
         headers.remove(X_API_KEY);
         headers.remove(AUTHORIZATION);
         let loaded = self.shared.keys.snapshot().ok_or(ProxyError::KeyMissing)?;
+        if let Some(check) = &self.shared.key_check {
+            check.refresh_in_background_if_stale();
+        }
         headers.insert(X_API_KEY, loaded.key.header_value().clone());
         Ok(Credential::Proxy(loaded))
     }

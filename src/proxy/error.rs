@@ -6,6 +6,7 @@ use std::time::Duration;
 use http::{Response, StatusCode};
 use rustls::CertificateError;
 
+use super::report::report;
 use super::{ProxyBody, RequestFacts, Shared};
 use crate::config::Timeouts;
 use crate::diagnosis::{proxy_made_response, Code, Diagnosis};
@@ -123,17 +124,7 @@ impl ProxyError {
         let status = self.status();
         let diagnosis = self.diagnosis(shared);
         let ctx = facts.diagnosis_context(shared, None);
-        tracing::warn!(
-            code = diagnosis.code.as_str(),
-            request_id = ctx.request_id.and_then(|v| v.to_str().ok()),
-            method = %facts.method,
-            path = facts.uri.path(),
-            key_source = %ctx.key_source,
-            upstream = shared.upstream.url(),
-            status = status.as_u16(),
-            "{}",
-            diagnosis.summary
-        );
+        report(shared, facts, status, &diagnosis, &ctx);
         proxy_made_response(status, &diagnosis, &ctx)
     }
 }

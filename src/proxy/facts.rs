@@ -6,6 +6,7 @@ use http::{HeaderValue, Method, Request, StatusCode, Uri};
 
 use super::Shared;
 use crate::diagnosis::DiagnosisContext;
+use crate::key_check::CheckRecord;
 use crate::secret::LoadedKey;
 
 /// Which credential went upstream with the request.
@@ -25,6 +26,8 @@ pub struct RequestFacts {
     pub method: Method,
     pub uri: Uri,
     pub credential: Credential,
+    /// The X-Tenant-Id sent upstream (the proxy's or the client's).
+    pub workspace_sent: Option<HeaderValue>,
 }
 
 impl RequestFacts {
@@ -34,6 +37,15 @@ impl RequestFacts {
             method: request.method().clone(),
             uri: request.uri().clone(),
             credential: request.extensions().get::<Credential>().cloned().unwrap_or_default(),
+            workspace_sent: request.headers().get(super::X_TENANT_ID).cloned(),
+        }
+    }
+
+    /// The key check's record for the key this request used, if it used the proxy's.
+    pub fn check_record(&self, shared: &Shared) -> Option<Arc<CheckRecord>> {
+        match (&self.credential, &shared.key_check) {
+            (Credential::Proxy(loaded), Some(check)) => Some(check.record_for(loaded)),
+            _ => None,
         }
     }
 
@@ -53,7 +65,11 @@ impl RequestFacts {
             path: self.uri.path(),
             key_source,
             key,
-            workspace_id: shared.workspace_id.as_ref(),
+            last_valid_at: match (&self.credential, &shared.key_check) {
+                (Credential::Proxy(loaded), Some(check)) => check.record_for(loaded).last_valid_at,
+                _ => None,
+            },
+            workspace_id: self.workspace_sent.as_ref(),
             upstream_url: shared.upstream.url(),
             upstream_status,
         }

@@ -14,6 +14,7 @@ use tower::Service;
 
 use super::{hop_by_hop, ClientAddr, ProxyBody, ProxyError, RequestFacts, Shared};
 use crate::client::UpstreamClient;
+use crate::diagnosis;
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
@@ -56,6 +57,10 @@ async fn forward(shared: &Shared, client: &UpstreamClient, request: Request<Inco
         Ok(Ok(response)) => {
             let (mut parts, body) = response.into_parts();
             hop_by_hop::strip(&mut parts.headers);
+            if diagnosis::wants(parts.status, &parts.headers) {
+                // Only answers the Diagnose layer explains carry the request's facts back.
+                parts.extensions.insert(facts);
+            }
             Response::from_parts(parts, body.boxed())
         }
         Ok(Err(error)) => ProxyError::from_client_error(&error, &shared.timeouts).into_response(&facts, shared),

@@ -2,10 +2,12 @@
 
 mod access_log;
 mod credentials;
+mod diagnose;
 mod error;
 mod facts;
 mod forward;
 mod hop_by_hop;
+mod report;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -25,6 +27,8 @@ pub use facts::{Credential, RequestFacts};
 
 use crate::client::UpstreamClient;
 use crate::config::{ClientCredentials, Timeouts};
+use crate::diagnosis::Journal;
+use crate::key_check::KeyCheck;
 use crate::secret::KeyStore;
 use crate::upstream::Upstream;
 
@@ -46,6 +50,9 @@ pub struct Shared {
     pub workspace_id: Option<http::HeaderValue>,
     pub client_credentials: ClientCredentials,
     pub timeouts: Timeouts,
+    /// `None` when `key.check = false`.
+    pub key_check: Option<Arc<KeyCheck>>,
+    pub journal: Journal,
 }
 
 /// The proxy's request path, outermost layer first.
@@ -65,6 +72,7 @@ pub fn stack(
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(access_log::AccessLogLayer)
+        .layer(diagnose::DiagnoseLayer::new(shared.clone()))
         .layer(credentials::CredentialsLayer::new(shared.clone()))
         .service(forward::Forward::new(shared, client))
 }

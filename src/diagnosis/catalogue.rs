@@ -1,0 +1,212 @@
+//! The words: for each cause, a one-sentence summary and the steps that fix it, naming the exact
+//! setting, flag or variable to change.
+
+use super::classify::Cause;
+use super::evidence::{CredentialEvidence, Evidence};
+use super::{Code, Diagnosis};
+use crate::key_check::{rfc3339, Workspace};
+
+const KEYS_PAGE: &str = "LangSmith → Settings → API Keys";
+
+pub fn describe(cause: &Cause<'_>, evidence: &Evidence<'_>) -> Diagnosis {
+    let key = KeyFacts::of(evidence);
+    let (source, hint) = (key.source.as_str(), key.hint.as_str());
+    let upstream = evidence.upstream_url;
+    let (code, summary, fix) = match cause {
+        Cause::RateLimited { likely_limit } => (
+            Code::RateLimited,
+            format!("LangSmith is rate-limiting this key (429); the likely limit is {likely_limit}."),
+            vec![
+                match evidence.retry_after {
+                    Some(after) => format!("Wait {after} s before retrying (Retry-After); the SDKs do this themselves"),
+                    None => "Back off and retry later; the SDKs retry 429 with a delay".to_owned(),
+                },
+                "Send fewer, larger batches: keep SDK batching on rather than one request per run".to_owned(),
+                "Check usage and limits in LangSmith → Settings → Usage and billing".to_owned(),
+            ],
+        ),
+        Cause::WebUi => (
+            Code::UpstreamIsWebUi,
+            format!("{upstream} answered {} with a web page: it is the LangSmith web app, not the API.", evidence.status),
+            vec![
+                format!("Set upstream to the API: {} (flag --upstream, env LANGSMITH_PROXY_UPSTREAM)", api_for_web_ui(upstream)),
+                "The API hosts are api.smith.langchain.com, eu.api…, apac.api…, aws.api…; self-hosted: https://HOST/api/v1".to_owned(),
+            ],
+        ),
+        Cause::Missing => (
+            Code::KeyMissing,
+            "No API key reached LangSmith: the proxy has none loaded and the app sent none.".to_owned(),
+            vec![
+                format!("Give the proxy a key: {}", reload_step(source)),
+                "Or, under client_credentials = keep-if-present, set the app's LANGSMITH_API_KEY to a real key".to_owned(),
+            ],
+        ),
+        Cause::ClientKeyRejected => (
+            Code::ClientKeyRejected,
+            format!("LangSmith answered {} to the app's own key, which the proxy forwarded (client_credentials = keep-if-present).", evidence.status),
+            vec![
+                "Fix the key the app sends (its LANGSMITH_API_KEY), or set it to proxy-managed so the proxy's key is used".to_owned(),
+                "Or make the proxy always use its own key: client_credentials = \"replace\" (flag --client-credentials replace)".to_owned(),
+            ],
+        ),
+        Cause::Legacy => (
+            Code::KeyLegacy,
+            format!("The key from {source} ({hint}) is a legacy key; LangSmith stopped accepting ls__ and v1 keys on 2024-10-22."),
+            vec![
+                format!("Create a new key in {KEYS_PAGE}: it starts with lsv2_pt_ (personal) or lsv2_sk_ (service)"),
+                reload_step(source),
+            ],
+        ),
+        Cause::WorkspaceRequired { reachable } => (
+            Code::WorkspaceRequired,
+            format!("The key from {source} ({hint}) needs a workspace: it is organization-scoped or reaches several workspaces, and no X-Tenant-Id was sent."),
+            [
+                "Set the proxy's workspace_id to the workspace UUID (flag --workspace-id, env LANGSMITH_PROXY_WORKSPACE_ID)".to_owned(),
+                "Or set LANGSMITH_WORKSPACE_ID in the app (Python SDK ≥ 0.4.20 and the JS SDK send it as X-Tenant-Id)".to_owned(),
+            ]
+            .into_iter()
+            .chain(reachable.map(|list| format!("Workspaces this key can reach: {}", list_workspaces(list))))
+            .collect(),
+        ),
+        Cause::WrongRegion { region, url } => (
+            Code::KeyWrongRegion,
+            format!(
+                "The key from {source} ({hint}) is rejected by {upstream}{} but accepted by the {region} region ({url}).",
+                evidence.upstream_region.map(|r| format!(" ({r})")).unwrap_or_default()
+            ),
+            vec![
+                format!("Set upstream = \"{region}\" (flag --upstream {region}, env LANGSMITH_PROXY_UPSTREAM={region}) and restart the proxy"),
+                format!("Apps keep LANGSMITH_ENDPOINT at the proxy; without the proxy they would need LANGSMITH_ENDPOINT={url}"),
+            ],
+        ),
+        Cause::Malformed => (
+            Code::KeyMalformed,
+            format!("LangSmith rejected the key from {source} ({hint}), which does not look like a LangSmith key (those start with lsv2_pt_ or lsv2_sk_)."),
+            vec![
+                format!("Copy the key again from {KEYS_PAGE}; check that nothing else (another service's key) was pasted"),
+                reload_step(source),
+            ],
+        ),
+        Cause::WorkspaceDenied { requested, reachable } => (
+            Code::WorkspaceDenied,
+            format!("The request asked for workspace {requested}, which the key from {source} ({hint}) cannot reach."),
+            vec![
+                format!("Use a workspace the key can reach: {}", list_workspaces(reachable)),
+                "Set it as the proxy's workspace_id (flag --workspace-id) or the app's LANGSMITH_WORKSPACE_ID".to_owned(),
+                format!("Or give the key access to {requested} in LangSmith → Settings → Workspaces"),
+            ],
+        ),
+        Cause::PermissionDenied { workspace } => (
+            Code::PermissionDenied,
+            format!(
+                "The key from {source} ({hint}) is valid, but {} may not {} {}.",
+                workspace.map(role_phrase).unwrap_or_else(|| "its role".to_owned()),
+                evidence.method,
+                evidence.path
+            ),
+            vec![
+                "Ask a workspace admin for a role that allows this (LangSmith → Settings → Members and roles)".to_owned(),
+                "Or use a key whose role may write: a read-only workspace or Viewer role only reads".to_owned(),
+            ],
+        ),
+        Cause::Revoked { last_valid_at } => (
+            Code::KeyRevoked,
+            format!(
+                "LangSmith rejected the key from {source} ({hint}), which was valid at {}: it has been revoked or has expired since.",
+                rfc3339(*last_valid_at)
+            ),
+            vec![format!("Create a new key in {KEYS_PAGE}"), reload_step(source)],
+        ),
+        Cause::Rejected => (
+            Code::KeyRejected,
+            format!("LangSmith rejected the key from {source} ({hint}): it is wrong, revoked or expired, and has not been accepted since the proxy started."),
+            vec![
+                format!("Check the key in {KEYS_PAGE}; create a new one if it is gone or expired"),
+                reload_step(source),
+                "If your organization lives in another region, set upstream (flag --upstream eu|apac|aws); `langsmith-proxy check` probes them".to_owned(),
+            ],
+        ),
+        Cause::Unexplained => (
+            Code::ForbiddenUnexplained,
+            format!("LangSmith answered {} to {} {} for a reason the proxy cannot pin down: {}", evidence.status, evidence.method, evidence.path, evidence.body.message()),
+            vec![
+                "Run `langsmith-proxy check` to validate the key, region and workspace".to_owned(),
+                "Check the key's role and workspace in LangSmith → Settings".to_owned(),
+                "If everything fails at once, check https://status.smith.langchain.com".to_owned(),
+            ],
+        ),
+    };
+    Diagnosis { code, summary, fix }
+}
+
+struct KeyFacts {
+    source: String,
+    hint: String,
+}
+
+impl KeyFacts {
+    fn of(evidence: &Evidence<'_>) -> Self {
+        match &evidence.credential {
+            CredentialEvidence::Proxy { source, hint, .. } => Self {
+                source: source.clone(),
+                hint: hint.clone(),
+            },
+            CredentialEvidence::Client => Self {
+                source: "the client".to_owned(),
+                hint: "client key".to_owned(),
+            },
+            CredentialEvidence::None => Self {
+                source: "nowhere".to_owned(),
+                hint: "no key".to_owned(),
+            },
+        }
+    }
+}
+
+/// How to put a new key where the proxy reads it.
+fn reload_step(source: &str) -> String {
+    match source.split_once(':') {
+        Some(("env", var)) => {
+            format!("Set {var} in the proxy's environment to the new key and restart the proxy (key.source = {source})")
+        }
+        Some(("file", path)) => format!("Write the new key to {path} (key.source = {source})"),
+        _ => format!("Update the key at its source ({source})"),
+    }
+}
+
+fn list_workspaces(list: &[Workspace]) -> String {
+    if list.is_empty() {
+        return "none".to_owned();
+    }
+    list.iter()
+        .map(|w| format!("{} ({})", if w.name.is_empty() { "unnamed" } else { &w.name }, w.id))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn role_phrase(workspace: &Workspace) -> String {
+    let role = workspace.role_name.as_deref().unwrap_or("unknown");
+    let read_only = if workspace.read_only { ", read-only" } else { "" };
+    format!(
+        "its role {role} in workspace {} ({}{read_only})",
+        workspace.name, workspace.id
+    )
+}
+
+/// The API URL for a web-app URL: `https://eu.smith.langchain.com` → `eu`.
+fn api_for_web_ui(upstream: &str) -> String {
+    let host = upstream
+        .split("://")
+        .nth(1)
+        .unwrap_or(upstream)
+        .split('/')
+        .next()
+        .unwrap_or("");
+    match host {
+        "smith.langchain.com" => "us".to_owned(),
+        "eu.smith.langchain.com" => "eu".to_owned(),
+        "apac.smith.langchain.com" => "apac".to_owned(),
+        "aws.smith.langchain.com" => "aws".to_owned(),
+        _ => format!("https://{host}/api/v1"),
+    }
+}

@@ -1,0 +1,142 @@
+//! `classify`: a pure function from evidence to a diagnosis. Rules run in order; the first
+//! that fits wins, so the most specific causes come first.
+
+use std::time::SystemTime;
+
+use http::{Method, StatusCode};
+
+use super::catalogue;
+use super::evidence::{CredentialEvidence, Evidence};
+use super::Diagnosis;
+use crate::key_check::{Health, RegionVerdict, Workspace};
+use crate::secret::KeyKind;
+
+/// The cause, with the facts its explanation needs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cause<'a> {
+    RateLimited {
+        likely_limit: &'static str,
+    },
+    WebUi,
+    Missing,
+    ClientKeyRejected,
+    Legacy,
+    WorkspaceRequired {
+        reachable: Option<&'a [Workspace]>,
+    },
+    WrongRegion {
+        region: &'a str,
+        url: &'a str,
+    },
+    Malformed,
+    WorkspaceDenied {
+        requested: &'a str,
+        reachable: &'a [Workspace],
+    },
+    PermissionDenied {
+        workspace: Option<&'a Workspace>,
+    },
+    Revoked {
+        last_valid_at: SystemTime,
+    },
+    Rejected,
+    Unexplained,
+}
+
+pub fn classify(evidence: &Evidence<'_>) -> Diagnosis {
+    catalogue::describe(&cause(evidence), evidence)
+}
+
+pub fn cause<'a>(evidence: &Evidence<'a>) -> Cause<'a> {
+    let status = evidence.status;
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        return Cause::RateLimited {
+            likely_limit: likely_limit(evidence),
+        };
+    }
+    if status == StatusCode::METHOD_NOT_ALLOWED || evidence.body.is_html {
+        return Cause::WebUi;
+    }
+    let (kind, check) = match &evidence.credential {
+        CredentialEvidence::Client => return Cause::ClientKeyRejected,
+        CredentialEvidence::Proxy { kind, check, .. } => (Some(*kind), *check),
+        CredentialEvidence::None => return Cause::Missing,
+    };
+    let message = evidence.body.message().to_ascii_lowercase();
+    if kind == Some(KeyKind::Legacy) || message.contains("legacy") || message.contains("outdated v1") {
+        return Cause::Legacy;
+    }
+    let workspaces = check.and_then(|record| match &record.health {
+        Health::Valid { workspaces } => Some(workspaces.as_slice()),
+        _ => None,
+    });
+    let org_scoped_error = evidence.body.error() == Some("org_scoped_key_requires_workspace");
+    // A bare 403 for a service key sent without a workspace is the same cause, unlabelled.
+    let bare_service_key_403 = status == StatusCode::FORBIDDEN
+        && kind == Some(KeyKind::ServiceKey)
+        && evidence.workspace_sent.is_none()
+        && is_generic(&message);
+    if org_scoped_error || bare_service_key_403 {
+        return Cause::WorkspaceRequired { reachable: workspaces };
+    }
+    if let Some(RegionVerdict::AcceptedIn { region, url }) = check.map(|record| &record.region) {
+        return Cause::WrongRegion { region, url };
+    }
+    if status == StatusCode::UNAUTHORIZED && kind == Some(KeyKind::Unrecognized) {
+        return Cause::Malformed;
+    }
+    if let (true, Some(reachable)) = (status == StatusCode::FORBIDDEN, workspaces) {
+        return match evidence.workspace_sent {
+            Some(requested) if !reachable.iter().any(|w| w.id.eq_ignore_ascii_case(requested)) => {
+                Cause::WorkspaceDenied { requested, reachable }
+            }
+            requested => Cause::PermissionDenied {
+                workspace: reachable
+                    .iter()
+                    .find(|w| requested.is_some_and(|id| w.id.eq_ignore_ascii_case(id)))
+                    .or_else(|| reachable.first()),
+            },
+        };
+    }
+    let rejected_by_check = check.is_some_and(|record| matches!(record.health, Health::Rejected { .. }));
+    if status == StatusCode::UNAUTHORIZED || rejected_by_check {
+        return match check.and_then(|record| record.last_valid_at) {
+            Some(last_valid_at) => Cause::Revoked { last_valid_at },
+            None => Cause::Rejected,
+        };
+    }
+    Cause::Unexplained
+}
+
+/// "Forbidden" and friends: a 403 that names no reason.
+fn is_generic(message: &str) -> bool {
+    let message = message.trim();
+    message.is_empty() || message == "forbidden" || message == "not authenticated"
+}
+
+/// The documented limit a 429 most likely hit (reference/langsmith-api.md §7).
+fn likely_limit(evidence: &Evidence<'_>) -> &'static str {
+    let message = evidence.body.message().to_ascii_lowercase();
+    if message.contains("usage") || message.contains("quota") || message.contains("monthly") {
+        return "a usage limit: your plan's trace events or data ingested per hour, monthly traces, or a limit an admin set";
+    }
+    let path = evidence.path.strip_prefix("/api/v1").unwrap_or(evidence.path);
+    let method = evidence.method;
+    if *method == Method::DELETE && path.starts_with("/sessions") {
+        "30 DELETE /sessions requests per minute per key"
+    } else if (*method == Method::POST || *method == Method::PATCH) && path.starts_with("/runs") {
+        "5,000 POST/PATCH /runs requests per minute per key"
+    } else if *method == Method::GET && is_single_run(path) {
+        "30 GET /runs/{id} requests per minute per key"
+    } else if *method == Method::POST && path.starts_with("/feedback") {
+        "5,000 POST /feedback requests per minute per key"
+    } else {
+        "2,000 requests per minute per key (the limit for all other endpoints)"
+    }
+}
+
+fn is_single_run(path: &str) -> bool {
+    path.strip_prefix("/runs/").is_some_and(|rest| {
+        !rest.is_empty() && !rest.contains('/') && !["query", "stats", "group", "batch", "multipart"].contains(&rest)
+    })
+}

@@ -1,0 +1,76 @@
+//! What classify looks at: the upstream's answer, the credential sent, and what the key check
+//! learned. Plain data, so classify stays a pure function.
+
+use http::{Method, StatusCode};
+use serde_json::{Map, Value as Json};
+
+use crate::key_check::CheckRecord;
+use crate::secret::KeyKind;
+
+/// An upstream error body, read up to a bound. LangSmith answers `{"detail": ...}` (older,
+/// FastAPI) or `{"error": ...}\n` (newer, Go); anything else is kept as text.
+#[derive(Debug, Clone, Default)]
+pub struct UpstreamBody {
+    pub json: Option<Map<String, Json>>,
+    pub text: String,
+    pub is_html: bool,
+}
+
+/// How much of a non-JSON body is quoted back.
+pub const QUOTED_BODY: usize = 1024;
+
+impl UpstreamBody {
+    pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Self {
+        let json = match serde_json::from_slice::<Json>(bytes) {
+            Ok(Json::Object(map)) => Some(map),
+            _ => None,
+        };
+        let head = &bytes[..bytes.len().min(QUOTED_BODY)];
+        let text = String::from_utf8_lossy(head).trim().to_owned();
+        let looks_html = text.starts_with('<') && text.to_ascii_lowercase().contains("<html");
+        let is_html = json.is_none() && (content_type.is_some_and(|ct| ct.contains("text/html")) || looks_html);
+        Self { json, text, is_html }
+    }
+
+    fn field(&self, name: &str) -> Option<&str> {
+        self.json.as_ref()?.get(name)?.as_str()
+    }
+
+    pub fn error(&self) -> Option<&str> {
+        self.field("error")
+    }
+
+    /// The server's message: `detail`, else `error`, else the text.
+    pub fn message(&self) -> &str {
+        self.field("detail")
+            .or_else(|| self.field("error"))
+            .unwrap_or(&self.text)
+    }
+}
+
+/// Which credential went upstream.
+#[derive(Debug, Clone)]
+pub enum CredentialEvidence<'a> {
+    Proxy {
+        source: String,
+        kind: KeyKind,
+        hint: String,
+        check: Option<&'a CheckRecord>,
+    },
+    Client,
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub struct Evidence<'a> {
+    pub status: StatusCode,
+    pub method: &'a Method,
+    pub path: &'a str,
+    pub body: &'a UpstreamBody,
+    pub credential: CredentialEvidence<'a>,
+    /// The X-Tenant-Id that went upstream, if any.
+    pub workspace_sent: Option<&'a str>,
+    pub upstream_url: &'a str,
+    pub upstream_region: Option<&'a str>,
+    pub retry_after: Option<&'a str>,
+}

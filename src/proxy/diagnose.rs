@@ -1,0 +1,176 @@
+//! Explains upstream 401/403/405/429 answers (and HTML error pages). Other responses pass
+//! through untouched, without an allocation.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, BodyStream, Full, StreamBody};
+use pin_project_lite::pin_project;
+use tower::{Layer, Service};
+
+use super::{Credential, ProxyBody, RequestFacts, Shared};
+use crate::diagnosis::{annotate_upstream, classify, CredentialEvidence, Evidence, UpstreamBody};
+use crate::key_check::RECHECK_AFTER_REJECTION;
+
+/// An error body larger than this is not a LangSmith error body: it passes through unexplained.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+/// How long a failing request may wait for a fresh key check to sharpen its diagnosis.
+const CHECK_WAIT: Duration = Duration::from_secs(10);
+
+#[derive(Clone)]
+pub struct DiagnoseLayer {
+    shared: Arc<Shared>,
+}
+
+impl DiagnoseLayer {
+    pub fn new(shared: Arc<Shared>) -> Self {
+        Self { shared }
+    }
+}
+
+impl<S> Layer<S> for DiagnoseLayer {
+    type Service = Diagnose<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Diagnose {
+            inner,
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Diagnose<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S, B> Service<Request<B>> for Diagnose<S>
+where
+    S: Service<Request<B>, Response = Response<ProxyBody>>,
+{
+    type Response = Response<ProxyBody>;
+    type Error = S::Error;
+    type Future = DiagnoseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        DiagnoseFuture {
+            inner: self.inner.call(request),
+            shared: self.shared.clone(),
+            explaining: None,
+        }
+    }
+}
+
+type Explaining = Pin<Box<dyn Future<Output = Response<ProxyBody>> + Send>>;
+
+pin_project! {
+    pub struct DiagnoseFuture<F> {
+        #[pin]
+        inner: F,
+        shared: Arc<Shared>,
+        explaining: Option<Explaining>,
+    }
+}
+
+impl<F, E> Future for DiagnoseFuture<F>
+where
+    F: Future<Output = Result<Response<ProxyBody>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            if let Some(explaining) = this.explaining.as_mut() {
+                return explaining.as_mut().poll(cx).map(Ok);
+            }
+            let mut response = ready!(this.inner.as_mut().poll(cx))?;
+            // Forward attaches the facts only to answers worth explaining.
+            let Some(facts) = response.extensions_mut().remove::<RequestFacts>() else {
+                return Poll::Ready(Ok(response));
+            };
+            *this.explaining = Some(Box::pin(explain(this.shared.clone(), facts, response)));
+        }
+    }
+}
+
+async fn explain(shared: Arc<Shared>, facts: RequestFacts, response: Response<ProxyBody>) -> Response<ProxyBody> {
+    let (mut parts, body) = response.into_parts();
+    let raw = match read_bounded(body).await {
+        Ok(raw) => raw,
+        Err(passthrough) => return Response::from_parts(parts, passthrough),
+    };
+    let status = parts.status;
+    let content_type = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let upstream_body = UpstreamBody::parse(&raw, content_type);
+
+    let rejected = status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN;
+    if let (true, Credential::Proxy(_), Some(check)) = (rejected, &facts.credential, &shared.key_check) {
+        // Fresh facts make a sharper diagnosis; rate-limited, and never holds the answer long.
+        let _ = tokio::time::timeout(CHECK_WAIT, check.refresh(RECHECK_AFTER_REJECTION)).await;
+    }
+    let record = facts.check_record(&shared);
+    let credential = match &facts.credential {
+        Credential::Proxy(loaded) => CredentialEvidence::Proxy {
+            source: loaded.source.to_string(),
+            kind: loaded.key.kind(),
+            hint: loaded.key.hint().to_owned(),
+            check: record.as_deref(),
+        },
+        Credential::Client => CredentialEvidence::Client,
+        Credential::None => CredentialEvidence::None,
+    };
+    let evidence = Evidence {
+        status,
+        method: &facts.method,
+        path: facts.uri.path(),
+        body: &upstream_body,
+        credential,
+        workspace_sent: facts.workspace_sent.as_ref().and_then(|v| v.to_str().ok()),
+        upstream_url: shared.upstream.url(),
+        upstream_region: shared.upstream.region(),
+        retry_after: parts
+            .headers
+            .get(http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok()),
+    };
+    let diagnosis = classify(&evidence);
+    let ctx = facts.diagnosis_context(&shared, Some(status));
+    super::report::report(&shared, &facts, status, &diagnosis, &ctx);
+    let body = annotate_upstream(&mut parts, raw, &upstream_body, &diagnosis, &ctx);
+    Response::from_parts(parts, Full::new(body).map_err(|never| match never {}).boxed())
+}
+
+/// Reads up to [`MAX_ERROR_BODY`]. A longer body is handed back intact (what was read, then
+/// the rest) for passing through.
+async fn read_bounded(mut body: ProxyBody) -> Result<Bytes, ProxyBody> {
+    let mut buffer = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            // The upstream broke off mid-body: explain what arrived.
+            break;
+        };
+        if let Ok(data) = frame.into_data() {
+            buffer.extend_from_slice(&data);
+        }
+        if buffer.len() > MAX_ERROR_BODY {
+            let head = futures_util::stream::once(async move { Ok(http_body::Frame::data(buffer.freeze())) });
+            let rest = BodyStream::new(body);
+            return Err(StreamBody::new(futures_util::StreamExt::chain(head, rest)).boxed());
+        }
+    }
+    Ok(buffer.freeze())
+}
