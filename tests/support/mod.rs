@@ -1,13 +1,17 @@
 //! Shared test harness: a fake LangSmith upstream, a test CA, the proxy started in-process
 //! through `serve(...)`, and small client helpers. Every socket is on 127.0.0.1:0.
-#![allow(dead_code)] // each test binary uses a different part of the harness
+#![allow(dead_code, unused_imports)] // each test binary uses a different part of the harness
 
 pub mod client;
+pub mod langsmith;
+pub mod logs;
 pub mod proxy;
 pub mod tls;
 pub mod upstream;
 
 pub use client::*;
+pub use langsmith::*;
+pub use logs::*;
 pub use proxy::*;
 pub use tls::*;
 pub use upstream::*;
