@@ -27,6 +27,12 @@ pub enum Command {
     Serve,
     /// Print the effective settings (the key itself is never printed) and where the key comes from.
     Config,
+    /// Check the key against LangSmith (and the other regions if it is rejected); exit 0 when it works.
+    Check {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Flags that override settings; each names the setting it sets.

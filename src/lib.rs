@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod check;
 pub mod cli;
 pub mod client;
 pub mod config;

@@ -20,6 +20,7 @@ fn main() -> ExitCode {
     };
     match cli.command.unwrap_or(Command::Serve) {
         Command::Config => print_config(&config, &env),
+        Command::Check { json } => check(&config, &env, json),
         Command::Serve => run(&config, &env),
     }
 }
@@ -45,6 +46,33 @@ fn print_config(config: &Config, env: &Env) -> ExitCode {
         Err(error) => println!("\n# key: not loaded: {error}"),
     }
     ExitCode::SUCCESS
+}
+
+fn check(config: &Config, env: &Env, json: bool) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(EXIT_RUNTIME, &error),
+    };
+    let mut config = config.clone();
+    config.key_check = true;
+    runtime.block_on(async {
+        let app = match App::from_config(&config, env) {
+            Ok(app) => app,
+            Err(error) => return fail(EXIT_CONFIG, &error),
+        };
+        let Some((report, key)) = langsmith_proxy::check::run(&app).await else {
+            return fail(
+                EXIT_CONFIG,
+                &"no key is loaded: set the key source (see `langsmith-proxy config`)",
+            );
+        };
+        if json {
+            println!("{:#}", report.to_json(&key, &app));
+        } else {
+            print!("{}", report.to_text(&key, &app));
+        }
+        report.exit_code()
+    })
 }
 
 fn run(config: &Config, env: &Env) -> ExitCode {

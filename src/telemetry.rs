@@ -27,6 +27,13 @@ pub fn init(config: &Config) {
 /// One event that tells the user what to export in the app's shell. Never the key.
 pub fn banner(config: &Config, keys: &KeyStore, listen: std::net::SocketAddr) {
     let snapshot = keys.snapshot();
+    if let Some(why) = snapshot.as_ref().and_then(|loaded| loaded.key.suspicion()) {
+        tracing::warn!(
+            key_source = %keys.source(),
+            key_hint = snapshot.as_ref().map(|k| k.key.hint()).unwrap_or(""),
+            "the key looks wrong: {why}"
+        );
+    }
     let endpoint = format!("http://{listen}");
     tracing::info!(
         listen = %listen,

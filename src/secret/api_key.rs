@@ -120,10 +120,33 @@ impl ApiKey {
         &self.hint
     }
 
+    /// Why this key looks wrong before LangSmith is even asked, if it does.
+    pub fn suspicion(&self) -> Option<&'static str> {
+        match self.kind {
+            KeyKind::Legacy => Some("it is a legacy ls__ key; LangSmith stopped accepting those on 2024-10-22: create an lsv2_ key"),
+            KeyKind::Unrecognized => Some("it does not start with lsv2_pt_ or lsv2_sk_ like LangSmith keys do: check that the right key was pasted"),
+            KeyKind::PersonalAccessToken | KeyKind::ServiceKey if !has_key_shape(self.header.as_bytes()) => {
+                Some("it is shorter than LangSmith keys or has unexpected characters: it may be truncated")
+            }
+            _ => None,
+        }
+    }
+
     /// Whether `value` is this key, for telling the proxy's key from a client's.
     pub fn matches(&self, value: &[u8]) -> bool {
         self.header.as_bytes() == value
     }
+}
+
+/// `lsv2_(pt|sk)_` then 32 or more alphanumerics, then `_`-separated alphanumeric groups: the
+/// shape the SDKs' own redaction pattern expects.
+fn has_key_shape(key: &[u8]) -> bool {
+    let Some(body) = key.get(8..) else { return false };
+    let mut groups = body.split(|b| *b == b'_');
+    let first_ok = groups
+        .next()
+        .is_some_and(|g| g.len() >= 32 && g.iter().all(u8::is_ascii_alphanumeric));
+    first_ok && groups.all(|g| !g.is_empty() && g.iter().all(u8::is_ascii_alphanumeric))
 }
 
 fn fingerprint(key: &str) -> String {
@@ -191,6 +214,23 @@ mod tests {
             ApiKey::parse("lsv2_pt_abcé").err(),
             Some(KeyFormatError::InvalidByte { position: 11 })
         );
+    }
+
+    #[test]
+    fn suspicions() {
+        assert_eq!(ApiKey::parse(PAT).expect("valid").suspicion(), None);
+        assert!(ApiKey::parse("lsv2_pt_abc")
+            .expect("valid")
+            .suspicion()
+            .is_some_and(|s| s.contains("truncated")));
+        assert!(ApiKey::parse("ls__abcdefghijklmnop")
+            .expect("valid")
+            .suspicion()
+            .is_some_and(|s| s.contains("legacy")));
+        assert!(ApiKey::parse("sk-proj-abcdefghijklmnop")
+            .expect("valid")
+            .suspicion()
+            .is_some_and(|s| s.contains("lsv2_pt_")));
     }
 
     #[test]
