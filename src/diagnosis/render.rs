@@ -83,8 +83,12 @@ impl Diagnosis {
         );
         let clean: String = text
             .chars()
-            .map(|c| if c == '…' { '.' } else { c })
-            .filter(|c| *c == ' ' || c.is_ascii_graphic())
+            .flat_map(|c| match c {
+                '…' => "...".chars().collect::<Vec<_>>(),
+                '→' => vec!['>'],
+                c if c == ' ' || c.is_ascii_graphic() => vec![c],
+                _ => vec![],
+            })
             .collect();
         ReasonPhrase::try_from(clean.into_bytes()).ok()
     }

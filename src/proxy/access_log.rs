@@ -93,7 +93,7 @@ where
                 method = %entry.method,
                 path = entry.uri.path(),
                 status = response.status().as_u16(),
-                duration_ms = entry.start.elapsed().as_secs_f64() * 1000.0,
+                duration_ms = entry.start.elapsed().as_micros() as f64 / 1000.0,
                 user_agent = %text(entry.user_agent.as_ref()),
                 proxy_error = %text(response.headers().get(ERROR_HEADER)),
             );

@@ -56,6 +56,9 @@ async fn forward(shared: &Shared, client: &UpstreamClient, request: Request<Inco
     match sent {
         Ok(Ok(response)) => {
             let (mut parts, body) = response.into_parts();
+            // The downstream connection has its own protocol; an HTTP/1.0 upstream must not
+            // turn our answer into an HTTP/1.0 one.
+            parts.version = Version::HTTP_11;
             hop_by_hop::strip(&mut parts.headers);
             if diagnosis::wants(parts.status, &parts.headers) {
                 // Only answers the Diagnose layer explains carry the request's facts back.
