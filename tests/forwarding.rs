@@ -120,11 +120,7 @@ async fn large_bodies_both_ways_keep_their_checksums() {
     const LEN: u64 = 64 * 1024 * 1024 + 17;
     let upstream = FakeUpstream::start(|req| {
         if req.method == Method::GET {
-            Reply {
-                status: http::StatusCode::OK,
-                headers: vec![],
-                body: ReplyBody::Generated(LEN),
-            }
+            Reply::generated(LEN)
         } else {
             Reply::ok()
         }
@@ -140,21 +136,10 @@ async fn large_bodies_both_ways_keep_their_checksums() {
     assert_eq!(upstream.last().body_len, LEN);
     assert_eq!(upstream.last().body_sha256, generated_sha256(LEN));
 
-    let response = http_client(false)
-        .request(Request::get(proxy.url("/download")).body(empty()).expect("request"))
-        .await
-        .expect("download");
-    let mut body = response.into_body();
-    let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
-    let mut received = 0u64;
-    while let Some(frame) = body.frame().await {
-        if let Ok(data) = frame.expect("frame").into_data() {
-            received += data.len() as u64;
-            sha2::Digest::update(&mut hasher, &data);
-        }
-    }
+    let (status, received, sha256) = download(&proxy.url("/download")).await;
+    assert_eq!(status, 200);
     assert_eq!(received, LEN);
-    assert_eq!(hex(&sha2::Digest::finalize(hasher)), generated_sha256(LEN));
+    assert_eq!(sha256, generated_sha256(LEN));
 }
 
 /// The upstream must see the first chunk while the client still holds back the second: proof

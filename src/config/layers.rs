@@ -78,9 +78,15 @@ impl Layers {
 
         let known = known_keys();
         if let Some((path, json)) = &file {
-            reject_unknown(json, &known, |key| Origin::File(path.clone()).with_key(key))?;
+            reject_unknown(json, &known, |_| Origin::File(path.clone()))?;
         }
-        reject_unknown(&env_layer, &known, |key| Origin::Env(env_var_name(key)).with_key(key))?;
+        reject_unknown(&env_layer, &known, |key| Origin::Env(env_var_name(key)))?;
+        let mut layers = Self {
+            settings: Settings::default(),
+            file,
+            env: env_layer,
+            flags: sources.flags.clone(),
+        };
 
         let mut builder =
             ConfigRs::builder().add_source(ConfigRs::try_from(&Settings::default()).map_err(ConfigError::internal)?);
@@ -93,18 +99,28 @@ impl Layers {
                 .set_override(flag.key.as_str(), flag.value.clone())
                 .map_err(ConfigError::internal)?;
         }
-        let settings = builder
+        layers.settings = builder
             .build()
             .and_then(|merged| merged.try_deserialize::<Settings>())
-            .map_err(|error| ConfigError::Malformed {
-                message: error.to_string(),
-            })?;
-        Ok(Self {
-            settings,
-            file,
-            env: env_layer,
-            flags: sources.flags.clone(),
-        })
+            .map_err(|error| layers.wrong_type(error))?;
+        Ok(layers)
+    }
+
+    /// A value of the wrong type (a table where a string belongs), blamed on its layer.
+    fn wrong_type(&self, error: config::ConfigError) -> ConfigError {
+        match error {
+            config::ConfigError::Type {
+                key: Some(key),
+                unexpected,
+                expected,
+                ..
+            } => ConfigError::WrongType {
+                origin: self.origin(&key),
+                key,
+                problem: format!("expected {expected}, found {unexpected}"),
+            },
+            other => ConfigError::internal(other),
+        }
     }
 
     /// Which layer supplied the effective value of `key` (dotted, e.g. `timeouts.connect`).
@@ -118,15 +134,6 @@ impl Layers {
         match &self.file {
             Some((path, json)) if lookup(json, key).is_some() => Origin::File(path.clone()),
             _ => Origin::Default,
-        }
-    }
-}
-
-impl Origin {
-    fn with_key(self, key: &str) -> ConfigError {
-        ConfigError::UnknownKey {
-            key: key.to_owned(),
-            origin: self,
         }
     }
 }
@@ -186,18 +193,35 @@ fn leaf_keys(value: &Json, prefix: &str, out: &mut Vec<String>) {
     }
 }
 
-fn reject_unknown(layer: &Json, known: &[String], error: impl Fn(&str) -> ConfigError) -> Result<(), ConfigError> {
+fn reject_unknown(layer: &Json, known: &[String], origin: impl Fn(&str) -> Origin) -> Result<(), ConfigError> {
     let mut keys = Vec::new();
     leaf_keys(layer, "", &mut keys);
-    // A table given where a value belongs (or the reverse) is caught by deserialization.
-    match keys
+    // A table given where a value belongs is caught by deserialization.
+    let Some(key) = keys
         .iter()
         .filter(|key| !key.is_empty())
         .find(|key| !known.iter().any(|k| k == *key || key.starts_with(&format!("{k}."))))
-    {
-        Some(key) => Err(error(key)),
-        None => Ok(()),
-    }
+    else {
+        return Ok(());
+    };
+    // `timeouts = "5s"`: a value where a group of settings belongs.
+    let group: Vec<String> = known
+        .iter()
+        .filter(|k| k.starts_with(&format!("{key}.")))
+        .cloned()
+        .collect();
+    Err(if group.is_empty() {
+        ConfigError::UnknownKey {
+            key: key.clone(),
+            origin: origin(key),
+        }
+    } else {
+        ConfigError::NotAValue {
+            key: key.clone(),
+            origin: origin(key),
+            settings: group.join(", "),
+        }
+    })
 }
 
 fn lookup<'a>(json: &'a Json, key: &str) -> Option<&'a Json> {

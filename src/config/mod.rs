@@ -21,6 +21,20 @@ pub enum ConfigError {
     Unreadable { origin: Origin, message: String },
     #[error("unknown setting `{key}` in {origin}; config/langsmith-proxy.toml lists every setting")]
     UnknownKey { key: String, origin: Origin },
+    #[error("`{key}` in {origin} is a group of settings, not a value; set {settings} instead")]
+    NotAValue {
+        key: String,
+        origin: Origin,
+        settings: String,
+    },
+    #[error("invalid `{key}` (from {origin}): {problem}")]
+    WrongType {
+        key: String,
+        origin: Origin,
+        problem: String,
+    },
+    #[error("`key.source` (from {origin}) looks like an API key itself (not shown), not where to read one; give a variable name (--key-env LANGSMITH_API_KEY) or a file (--key-file PATH)")]
+    KeyAsSource { origin: Origin },
     #[error("{message}")]
     Malformed { message: String },
     #[error("invalid `{key}` = {value:?} (from {origin}): {problem}")]

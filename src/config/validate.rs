@@ -37,6 +37,9 @@ pub struct Timeouts {
     pub shutdown_grace: Duration,
 }
 
+/// How LangSmith keys start (personal, service, legacy): such a value is a key, not a source.
+const KEY_PREFIXES: [&str; 2] = ["lsv2_", "ls__"];
+
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -81,6 +84,23 @@ impl Check<'_> {
     fn duration(&self, key: &'static str, value: &str) -> Result<Duration, ConfigError> {
         self.parse(key, value, |v| {
             humantime::parse_duration(v).map_err(|e| format!("{e}; write a duration such as 500ms, 10s or 5m"))
+        })
+    }
+
+    /// `env:NAME` or `file:PATH`. A key pasted in place of the source is refused without
+    /// echoing it: the message goes to a terminal or a log.
+    fn key_source(&self, value: &str) -> Result<KeySource, ConfigError> {
+        let named = value.split_once(':').map_or(value, |(_, rest)| rest);
+        if [value, named]
+            .iter()
+            .any(|v| KEY_PREFIXES.iter().any(|prefix| v.trim().starts_with(prefix)))
+        {
+            return Err(ConfigError::KeyAsSource {
+                origin: self.layers.origin("key.source"),
+            });
+        }
+        self.parse("key.source", value, |v| {
+            v.parse::<KeySource>().map_err(|e| e.to_string())
         })
     }
 
@@ -143,9 +163,7 @@ pub(super) fn validate(layers: &Layers) -> Result<Config, ConfigError> {
         upstream_ca_file: optional(&s.upstream_ca_file).map(PathBuf::from),
         workspace_id,
         client_credentials,
-        key_source: check.parse("key.source", &s.key.source, |v| {
-            v.parse::<KeySource>().map_err(|e| e.to_string())
-        })?,
+        key_source: check.key_source(&s.key.source)?,
         key_refresh: check.duration("key.refresh", &s.key.refresh)?,
         key_check: s.key.check,
         regions,

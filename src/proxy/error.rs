@@ -56,7 +56,7 @@ impl ProxyError {
                 }
             }
             innermost = current.to_string();
-            cause = current.source();
+            cause = next_cause(current);
         }
         Self::Unreachable { cause: innermost }
     }
@@ -126,6 +126,15 @@ impl ProxyError {
         let ctx = facts.diagnosis_context(shared, None);
         report(shared, facts, status, &diagnosis, &ctx);
         proxy_made_response(status, &diagnosis, &ctx)
+    }
+}
+
+/// The error `error` wraps. An `io::Error`'s `source()` skips the error it wraps (and
+/// hyper-rustls wraps the rustls handshake error in two of them), so look inside it instead.
+fn next_cause<'a>(error: &'a (dyn StdError + 'static)) -> Option<&'a (dyn StdError + 'static)> {
+    match error.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+        Some(inner) => Some(inner as &(dyn StdError + 'static)),
+        None => error.source(),
     }
 }
 

@@ -5,6 +5,7 @@ use http::{Request, Response};
 use http_body_util::{combinators::BoxBody, BodyExt, Empty, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -37,6 +38,25 @@ pub async fn get(url: &str) -> (Response<()>, Bytes) {
 
 pub fn json(bytes: &Bytes) -> serde_json::Value {
     serde_json::from_slice(bytes).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(bytes)))
+}
+
+/// GETs `url` and hashes the response body as it streams: (status, length, SHA-256 hex).
+pub async fn download(url: &str) -> (http::StatusCode, u64, String) {
+    let response = http_client(false)
+        .request(Request::get(url).body(empty()).expect("request"))
+        .await
+        .expect("download");
+    let status = response.status();
+    let mut body = response.into_body();
+    let mut hasher = Sha256::new();
+    let mut received = 0u64;
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame.expect("frame").into_data() {
+            received += data.len() as u64;
+            hasher.update(&data);
+        }
+    }
+    (status, received, super::hex(&hasher.finalize()))
 }
 
 /// Writes raw bytes and reads until the server closes; for requests a client library would fix up.

@@ -65,6 +65,15 @@ impl Reply {
         Self::json(200, "{\"ok\":true}")
     }
 
+    /// 200 with `len` bytes of the pattern from [`pattern_chunk`], streamed.
+    pub fn generated(len: u64) -> Self {
+        Self {
+            status: StatusCode::OK,
+            headers: vec![],
+            body: ReplyBody::Generated(len),
+        }
+    }
+
     pub fn with_header(mut self, name: &str, value: &str) -> Self {
         self.headers.push((name.into(), value.into()));
         self

@@ -1,0 +1,407 @@
+//! Configuration: layering (defaults < file < env < flags), errors that name the setting and
+//! where its value came from, key loading errors, the shipped example file, and the binary.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use langsmith_proxy::config::{self, Config, ConfigError, FlagValue, Origin, Settings, Sources};
+use langsmith_proxy::env::Env;
+use langsmith_proxy::App;
+use support::TEST_KEY;
+use support::TEST_KEY_HINT;
+use tempfile::TempDir;
+
+fn write_file(dir: &TempDir, name: &str, contents: &str) -> PathBuf {
+    let path = dir.path().join(name);
+    std::fs::write(&path, contents).expect("write");
+    path
+}
+
+fn flag(key: &'static str, flag: &'static str, value: &str) -> FlagValue {
+    FlagValue {
+        key,
+        flag,
+        value: value.to_owned(),
+    }
+}
+
+fn load(file: Option<&Path>, env: &[(&str, &str)], flags: Vec<FlagValue>) -> Result<Config, ConfigError> {
+    let sources = Sources {
+        file: file.map(Path::to_path_buf),
+        default_file: None,
+        flags,
+    };
+    config::load(&sources, &Env::from_pairs(env.iter().copied()))
+}
+
+fn load_err(file: Option<&Path>, env: &[(&str, &str)], flags: Vec<FlagValue>) -> ConfigError {
+    match load(file, env, flags) {
+        Ok(_) => panic!("the configuration was accepted"),
+        Err(error) => error,
+    }
+}
+
+fn start_error(config: &Config, env: &Env) -> String {
+    match App::from_config(config, env) {
+        Ok(_) => panic!("the proxy started"),
+        Err(error) => error.to_string(),
+    }
+}
+
+#[test]
+fn each_layer_overrides_the_one_below() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write_file(
+        &dir,
+        "proxy.toml",
+        "listen = \"127.0.0.1:1001\"\n[timeouts]\nconnect = \"1s\"\n",
+    );
+    let env = [
+        ("LANGSMITH_PROXY_LISTEN", "127.0.0.1:1002"),
+        ("LANGSMITH_PROXY_TIMEOUTS__CONNECT", "2s"),
+    ];
+    let flags = || {
+        vec![
+            flag("listen", "--listen", "127.0.0.1:1003"),
+            flag("timeouts.connect", "--connect-timeout", "3s"),
+        ]
+    };
+
+    let defaults = load(None, &[], vec![]).expect("defaults");
+    assert_eq!(defaults.listen.port(), 7878);
+    assert_eq!(defaults.timeouts.connect, Duration::from_secs(10));
+
+    let from_file = load(Some(&file), &[], vec![]).expect("file");
+    assert_eq!(from_file.listen.port(), 1001);
+    assert_eq!(from_file.timeouts.connect, Duration::from_secs(1));
+
+    let from_env = load(Some(&file), &env, vec![]).expect("env");
+    assert_eq!(from_env.listen.port(), 1002);
+    assert_eq!(from_env.timeouts.connect, Duration::from_secs(2));
+
+    let from_flags = load(Some(&file), &env, flags()).expect("flags");
+    assert_eq!(from_flags.listen.port(), 1003);
+    assert_eq!(from_flags.timeouts.connect, Duration::from_secs(3));
+    // Layers only override what they set.
+    assert_eq!(from_flags.timeouts.response_header, Duration::from_secs(120));
+}
+
+#[test]
+fn unknown_key_in_a_file_names_the_key_and_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (contents, key) in [
+        ("[timeouts]\nconect = \"5s\"\n", "timeouts.conect"),
+        ("upstrem = \"eu\"\n", "upstrem"),
+    ] {
+        let file = write_file(&dir, "typo.toml", contents);
+        let error = load_err(Some(&file), &[], vec![]);
+        let message = error.to_string();
+        assert!(message.contains(&format!("`{key}`")), "{message}");
+        assert!(message.contains(&file.display().to_string()), "{message}");
+        assert!(
+            matches!(&error, ConfigError::UnknownKey { origin: Origin::File(path), .. } if *path == file),
+            "{error:?}"
+        );
+    }
+}
+
+#[test]
+fn unknown_environment_variable_is_named() {
+    let error = load_err(None, &[("LANGSMITH_PROXY_FOO", "1")], vec![]);
+    let message = error.to_string();
+    assert!(message.contains("LANGSMITH_PROXY_FOO"), "{message}");
+    assert!(message.contains("`foo`"), "{message}");
+
+    let error = load_err(None, &[("LANGSMITH_PROXY_TIMEOUTS__CONECT", "1s")], vec![]);
+    assert!(
+        error.to_string().contains("LANGSMITH_PROXY_TIMEOUTS__CONECT"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_missing_config_file_is_an_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("nope.toml");
+    let message = load_err(Some(&missing), &[], vec![]).to_string();
+    assert!(message.contains(&missing.display().to_string()), "{message}");
+}
+
+#[test]
+fn invalid_values_name_the_setting_and_their_origin() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write_file(
+        &dir,
+        "bad.toml",
+        "client_credentials = \"sometimes\"\nupstream = \"europe\"\n",
+    );
+
+    let message = load_err(Some(&file), &[("LANGSMITH_PROXY_CLIENT_CREDENTIALS", "reject")], vec![]).to_string();
+    assert!(message.contains("`upstream`"), "{message}");
+    assert!(message.contains("\"europe\""), "{message}");
+    assert!(
+        message.contains(&format!("config file {}", file.display())),
+        "{message}"
+    );
+
+    let fixed_upstream = [
+        ("LANGSMITH_PROXY_UPSTREAM", "eu"),
+        ("LANGSMITH_PROXY_TIMEOUTS__CONNECT", "soon"),
+    ];
+    let message = load_err(
+        Some(&file),
+        &fixed_upstream,
+        vec![flag("client_credentials", "--client-credentials", "reject")],
+    )
+    .to_string();
+    assert!(message.contains("`timeouts.connect`"), "{message}");
+    assert!(
+        message.contains("environment variable LANGSMITH_PROXY_TIMEOUTS__CONNECT"),
+        "{message}"
+    );
+
+    let message = load_err(
+        Some(&file),
+        &[("LANGSMITH_PROXY_CLIENT_CREDENTIALS", "reject")],
+        vec![flag("upstream", "--upstream", "ftp://example.com")],
+    )
+    .to_string();
+    assert!(message.contains("`upstream`"), "{message}");
+    assert!(message.contains("flag --upstream"), "{message}");
+    assert!(
+        !message.contains("europe"),
+        "the overridden file value was blamed: {message}"
+    );
+
+    let message = load_err(None, &[], vec![flag("workspace_id", "--workspace-id", "my-team")]).to_string();
+    assert!(message.contains("`workspace_id`"), "{message}");
+    assert!(message.contains("flag --workspace-id"), "{message}");
+}
+
+#[test]
+fn values_of_the_wrong_shape_name_the_setting_and_their_origin() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write_file(&dir, "shape.toml", "[upstream]\nurl = \"https://example.com\"\n");
+    let error = load_err(Some(&file), &[], vec![]);
+    let message = error.to_string();
+    assert!(message.contains("`upstream`"), "{message}");
+    assert!(message.contains(&file.display().to_string()), "{message}");
+
+    let message = load_err(None, &[("LANGSMITH_PROXY_TIMEOUTS", "5s")], vec![]).to_string();
+    assert!(message.contains("LANGSMITH_PROXY_TIMEOUTS"), "{message}");
+    assert!(
+        message.contains("timeouts.connect"),
+        "should list the settings of the group: {message}"
+    );
+}
+
+/// `--key-env "$LANGSMITH_API_KEY"` or a key pasted as `key.source`: refused, never echoed.
+#[test]
+fn a_key_given_as_the_key_source_is_not_echoed() {
+    for (value, origin) in [
+        (format!("env:{TEST_KEY}"), "flag --key-env"),
+        (TEST_KEY.to_owned(), "flag --key-env"),
+        (format!("file:{TEST_KEY}"), "flag --key-env"),
+    ] {
+        let message = load_err(None, &[], vec![flag("key.source", "--key-env", &value)]).to_string();
+        assert!(message.contains("`key.source`"), "{message}");
+        assert!(message.contains(origin), "{message}");
+        assert!(!message.contains(&TEST_KEY[8..]), "the key leaked: {message}");
+    }
+    let message = load_err(None, &[("LANGSMITH_PROXY_KEY__SOURCE", TEST_KEY)], vec![]).to_string();
+    assert!(message.contains("LANGSMITH_PROXY_KEY__SOURCE"), "{message}");
+    assert!(!message.contains(&TEST_KEY[8..]), "the key leaked: {message}");
+
+    let output = run_binary(&["--key-env", TEST_KEY], &[]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(!stderr(&output).contains(&TEST_KEY[8..]), "{}", stderr(&output));
+}
+
+#[test]
+fn refused_key_files_never_show_the_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (head, tail) = TEST_KEY.split_at(20);
+    for (contents, problem) in [
+        (format!("\"{TEST_KEY}\"\n"), "quotes"),
+        (format!("'{TEST_KEY}'"), "quotes"),
+        (format!("{head} {tail}\n"), "whitespace"),
+        (format!("{head}\u{e9}{tail}"), "printable ASCII"),
+    ] {
+        let path = write_file(&dir, "key", &contents);
+        let key_source = format!("file:{}", path.display());
+        let env = Env::default();
+        let config = load(None, &[], vec![flag("key.source", "--key-file", &key_source)]).expect("config");
+        let message = start_error(&config, &env);
+        assert!(message.contains(problem), "{message}");
+        assert!(message.contains(&path.display().to_string()), "{message}");
+        assert!(!message.contains(&head[8..]), "part of the key leaked: {message}");
+        assert!(
+            !message.contains(&tail[..tail.len() - 4]),
+            "part of the key leaked: {message}"
+        );
+    }
+
+    let path = write_file(&dir, "good-key", &format!("  {TEST_KEY}\n"));
+    let config = load(
+        None,
+        &[],
+        vec![flag("key.source", "--key-file", &format!("file:{}", path.display()))],
+    )
+    .expect("config");
+    let app = App::from_config(&config, &Env::default()).expect("a trimmed key file is fine");
+    let loaded = app.keys().snapshot().expect("key loaded");
+    assert_eq!(loaded.key.header_value().as_bytes(), TEST_KEY.as_bytes());
+    assert_eq!(loaded.key.hint(), TEST_KEY_HINT);
+}
+
+#[test]
+fn unset_key_variable_is_named() {
+    let config = load(None, &[], vec![]).expect("config");
+    let message = start_error(&config, &Env::default());
+    assert!(message.contains("LANGSMITH_API_KEY"), "{message}");
+
+    let config = load(None, &[], vec![flag("key.source", "--key-env", "env:TEAM_LS_KEY")]).expect("config");
+    let message = start_error(&config, &Env::from_pairs([("LANGSMITH_API_KEY", TEST_KEY)]));
+    assert!(message.contains("TEAM_LS_KEY"), "{message}");
+}
+
+fn example_file() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("config/langsmith-proxy.toml")
+}
+
+#[test]
+fn shipped_example_loads_as_the_defaults() {
+    let config = load(Some(&example_file()), &[], vec![]).expect("example config");
+    assert_eq!(config.settings, Settings::default());
+}
+
+/// Uncommenting every `# key = value` line of the example must give a valid file that names
+/// every setting, with the defaults as values (bar the two examples of optional settings).
+#[test]
+fn shipped_example_documents_every_setting_with_its_default() {
+    let text = std::fs::read_to_string(example_file()).expect("read example");
+    let uncommented: String = text
+        .lines()
+        .map(|line| match line.strip_prefix("# ") {
+            Some(rest) if is_assignment(rest) => rest,
+            _ => line,
+        })
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write_file(&dir, "uncommented.toml", &uncommented);
+    let config = load(Some(&file), &[], vec![]).expect("uncommented example");
+
+    let expected = Settings {
+        upstream_ca_file: config.settings.upstream_ca_file.clone(),
+        workspace_id: config.settings.workspace_id.clone(),
+        ..Settings::default()
+    };
+    assert!(expected.upstream_ca_file.is_some() && expected.workspace_id.is_some());
+    assert_eq!(config.settings, expected);
+
+    let written: toml::Table = uncommented.parse().expect("toml");
+    let schema = serde_json::to_value(Settings::default()).expect("json");
+    for (name, value) in schema.as_object().expect("object") {
+        match value.as_object() {
+            Some(table) => {
+                for child in table.keys() {
+                    assert!(
+                        written.get(name).and_then(|t| t.get(child)).is_some(),
+                        "{name}.{child} is not documented"
+                    );
+                }
+            }
+            None => assert!(written.contains_key(name), "{name} is not documented"),
+        }
+    }
+}
+
+/// `name = value` with a lower-case setting name.
+fn is_assignment(line: &str) -> bool {
+    line.split_once(" = ")
+        .is_some_and(|(name, _)| !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+}
+
+/// Runs the binary in an empty directory with exactly `env` as its environment.
+fn run_binary(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let dir = tempfile::tempdir().expect("tempdir");
+    Command::new(env!("CARGO_BIN_EXE_langsmith-proxy"))
+        .args(args)
+        .env_clear()
+        .envs(env.iter().copied())
+        .current_dir(dir.path())
+        .output()
+        .expect("run langsmith-proxy")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn binary_exits_2_naming_the_setting_and_its_origin() {
+    let output = run_binary(&[], &[("LANGSMITH_PROXY_UPSTREAM", "europe")]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let message = stderr(&output);
+    assert!(message.contains("`upstream`"), "{message}");
+    assert!(
+        message.contains("environment variable LANGSMITH_PROXY_UPSTREAM"),
+        "{message}"
+    );
+
+    let output = run_binary(&["--listen", "localhost"], &[("LANGSMITH_API_KEY", TEST_KEY)]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let message = stderr(&output);
+    assert!(message.contains("`listen`"), "{message}");
+    assert!(message.contains("flag --listen"), "{message}");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write_file(&dir, "proxy.toml", "[log]\nlevle = \"debug\"\n");
+    let output = run_binary(
+        &["--config", file.to_str().expect("utf-8 path")],
+        &[("LANGSMITH_API_KEY", TEST_KEY)],
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let message = stderr(&output);
+    assert!(message.contains("`log.levle`"), "{message}");
+    assert!(message.contains(&file.display().to_string()), "{message}");
+}
+
+#[test]
+fn binary_exits_2_when_the_key_is_missing_or_refused() {
+    let output = run_binary(&[], &[]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("LANGSMITH_API_KEY"), "{}", stderr(&output));
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key_file = write_file(&dir, "key", &format!("\"{TEST_KEY}\""));
+    let output = run_binary(&["--key-file", key_file.to_str().expect("utf-8 path")], &[]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let message = stderr(&output);
+    assert!(message.contains("quotes"), "{message}");
+    assert!(!message.contains(&TEST_KEY[8..]), "{message}");
+}
+
+#[test]
+fn binary_config_prints_settings_and_the_hint_but_never_the_key() {
+    let output = run_binary(
+        &["config", "--upstream", "eu"],
+        &[
+            ("LANGSMITH_API_KEY", TEST_KEY),
+            ("LANGSMITH_PROXY_TIMEOUTS__CONNECT", "4s"),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("upstream = \"eu\""), "{stdout}");
+    assert!(stdout.contains("connect = \"4s\""), "{stdout}");
+    assert!(stdout.contains("env:LANGSMITH_API_KEY"), "{stdout}");
+    assert!(stdout.contains(TEST_KEY_HINT), "{stdout}");
+    assert!(!stdout.contains(TEST_KEY), "{stdout}");
+    assert!(!stdout.contains(&TEST_KEY[8..TEST_KEY.len() - 4]), "{stdout}");
+    assert!(!stderr(&output).contains(&TEST_KEY[8..TEST_KEY.len() - 4]));
+}

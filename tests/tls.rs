@@ -1,0 +1,183 @@
+//! TLS to the upstream: a private CA via `upstream_ca_file`, HTTP/2 by ALPN, a clear error
+//! without the CA, and the corporate `HTTPS_PROXY` / `NO_PROXY` settings.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use http::Version;
+use langsmith_proxy::env::Env;
+use langsmith_proxy::App;
+use support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+fn env_with(pairs: &[(&str, &str)]) -> Env {
+    let mut all = vec![("LANGSMITH_API_KEY", TEST_KEY)];
+    all.extend_from_slice(pairs);
+    Env::from_pairs(all)
+}
+
+#[tokio::test]
+async fn private_ca_is_trusted_and_http2_negotiated() {
+    let ca = TestCa::new();
+    let upstream = FakeUpstream::start_tls(&ca, |_| Reply::ok()).await;
+    let ca_file = ca.pem_file();
+    let ca_path = ca_file.to_str().expect("utf-8 path");
+    let proxy = start_proxy_with(&upstream.url, &[("upstream_ca_file", ca_path)], env_with_key()).await;
+    for _ in 0..3 {
+        let (response, body) = get(&proxy.url("/info")).await;
+        assert_eq!(response.status(), 200, "{}", String::from_utf8_lossy(&body));
+    }
+    let seen = upstream.last();
+    assert_eq!(seen.version, Version::HTTP_2, "ALPN should pick h2");
+    assert_eq!(seen.header("x-api-key"), Some(TEST_KEY));
+    assert_eq!(upstream.connections(), 1, "one multiplexed HTTP/2 connection");
+}
+
+#[tokio::test]
+async fn unknown_issuer_is_a_502_that_names_the_fix() {
+    let ca = TestCa::new();
+    let upstream = FakeUpstream::start_tls(&ca, |_| Reply::ok()).await;
+    let proxy = start_proxy(&upstream.url).await;
+    let (response, body) = get(&proxy.url("/info")).await;
+    assert_eq!(response.status(), 502);
+    assert_eq!(
+        response
+            .headers()
+            .get("x-langsmith-proxy-error")
+            .and_then(|v| v.to_str().ok()),
+        Some("upstream_tls_error")
+    );
+    let body = json(&body);
+    let member = &body["langsmith_proxy"];
+    assert_eq!(member["code"], "upstream_tls_error");
+    let summary = member["summary"].as_str().unwrap_or("");
+    assert!(summary.contains("UnknownIssuer"), "summary: {summary}");
+    let fixes = member["fix"].to_string();
+    assert!(fixes.contains("upstream_ca_file"), "fix: {fixes}");
+    assert!(upstream.requests().is_empty());
+}
+
+#[tokio::test]
+async fn ca_file_that_is_not_pem_is_refused_at_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("not-a-ca.pem");
+    std::fs::write(&path, "this is not a certificate\n").expect("write");
+    let env = env_with_key();
+    let config = load_config(&[("upstream_ca_file", path.to_str().expect("utf-8 path"))], &env).expect("config");
+    let Err(error) = App::from_config(&config, &env) else {
+        panic!("a CA file without certificates was accepted");
+    };
+    let message = error.to_string();
+    assert!(message.contains(&path.display().to_string()), "{message}");
+    assert!(message.contains("PEM"), "{message}");
+}
+
+#[tokio::test]
+async fn https_proxy_tunnels_to_the_upstream() {
+    let ca = TestCa::new();
+    let upstream = FakeUpstream::start_tls(&ca, |_| Reply::ok()).await;
+    let connect_proxy = ConnectProxy::start().await;
+    let ca_file = ca.pem_file();
+    let proxy_url = format!("http://user:pass@{}", connect_proxy.addr);
+    let proxy = start_proxy_with(
+        &upstream.url,
+        &[("upstream_ca_file", ca_file.to_str().expect("utf-8 path"))],
+        env_with(&[("HTTPS_PROXY", proxy_url.as_str()), ("NO_PROXY", "example.com")]),
+    )
+    .await;
+    let (response, _) = get(&proxy.url("/info")).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(upstream.last().header("x-api-key"), Some(TEST_KEY));
+
+    let heads = connect_proxy.heads();
+    assert_eq!(heads.len(), 1, "one tunnel: {heads:?}");
+    let host = upstream.url.trim_start_matches("https://");
+    assert!(
+        heads[0].starts_with(&format!("CONNECT {host} HTTP/1.1\r\n")),
+        "{}",
+        heads[0]
+    );
+    assert!(
+        heads[0]
+            .to_ascii_lowercase()
+            .contains("proxy-authorization: basic dxnlcjpwyxnz"),
+        "user:pass@ should become Proxy-Authorization: {}",
+        heads[0]
+    );
+}
+
+#[tokio::test]
+async fn no_proxy_bypasses_https_proxy() {
+    let ca = TestCa::new();
+    let upstream = FakeUpstream::start_tls(&ca, |_| Reply::ok()).await;
+    let connect_proxy = ConnectProxy::start().await;
+    let ca_file = ca.pem_file();
+    let proxy_url = format!("http://{}", connect_proxy.addr);
+    let proxy = start_proxy_with(
+        &upstream.url,
+        &[("upstream_ca_file", ca_file.to_str().expect("utf-8 path"))],
+        env_with(&[
+            ("https_proxy", proxy_url.as_str()),
+            ("no_proxy", "example.com,localhost"),
+        ]),
+    )
+    .await;
+    assert!(proxy.app.outbound_proxy().is_none());
+    let (response, _) = get(&proxy.url("/info")).await;
+    assert_eq!(response.status(), 200);
+    assert!(connect_proxy.heads().is_empty(), "the proxy was used despite NO_PROXY");
+}
+
+/// A minimal HTTP CONNECT proxy: records each request head, then tunnels bytes both ways.
+struct ConnectProxy {
+    addr: SocketAddr,
+    heads: Arc<Mutex<Vec<String>>>,
+}
+
+impl ConnectProxy {
+    async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let heads = Arc::new(Mutex::new(Vec::new()));
+        let recorded = heads.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                tokio::spawn(tunnel(client, recorded.clone()));
+            }
+        });
+        Self { addr, heads }
+    }
+
+    fn heads(&self) -> Vec<String> {
+        self.heads.lock().expect("lock").clone()
+    }
+}
+
+async fn tunnel(mut client: TcpStream, heads: Arc<Mutex<Vec<String>>>) {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    // Byte by byte so nothing after the head (the TLS hello) is consumed here.
+    while !head.ends_with(b"\r\n\r\n") {
+        match client.read(&mut byte).await {
+            Ok(1) => head.push(byte[0]),
+            _ => return,
+        }
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    heads.lock().expect("lock").push(head.clone());
+    let target = head.split_whitespace().nth(1).unwrap_or("").to_owned();
+    let Ok(mut upstream) = TcpStream::connect(target.as_str()).await else {
+        let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n").await;
+        return;
+    };
+    if client
+        .write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+        .await
+        .is_ok()
+    {
+        let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+    }
+}

@@ -1,0 +1,157 @@
+//! Errors the proxy makes when the upstream fails, the self-hosted path mapping, and request ids.
+
+mod support;
+
+use std::time::Duration;
+
+use http::{Request, Response};
+use support::*;
+
+/// A loopback address where nothing listens: bound, then released.
+async fn closed_port_url() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    drop(listener);
+    format!("http://{addr}")
+}
+
+fn header<'a>(response: &'a Response<()>, name: &str) -> Option<&'a str> {
+    response.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+#[tokio::test]
+async fn upstream_down_is_a_502_with_the_full_diagnosis() {
+    let proxy = start_proxy(&closed_port_url().await).await;
+    let request = Request::post(proxy.url("/runs/multipart?x=1"))
+        .body(full("{}"))
+        .expect("request");
+    let (response, body) = send(request).await;
+    assert_eq!(response.status(), 502);
+    assert_eq!(
+        header(&response, "x-langsmith-proxy-error"),
+        Some("upstream_unreachable")
+    );
+    assert_eq!(header(&response, "content-type"), Some("application/json"));
+
+    let body = json(&body);
+    assert_eq!(body["error"], "upstream_unreachable");
+    let member = &body["langsmith_proxy"];
+    assert_eq!(member["code"], "upstream_unreachable");
+    assert!(member["summary"].as_str().is_some_and(|s| !s.is_empty()), "{body}");
+    assert!(
+        member["fix"].as_array().is_some_and(|steps| !steps.is_empty()),
+        "{body}"
+    );
+    assert_eq!(member["request"]["method"], "POST");
+    assert_eq!(member["request"]["path"], "/runs/multipart");
+    let id = header(&response, "x-request-id").expect("x-request-id on a proxy-made error");
+    assert_eq!(member["request"]["id"], id);
+    assert_eq!(member["key"]["hint"], TEST_KEY_HINT);
+    assert_eq!(member["key"]["source"], "env:LANGSMITH_API_KEY");
+    assert!(!body.to_string().contains(TEST_KEY));
+}
+
+#[tokio::test]
+async fn upstream_that_hangs_up_is_a_502() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        // Read the request, then close without answering.
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut buf = [0u8; 1024];
+            let _ = tokio::io::AsyncReadExt::read(&mut stream, &mut buf).await;
+        }
+    });
+    let proxy = start_proxy(&url).await;
+    let (response, body) = get(&proxy.url("/info")).await;
+    assert_eq!(response.status(), 502);
+    assert_eq!(
+        header(&response, "x-langsmith-proxy-error"),
+        Some("upstream_unreachable")
+    );
+    assert_eq!(json(&body)["langsmith_proxy"]["upstream"]["url"], url);
+}
+
+#[tokio::test]
+async fn hung_upstream_is_a_504_after_the_response_header_timeout() {
+    let upstream = FakeUpstream::start(|_| Reply {
+        status: http::StatusCode::OK,
+        headers: vec![],
+        body: ReplyBody::Hang,
+    })
+    .await;
+    let proxy = start_proxy_with(&upstream.url, &[("timeouts.response_header", "300ms")], env_with_key()).await;
+    let started = std::time::Instant::now();
+    let (response, body) = tokio::time::timeout(Duration::from_secs(10), get(&proxy.url("/runs/query")))
+        .await
+        .expect("the proxy answered within 10 s instead of hanging");
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "answered before the timeout"
+    );
+    assert_eq!(response.status(), 504);
+    assert_eq!(header(&response, "x-langsmith-proxy-error"), Some("upstream_timeout"));
+    let body = json(&body);
+    assert_eq!(body["langsmith_proxy"]["code"], "upstream_timeout");
+    assert!(
+        body["detail"].as_str().unwrap_or("").contains("300ms"),
+        "the detail should say how long it waited: {body}"
+    );
+    assert_eq!(upstream.requests().len(), 1, "the request did reach the upstream");
+}
+
+#[tokio::test]
+async fn reason_phrase_carries_the_code() {
+    let proxy = start_proxy(&closed_port_url().await).await;
+    let request = format!(
+        "GET /info HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
+        proxy.addr.port()
+    );
+    let response = raw_exchange(proxy.addr, request.as_bytes()).await;
+    let status_line = response.lines().next().unwrap_or("");
+    assert!(
+        status_line.starts_with("HTTP/1.1 502 Bad Gateway (langsmith-proxy: upstream_unreachable: "),
+        "{status_line}"
+    );
+    assert!(status_line.ends_with(')'), "{status_line}");
+}
+
+#[tokio::test]
+async fn self_hosted_base_maps_paths_like_the_sdks() {
+    let upstream = FakeUpstream::start(|_| Reply::ok()).await;
+    let proxy = start_proxy(&format!("{}/api/v1", upstream.url)).await;
+    for (sent, arrived) in [
+        ("/runs/multipart", "/api/v1/runs/multipart"),
+        ("/info?a=%2F", "/api/v1/info?a=%2F"),
+        ("/api/v2/x?y=1", "/api/v2/x?y=1"),
+        ("/api/v1/workspaces", "/api/v1/workspaces"),
+    ] {
+        let (response, _) = get(&proxy.url(sent)).await;
+        assert_eq!(response.status(), 200, "{sent}");
+        assert_eq!(upstream.last().target, arrived, "{sent}");
+    }
+}
+
+#[tokio::test]
+async fn request_id_is_kept_or_minted_and_echoed() {
+    let upstream = FakeUpstream::start(|_| Reply::ok()).await;
+    let proxy = start_proxy(&upstream.url).await;
+
+    let request = Request::get(proxy.url("/info"))
+        .header("x-request-id", "client-chosen-id-42")
+        .body(empty())
+        .expect("request");
+    let (response, _) = send(request).await;
+    assert_eq!(header(&response, "x-request-id"), Some("client-chosen-id-42"));
+    assert_eq!(upstream.last().header("x-request-id"), Some("client-chosen-id-42"));
+
+    let mut minted = Vec::new();
+    for _ in 0..2 {
+        let (response, _) = get(&proxy.url("/info")).await;
+        let id = header(&response, "x-request-id").expect("a minted id").to_owned();
+        assert!(uuid::Uuid::parse_str(&id).is_ok(), "not a UUID: {id}");
+        assert_eq!(upstream.last().header("x-request-id"), Some(id.as_str()));
+        minted.push(id);
+    }
+    assert_ne!(minted[0], minted[1], "each request gets its own id");
+}
