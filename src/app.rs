@@ -32,7 +32,11 @@ impl App {
     pub fn from_config(config: &Config, env: &Env) -> Result<Self, StartError> {
         let key = match config.key_source.read(env) {
             Ok(key) => Some(key),
-            Err(KeyLoadError::EnvNotSet { .. }) if config.client_credentials == ClientCredentials::KeepIfPresent => {
+            // Apps may bring their own key under keep-if-present: an absent key is a warning.
+            Err(error @ (KeyLoadError::EnvNotSet { .. } | KeyLoadError::FileUnreadable { .. }))
+                if config.client_credentials == ClientCredentials::KeepIfPresent =>
+            {
+                tracing::warn!("no key loaded; only requests that bring their own key will work: {error}");
                 None
             }
             Err(error) => return Err(error.into()),

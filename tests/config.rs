@@ -22,7 +22,7 @@ fn write_file(dir: &TempDir, name: &str, contents: &str) -> PathBuf {
 
 fn flag(key: &'static str, flag: &'static str, value: &str) -> FlagValue {
     FlagValue {
-        key,
+        key: key.to_owned(),
         flag,
         value: value.to_owned(),
     }

@@ -21,7 +21,7 @@ pub enum ProxyError {
     Unreachable { cause: String },
     #[error("the upstream did not accept a connection within {}", humantime::format_duration(*after))]
     ConnectTimeout { after: Duration },
-    #[error("the upstream did not send response headers within {}", humantime::format_duration(*after))]
+    #[error("the upstream did not send response headers within {} (connecting included)", humantime::format_duration(*after))]
     ResponseTimeout { after: Duration },
     #[error("TLS handshake with the upstream failed: {problem}")]
     Tls { problem: String, cause: TlsCause },

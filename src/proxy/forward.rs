@@ -52,6 +52,8 @@ impl Service<Request<Incoming>> for Forward {
 async fn forward(shared: &Shared, client: &UpstreamClient, request: Request<Incoming>) -> Response<ProxyBody> {
     let facts = RequestFacts::of(&request);
     let upstream_request = upstream_request(shared, request);
+    // Counted from the request, connecting included: the pooled client does not expose when
+    // a connection became ready. The connector's own connect timeout fires first when shorter.
     let sent = tokio::time::timeout(shared.timeouts.response_header, client.request(upstream_request)).await;
     match sent {
         Ok(Ok(response)) => {
