@@ -1,12 +1,15 @@
 //! Builds everything the proxy needs from a validated configuration.
 
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use crate::client::{self, ClientBuildError, OutboundProxy, UpstreamClient};
 use crate::config::{ClientCredentials, Config};
 use crate::diagnosis::Journal;
 use crate::env::Env;
 use crate::key_check::{KeyCheck, KeyCheckSettings};
+use crate::metrics::Metrics;
 use crate::proxy::Shared;
 use crate::secret::{KeyLoadError, KeyStore};
 
@@ -73,7 +76,11 @@ impl App {
             client_credentials: config.client_credentials,
             timeouts: config.timeouts,
             key_check,
-            journal: Journal::default(),
+            journal: Journal::new(config.alert_auth_failures, config.alert_window),
+            metrics: Metrics::default(),
+            draining: AtomicBool::new(false),
+            started_at: SystemTime::now(),
+            ready_requires_valid_key: config.ready_requires_valid_key,
         });
         Ok(Self {
             shared,

@@ -13,6 +13,7 @@ pub mod config;
 pub mod diagnosis;
 pub mod env;
 pub mod key_check;
+pub mod metrics;
 pub mod proxy;
 pub mod secret;
 pub mod server;

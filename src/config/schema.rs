@@ -19,9 +19,29 @@ pub struct Settings {
     pub client_credentials: String,
     /// SaaS region name → API URL; overridable (tests point them at fake upstreams).
     pub regions: BTreeMap<String, String>,
+    /// `/ready` also waits for the key check to say valid (it never waits for LangSmith otherwise).
+    pub ready_requires_valid_key: bool,
     pub key: KeySettings,
     pub timeouts: TimeoutSettings,
+    pub alerts: AlertSettings,
     pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertSettings {
+    /// This many 401/403 diagnoses within `window` raise one ERROR alert (0: off).
+    pub auth_failures: u32,
+    pub window: String,
+}
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        Self {
+            auth_failures: 20,
+            window: "1m".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,6 +60,8 @@ pub struct TimeoutSettings {
     pub response_header: String,
     pub pool_idle: String,
     pub shutdown_grace: String,
+    /// After SIGTERM, keep accepting this long (unready) so load balancers stop sending first.
+    pub shutdown_delay: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,8 +84,10 @@ impl Default for Settings {
                 .iter()
                 .map(|(name, url)| (name.to_string(), url.to_string()))
                 .collect(),
+            ready_requires_valid_key: false,
             key: KeySettings::default(),
             timeouts: TimeoutSettings::default(),
+            alerts: AlertSettings::default(),
             log: LogSettings::default(),
         }
     }
@@ -86,6 +110,7 @@ impl Default for TimeoutSettings {
             response_header: "120s".into(),
             pool_idle: "90s".into(),
             shutdown_grace: "30s".into(),
+            shutdown_delay: "0s".into(),
         }
     }
 }

@@ -35,6 +35,7 @@ pub struct Timeouts {
     pub response_header: Duration,
     pub pool_idle: Duration,
     pub shutdown_grace: Duration,
+    pub shutdown_delay: Duration,
 }
 
 /// How LangSmith keys start (personal, service, legacy): such a value is a key, not a source.
@@ -55,6 +56,9 @@ pub struct Config {
     /// Every SaaS region by name, including the configured upstream's own.
     pub regions: Vec<(String, Upstream)>,
     pub timeouts: Timeouts,
+    pub ready_requires_valid_key: bool,
+    pub alert_auth_failures: usize,
+    pub alert_window: Duration,
     /// `None` means: pretty on a terminal, JSON otherwise.
     pub log_format: Option<LogFormat>,
     pub log_level: String,
@@ -172,7 +176,11 @@ pub(super) fn validate(layers: &Layers) -> Result<Config, ConfigError> {
             response_header: check.duration("timeouts.response_header", &s.timeouts.response_header)?,
             pool_idle: check.duration("timeouts.pool_idle", &s.timeouts.pool_idle)?,
             shutdown_grace: check.duration("timeouts.shutdown_grace", &s.timeouts.shutdown_grace)?,
+            shutdown_delay: check.duration("timeouts.shutdown_delay", &s.timeouts.shutdown_delay)?,
         },
+        ready_requires_valid_key: s.ready_requires_valid_key,
+        alert_auth_failures: s.alerts.auth_failures as usize,
+        alert_window: check.duration("alerts.window", &s.alerts.window)?,
         log_format,
         log_level,
         settings: s.clone(),

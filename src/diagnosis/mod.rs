@@ -1,6 +1,7 @@
 //! Diagnoses: stable codes, the evidence, the pure `classify`, the catalogue of explanations and
 //! fixes, and how a diagnosis is rendered into a response (headers, reason phrase, JSON member).
 
+mod burst;
 mod catalogue;
 mod classify;
 mod code;
@@ -9,6 +10,7 @@ mod journal;
 mod render;
 
 pub use classify::{cause, classify, Cause};
+pub use burst::BurstAlert;
 pub use code::Code;
 pub use evidence::{CredentialEvidence, Evidence, UpstreamBody};
 pub use journal::{Journal, JournalEntry};

@@ -6,12 +6,15 @@ mod diagnose;
 mod error;
 mod facts;
 mod forward;
+mod health;
 mod hop_by_hop;
 mod report;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION};
@@ -24,11 +27,13 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 
 pub use error::ProxyError;
 pub use facts::{Credential, RequestFacts};
+pub use health::Readiness;
 
 use crate::client::UpstreamClient;
 use crate::config::{ClientCredentials, Timeouts};
 use crate::diagnosis::Journal;
 use crate::key_check::KeyCheck;
+use crate::metrics::Metrics;
 use crate::secret::KeyStore;
 use crate::upstream::Upstream;
 
@@ -53,6 +58,11 @@ pub struct Shared {
     /// `None` when `key.check = false`.
     pub key_check: Option<Arc<KeyCheck>>,
     pub journal: Journal,
+    pub metrics: Metrics,
+    /// Set when shutdown begins: `/ready` turns unready.
+    pub draining: AtomicBool,
+    pub started_at: SystemTime,
+    pub ready_requires_valid_key: bool,
 }
 
 /// The proxy's request path, outermost layer first.

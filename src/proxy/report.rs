@@ -31,7 +31,8 @@ pub fn report(
         "{}",
         diagnosis.summary
     );
-    shared.journal.record(JournalEntry {
+    shared.metrics.diagnosis(diagnosis.code.as_str());
+    let burst = shared.journal.record(JournalEntry {
         at: SystemTime::now(),
         code: diagnosis.code.as_str(),
         status: status.as_u16(),
@@ -39,4 +40,17 @@ pub fn report(
         method: facts.method.to_string(),
         path: facts.uri.path().to_owned(),
     });
+    if let Some(alert) = burst {
+        shared.metrics.auth_failure_burst();
+        let breakdown: Vec<String> = alert.by_code.iter().map(|(code, n)| format!("{code}={n}")).collect();
+        tracing::error!(
+            failures = alert.failures,
+            window_seconds = alert.window_seconds,
+            by_code = %breakdown.join(","),
+            "burst of auth failures: {} rejected requests within {} s ({}); check the key, its permissions and who is calling",
+            alert.failures,
+            alert.window_seconds,
+            breakdown.join(", ")
+        );
+    }
 }

@@ -1,0 +1,51 @@
+//! Readiness and the key's state, as the admin endpoints and metrics report them.
+
+use std::sync::atomic::Ordering;
+
+use serde::Serialize;
+
+use super::Shared;
+use crate::key_check::Health;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Readiness {
+    pub ready: bool,
+    pub reason: &'static str,
+}
+
+impl Shared {
+    /// Ready once a key is loaded (and, if configured, validated) and until draining starts.
+    /// Never tied to LangSmith being up: a sidecar that flaps with LangSmith hurts the app.
+    pub fn readiness(&self) -> Readiness {
+        let not = |reason| Readiness { ready: false, reason };
+        if self.draining.load(Ordering::Acquire) {
+            return not("shutting down");
+        }
+        if self.keys.snapshot().is_none() {
+            return not("no key loaded");
+        }
+        if self.ready_requires_valid_key && self.key_state() != "valid" {
+            return not("the key has not been validated (ready_requires_valid_key = true)");
+        }
+        Readiness {
+            ready: true,
+            reason: "key loaded",
+        }
+    }
+
+    /// One of [`crate::metrics::KEY_STATES`].
+    pub fn key_state(&self) -> &'static str {
+        let Some(key) = self.keys.snapshot() else { return "missing" };
+        let Some(check) = &self.key_check else { return "unchecked" };
+        match check.record_for(&key).health {
+            Health::Unknown => "unchecked",
+            Health::Valid { .. } => "valid",
+            Health::Rejected { .. } => "rejected",
+            Health::Unreachable { .. } => "unreachable",
+        }
+    }
+
+    pub fn begin_drain(&self) {
+        self.draining.store(true, Ordering::Release);
+    }
+}
