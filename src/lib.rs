@@ -11,6 +11,7 @@ pub mod client;
 pub mod config;
 pub mod diagnosis;
 pub mod env;
+pub mod near_miss;
 pub mod proxy;
 pub mod secret;
 pub mod server;
