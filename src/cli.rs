@@ -33,6 +33,24 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print the exports that point an app at this proxy: eval "$(langsmith-proxy env)".
+    Env(EnvArgs),
+    /// Run in the app's shell: find what would make its LangSmith SDK fail, and say how to fix it.
+    Doctor(DoctorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EnvArgs {
+    /// The shell that evaluates the output.
+    #[arg(long, value_enum, default_value = "sh")]
+    pub shell: crate::shell_env::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Flags that override settings; each names the setting it sets.

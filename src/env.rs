@@ -31,6 +31,11 @@ impl Env {
         self.vars.get(name).map(String::as_str)
     }
 
+    /// Every variable name, in sorted order (values stay private: they may hold secrets).
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.vars.keys().map(String::as_str)
+    }
+
     /// The variables whose names start with `prefix`, for config-rs's environment source.
     pub fn with_prefix<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
         self.vars

@@ -11,12 +11,15 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod diagnosis;
+pub mod doctor;
 pub mod env;
 pub mod key_check;
 pub mod metrics;
+pub mod near_miss;
 pub mod proxy;
 pub mod secret;
 pub mod server;
+pub mod shell_env;
 pub mod telemetry;
 pub mod upstream;
 

@@ -3,10 +3,10 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use langsmith_proxy::cli::{Cli, Command};
+use langsmith_proxy::cli::{Cli, Command, DoctorArgs};
 use langsmith_proxy::config::{self, Config};
 use langsmith_proxy::env::Env;
-use langsmith_proxy::{serve, telemetry, App};
+use langsmith_proxy::{doctor, serve, shell_env, telemetry, App};
 
 const EXIT_RUNTIME: u8 = 1;
 const EXIT_CONFIG: u8 = 2;
@@ -22,6 +22,30 @@ fn main() -> ExitCode {
         Command::Config => print_config(&config, &env),
         Command::Check { json } => check(&config, &env, json),
         Command::Serve => run(&config, &env),
+        Command::Env(args) => {
+            print!("{}", shell_env::script(args.shell, config.listen, &env));
+            ExitCode::SUCCESS
+        }
+        Command::Doctor(args) => run_doctor(&args, &config, &env),
+    }
+}
+
+/// Exit 0 when nothing is wrong, 1 when `doctor` found something.
+fn run_doctor(args: &DoctorArgs, config: &Config, env: &Env) -> ExitCode {
+    let inputs = doctor::Inputs {
+        env,
+        proxy_listen: config.listen,
+    };
+    let report = doctor::examine(&inputs, &doctor::TcpProbe::default());
+    if args.json {
+        println!("{:#}", doctor::json(&report));
+    } else {
+        print!("{}", doctor::human(&report));
+    }
+    if report.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_RUNTIME)
     }
 }
 

@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 use super::api_key::{ApiKey, KeyFormatError};
 use crate::env::Env;
+use crate::near_miss::near_misses;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeySource {
@@ -16,8 +17,12 @@ pub enum KeySource {
 /// Why no key could be loaded. Each message says what to do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyLoadError {
-    #[error("environment variable {var} is not set; export {var}=lsv2_... in the proxy's environment, or pick another source with --key-env NAME or --key-file PATH")]
-    EnvNotSet { var: String },
+    #[error("environment variable {var} is not set{}; export {var}=lsv2_... in the proxy's environment, or pick another source with --key-env NAME or --key-file PATH", did_you_mean(.near_miss.as_deref()))]
+    EnvNotSet {
+        var: String,
+        /// A set variable whose name nearly matches (`LANGSMITH_APIKEY`), most likely a typo.
+        near_miss: Option<String>,
+    },
     #[error("cannot read key file {path}: {error}; check the path and its permissions, or pick another source with --key-env NAME")]
     FileUnreadable { path: PathBuf, error: std::io::Error },
     #[error("key from {source_label} refused: {problem}")]
@@ -27,13 +32,24 @@ pub enum KeyLoadError {
     },
 }
 
+fn did_you_mean(near_miss: Option<&str>) -> String {
+    near_miss
+        .map(|name| {
+            format!(" (did you mean {name}? It is set: rename it to the expected name, or start with --key-env {name})")
+        })
+        .unwrap_or_default()
+}
+
 impl KeySource {
     /// Reads and validates the key. Never returns or logs the raw value on failure.
     pub fn read(&self, env: &Env) -> Result<ApiKey, KeyLoadError> {
         let raw = match self {
             Self::Env(var) => env
                 .get(var)
-                .ok_or_else(|| KeyLoadError::EnvNotSet { var: var.clone() })?
+                .ok_or_else(|| KeyLoadError::EnvNotSet {
+                    var: var.clone(),
+                    near_miss: near_misses(var, env.names()).first().map(|name| (*name).to_owned()),
+                })?
                 .to_owned(),
             Self::File(path) => std::fs::read_to_string(path).map_err(|error| KeyLoadError::FileUnreadable {
                 path: path.clone(),
@@ -102,6 +118,21 @@ mod tests {
         let key = KeySource::Env("K".into()).read(&env).expect("key");
         assert_eq!(key.hint(), "lsv2_pt_…wxyz");
         let missing = KeySource::Env("NOPE".into()).read(&env).expect_err("missing");
-        assert!(missing.to_string().contains("NOPE is not set"));
+        assert!(missing.to_string().contains("NOPE is not set;"));
+    }
+
+    #[test]
+    fn names_a_near_miss_without_its_value() {
+        let env = Env::from_pairs([("LANGSMITH_APIKEY", "lsv2_pt_abcdefghijklmnopqrstuvwxyz")]);
+        let error = KeySource::Env("LANGSMITH_API_KEY".into())
+            .read(&env)
+            .expect_err("missing");
+        let message = error.to_string();
+        assert!(
+            message.contains("LANGSMITH_API_KEY is not set (did you mean LANGSMITH_APIKEY?"),
+            "{message}"
+        );
+        assert!(message.contains("--key-env LANGSMITH_APIKEY"), "{message}");
+        assert!(!message.contains("abcdefghijklmnop"), "{message}");
     }
 }

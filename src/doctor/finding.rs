@@ -1,0 +1,134 @@
+//! The catalogue of what `doctor` can find. Codes are stable (scripts read `--json`); never
+//! rename one.
+
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    /// Requests will fail or traces will be dropped.
+    Error,
+    /// Likely wrong, or right only for some SDKs or versions.
+    Warning,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Error => "error",
+            Self::Warning => "warning",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Code {
+    /// No key in the environment or the profile.
+    KeyUnset,
+    /// The key cannot be sent as is (quotes, whitespace, odd bytes).
+    KeyMalformed,
+    /// An `ls__` key: dead since 2024-10-22.
+    KeyLegacy,
+    /// A set variable no SDK reads whose name nearly matches one they do.
+    VariableNearMiss,
+    /// `LANGSMITH_X` and `LANGCHAIN_X` both set and different: `LANGSMITH_X` wins.
+    PrefixShadowed,
+    /// An SDK variable set to an empty or blank value.
+    VariableBlank,
+    /// The endpoint is not an http(s) URL.
+    EndpointInvalid,
+    /// The endpoint is the web app (`smith.langchain.com`), not the API.
+    EndpointIsWebUi,
+    /// The endpoint is a LangSmith region's API host: the app bypasses the proxy.
+    EndpointIsRegionHost,
+    /// The endpoint is a loopback address where nothing listens.
+    ProxyNotListening,
+    /// HTTP(S)_PROXY would send requests for the loopback endpoint to another proxy.
+    NoProxyMissingLoopback,
+    /// The SDK profile file supplies a setting because the environment does not.
+    ProfileOverrides,
+    /// The profile file exists but the SDKs cannot use it, or the named file is missing.
+    ProfileUnreadable,
+    /// `LANGSMITH_PROFILE` (or `current_profile`) names a profile the file lacks.
+    ProfileNotFound,
+    /// A tracing variable set to something other than exactly `true` (or `false`).
+    TracingValueNotTrue,
+    /// Tracing is on with the placeholder key, but no proxy will replace it.
+    TracingPlaceholderWithoutProxy,
+    /// A service key (possibly org-scoped) with no workspace id.
+    WorkspaceMissing,
+}
+
+impl Code {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::KeyUnset => "key_unset",
+            Self::KeyMalformed => "key_malformed",
+            Self::KeyLegacy => "key_legacy",
+            Self::VariableNearMiss => "variable_near_miss",
+            Self::PrefixShadowed => "prefix_shadowed",
+            Self::VariableBlank => "variable_blank",
+            Self::EndpointInvalid => "endpoint_invalid",
+            Self::EndpointIsWebUi => "endpoint_is_web_ui",
+            Self::EndpointIsRegionHost => "endpoint_is_region_host",
+            Self::ProxyNotListening => "proxy_not_listening",
+            Self::NoProxyMissingLoopback => "no_proxy_missing_loopback",
+            Self::ProfileOverrides => "profile_overrides",
+            Self::ProfileUnreadable => "profile_unreadable",
+            Self::ProfileNotFound => "profile_not_found",
+            Self::TracingValueNotTrue => "tracing_value_not_true",
+            Self::TracingPlaceholderWithoutProxy => "tracing_placeholder_without_proxy",
+            Self::WorkspaceMissing => "workspace_missing",
+        }
+    }
+
+    pub fn severity(self) -> Severity {
+        match self {
+            Self::KeyUnset
+            | Self::KeyMalformed
+            | Self::KeyLegacy
+            | Self::EndpointInvalid
+            | Self::EndpointIsWebUi
+            | Self::ProxyNotListening
+            | Self::NoProxyMissingLoopback
+            | Self::TracingPlaceholderWithoutProxy => Severity::Error,
+            Self::VariableNearMiss
+            | Self::PrefixShadowed
+            | Self::VariableBlank
+            | Self::EndpointIsRegionHost
+            | Self::ProfileOverrides
+            | Self::ProfileUnreadable
+            | Self::ProfileNotFound
+            | Self::TracingValueNotTrue
+            | Self::WorkspaceMissing => Severity::Warning,
+        }
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One problem: what is wrong, in a sentence, and the steps that fix it. Texts name variables
+/// and show key hints only, never a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub code: Code,
+    pub summary: String,
+    pub fix: Vec<String>,
+}
+
+impl Finding {
+    pub fn new(code: Code, summary: impl Into<String>, fix: impl IntoIterator<Item = String>) -> Self {
+        Self {
+            code,
+            summary: summary.into(),
+            fix: fix.into_iter().collect(),
+        }
+    }
+
+    pub fn severity(&self) -> Severity {
+        self.code.severity()
+    }
+}

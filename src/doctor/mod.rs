@@ -1,0 +1,80 @@
+//! `langsmith-proxy doctor`: run in an app's shell, it finds the causes of LangSmith 401/403
+//! that live there, where the proxy cannot see them (reference/langsmith-api.md §2, §6): the key
+//! variable unset or misspelled, the other prefix winning, the endpoint at the web app or past
+//! the proxy, a profile file supplying settings, outbound proxies, tracing switches.
+//!
+//! `examine` gathers the facts (the injected `Env`, the profile file, one TCP probe of a
+//! loopback endpoint), then runs pure checks over them.
+
+mod checks;
+mod effective;
+mod endpoint;
+mod finding;
+mod probe;
+mod profile;
+mod render;
+mod sdk_env;
+
+use std::net::SocketAddr;
+
+pub use effective::{Effective, KeyValue};
+pub use endpoint::EndpointKind;
+pub use finding::{Code, Finding, Severity};
+pub use probe::{Probe, TcpProbe};
+pub use profile::{Profile, ProfileState};
+pub use render::{human, json};
+pub use sdk_env::{Origin, Resolved};
+
+use crate::env::Env;
+use crate::shell_env::proxy_endpoint;
+
+/// What `doctor` looks at.
+#[derive(Debug, Clone, Copy)]
+pub struct Inputs<'a> {
+    /// The app's environment.
+    pub env: &'a Env,
+    /// Where this proxy listens (its effective `listen` setting), named in fixes.
+    pub proxy_listen: SocketAddr,
+}
+
+#[derive(Debug)]
+pub struct Report {
+    pub profile: ProfileState,
+    pub effective: Effective,
+    pub endpoint: EndpointKind,
+    pub proxy_endpoint: String,
+    /// Errors first, then warnings.
+    pub findings: Vec<Finding>,
+}
+
+impl Report {
+    pub fn is_ok(&self) -> bool {
+        self.findings.is_empty()
+    }
+
+    pub fn codes(&self) -> Vec<Code> {
+        self.findings.iter().map(|finding| finding.code).collect()
+    }
+}
+
+pub fn examine(inputs: &Inputs<'_>, probe: &dyn Probe) -> Report {
+    let profile = profile::load(inputs.env);
+    let effective = Effective::resolve(inputs.env, &profile);
+    let endpoint = endpoint::classify(&effective.endpoint.value, probe);
+    let proxy_endpoint = proxy_endpoint(inputs.proxy_listen);
+    let mut findings = checks::run(&checks::Facts {
+        env: inputs.env,
+        profile: &profile,
+        effective: &effective,
+        endpoint: &endpoint,
+        proxy_endpoint: &proxy_endpoint,
+    });
+    findings.sort_by_key(Finding::severity);
+    Report {
+        profile,
+        effective,
+        endpoint,
+        proxy_endpoint,
+        findings,
+    }
+}

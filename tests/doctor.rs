@@ -1,0 +1,435 @@
+//! `doctor` against injected environments: one test per finding, and none on a clean setup.
+//! Each run gets its own home directory (a tempdir) so no real profile file is read, and every
+//! rendering is checked for keys.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+
+use langsmith_proxy::doctor::{self, Code, Inputs, Report, TcpProbe};
+use langsmith_proxy::env::Env;
+
+const PAT: &str = "lsv2_pt_11111111111111111111111111111111_aaaa1111";
+const PAT_HINT: &str = "lsv2_pt_…1111";
+const OTHER_PAT: &str = "lsv2_pt_22222222222222222222222222222222_bbbb2222";
+const OTHER_PAT_HINT: &str = "lsv2_pt_…2222";
+const SERVICE_KEY: &str = "lsv2_sk_33333333333333333333333333333333_cccc3333";
+const LEGACY_KEY: &str = "ls__4444444444444444444444444444";
+const WORKSPACE: &str = "0b0e2c6a-8e71-4c35-9a3b-4d6b1f0e9a11";
+
+/// A listener standing in for a running langsmith-proxy; keep it alive while examining.
+fn running_proxy() -> (TcpListener, String) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    (listener, url)
+}
+
+/// An address where nothing listens: bound, then released.
+fn stopped_proxy() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    drop(listener);
+    url
+}
+
+fn listen() -> SocketAddr {
+    "127.0.0.1:7878".parse().expect("addr")
+}
+
+/// Examines `vars` with `home` as the home directory, and checks that neither rendering
+/// shows any key that is among the values.
+fn examine_in(home: &Path, vars: &[(&str, &str)]) -> Report {
+    let home = home.to_str().expect("utf-8 path").to_owned();
+    let env = Env::from_pairs(
+        vars.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .chain([("HOME".to_owned(), home)]),
+    );
+    let report = doctor::examine(
+        &Inputs {
+            env: &env,
+            proxy_listen: listen(),
+        },
+        &TcpProbe::default(),
+    );
+    let rendered = format!("{}{}{report:?}", doctor::human(&report), doctor::json(&report));
+    for key in [PAT, OTHER_PAT, SERVICE_KEY, LEGACY_KEY] {
+        assert!(
+            !rendered.contains(&key[8..]),
+            "a key leaked into the report:\n{rendered}"
+        );
+    }
+    report
+}
+
+fn examine(vars: &[(&str, &str)]) -> Report {
+    let home = tempfile::tempdir().expect("tempdir");
+    examine_in(home.path(), vars)
+}
+
+/// An app pointed at `url` with the placeholder key, plus `extra`.
+fn via(url: &str, extra: &[(&str, &str)]) -> Report {
+    let base = [("LANGSMITH_ENDPOINT", url), ("LANGSMITH_API_KEY", "proxy-managed")];
+    let vars: Vec<(&str, &str)> = base.iter().chain(extra).copied().collect();
+    examine(&vars)
+}
+
+fn summary(report: &Report, code: Code) -> String {
+    report
+        .findings
+        .iter()
+        .find(|f| f.code == code)
+        .map(|f| format!("{} | {}", f.summary, f.fix.join(" | ")))
+        .unwrap_or_else(|| panic!("no {code} in {:?}", report.codes()))
+}
+
+#[test]
+fn clean_setup_has_no_findings() {
+    let (_proxy, url) = running_proxy();
+    let report = via(
+        &url,
+        &[
+            ("LANGSMITH_TRACING", "true"),
+            ("LANGSMITH_PROJECT", "demo"),
+            ("HTTP_PROXY", "http://corp.example:3128"),
+            ("NO_PROXY", "127.0.0.1,localhost"),
+            ("OPENAI_API_KEY", "sk-unrelated"),
+        ],
+    );
+    assert_eq!(report.codes(), [], "{}", doctor::human(&report));
+    assert!(report.is_ok());
+    assert!(doctor::human(&report).contains("No problems found."));
+    assert_eq!(doctor::json(&report)["ok"], true);
+    assert_eq!(doctor::json(&report)["effective"]["tracing"]["on"], true);
+}
+
+#[test]
+fn unset_key() {
+    let (_proxy, url) = running_proxy();
+    let report = examine(&[("LANGSMITH_ENDPOINT", url.as_str())]);
+    assert_eq!(report.codes(), [Code::KeyUnset]);
+    assert!(summary(&report, Code::KeyUnset).contains("LANGSMITH_API_KEY=proxy-managed"));
+    let json = doctor::json(&report);
+    assert_eq!(json["ok"], false);
+    assert_eq!(json["findings"][0]["code"], "key_unset");
+    assert_eq!(json["findings"][0]["severity"], "error");
+}
+
+#[test]
+fn near_miss_names() {
+    let (_proxy, url) = running_proxy();
+    for (name, how) in [
+        ("LANGSMITH_APIKEY", "underscores"),
+        ("LANGSMITH_API_TOKEN", "another word"),
+        ("langsmith_api_key", "letter case"),
+        ("LANGSMTIH_API_KEY", "spelled"),
+    ] {
+        let report = examine(&[("LANGSMITH_ENDPOINT", url.as_str()), (name, PAT)]);
+        assert_eq!(report.codes(), [Code::KeyUnset, Code::VariableNearMiss], "{name}");
+        let text = summary(&report, Code::VariableNearMiss);
+        assert!(text.contains(&format!("{name} is set")), "{text}");
+        assert!(text.contains("Did you mean LANGSMITH_API_KEY?"), "{text}");
+        assert!(text.contains(how), "{text}");
+    }
+    let report = via(
+        &url,
+        &[("LANGSMITH_PROJECT_NAME", "demo"), ("LANGCHAIN_PROFILE", "work")],
+    );
+    assert_eq!(report.codes(), [Code::VariableNearMiss, Code::VariableNearMiss]);
+    let all: Vec<&str> = report.findings.iter().map(|f| f.summary.as_str()).collect();
+    assert!(all[0].contains("Did you mean LANGSMITH_PROFILE?"), "{all:?}");
+    assert!(all[1].contains("Did you mean LANGSMITH_PROJECT?"), "{all:?}");
+}
+
+#[test]
+fn langsmith_prefix_shadows_langchain() {
+    let (_proxy, url) = running_proxy();
+    let report = examine(&[
+        ("LANGSMITH_ENDPOINT", url.as_str()),
+        ("LANGSMITH_API_KEY", PAT),
+        ("LANGCHAIN_API_KEY", OTHER_PAT),
+    ]);
+    assert_eq!(report.codes(), [Code::PrefixShadowed]);
+    let text = summary(&report, Code::PrefixShadowed);
+    assert!(text.contains(&format!("use LANGSMITH_API_KEY ({PAT_HINT}")), "{text}");
+    assert!(
+        text.contains(&format!("ignore LANGCHAIN_API_KEY ({OTHER_PAT_HINT}")),
+        "{text}"
+    );
+    assert_eq!(
+        report.effective.key.as_ref().map(|k| k.origin.to_string()).as_deref(),
+        Some("LANGSMITH_API_KEY")
+    );
+
+    // The same value under both names is fine.
+    let report = examine(&[
+        ("LANGSMITH_ENDPOINT", url.as_str()),
+        ("LANGCHAIN_ENDPOINT", url.as_str()),
+        ("LANGSMITH_API_KEY", "proxy-managed"),
+    ]);
+    assert_eq!(report.codes(), []);
+}
+
+#[test]
+fn blank_langsmith_variable_falls_back_to_langchain() {
+    let (_proxy, url) = running_proxy();
+    let report = examine(&[
+        ("LANGSMITH_ENDPOINT", url.as_str()),
+        ("LANGSMITH_API_KEY", ""),
+        ("LANGCHAIN_API_KEY", "proxy-managed"),
+    ]);
+    assert_eq!(report.codes(), [Code::VariableBlank]);
+    assert!(summary(&report, Code::VariableBlank).contains("treat it as unset and use LANGCHAIN_API_KEY"));
+    assert_eq!(
+        report.effective.key.as_ref().map(|k| k.origin.to_string()).as_deref(),
+        Some("LANGCHAIN_API_KEY")
+    );
+
+    let report = examine(&[
+        ("LANGSMITH_ENDPOINT", url.as_str()),
+        ("LANGSMITH_API_KEY", " "),
+        ("LANGCHAIN_API_KEY", "proxy-managed"),
+    ]);
+    assert!(summary(&report, Code::VariableBlank).contains("the JS SDK uses it as is"));
+}
+
+#[test]
+fn endpoint_is_web_ui() {
+    let report = examine(&[
+        ("LANGSMITH_ENDPOINT", "https://eu.smith.langchain.com/"),
+        ("LANGSMITH_API_KEY", PAT),
+    ]);
+    assert_eq!(report.codes(), [Code::EndpointIsWebUi]);
+    let text = summary(&report, Code::EndpointIsWebUi);
+    assert!(text.contains("web app"), "{text}");
+    assert!(
+        text.contains("LANGSMITH_ENDPOINT=https://eu.api.smith.langchain.com"),
+        "{text}"
+    );
+    assert!(text.contains("LANGSMITH_ENDPOINT=http://127.0.0.1:7878"), "{text}");
+}
+
+#[test]
+fn endpoint_is_a_region_host_or_the_default() {
+    let report = examine(&[
+        ("LANGSMITH_ENDPOINT", "https://eu.api.smith.langchain.com"),
+        ("LANGSMITH_API_KEY", PAT),
+    ]);
+    assert_eq!(report.codes(), [Code::EndpointIsRegionHost]);
+    assert!(summary(&report, Code::EndpointIsRegionHost).contains("--upstream eu"));
+
+    let report = examine(&[("LANGSMITH_API_KEY", PAT)]);
+    assert_eq!(report.codes(), [Code::EndpointIsRegionHost]);
+    assert!(summary(&report, Code::EndpointIsRegionHost).contains("No endpoint is set"));
+}
+
+#[test]
+fn endpoint_invalid() {
+    let report = examine(&[
+        ("LANGSMITH_ENDPOINT", "127.0.0.1:7878"),
+        ("LANGSMITH_API_KEY", "proxy-managed"),
+    ]);
+    assert_eq!(report.codes(), [Code::EndpointInvalid]);
+    assert!(summary(&report, Code::EndpointInvalid).contains("http://"));
+}
+
+#[test]
+fn nothing_listens_at_the_proxy_address() {
+    let url = stopped_proxy();
+    let report = examine(&[
+        ("LANGSMITH_ENDPOINT", url.as_str()),
+        ("LANGSMITH_API_KEY", "proxy-managed"),
+    ]);
+    assert_eq!(report.codes(), [Code::ProxyNotListening]);
+    let text = summary(&report, Code::ProxyNotListening);
+    assert!(text.contains("nothing listens"), "{text}");
+    assert!(
+        text.contains("export LANGSMITH_ENDPOINT=http://127.0.0.1:7878"),
+        "{text}"
+    );
+}
+
+#[test]
+fn tracing_with_placeholder_and_no_proxy() {
+    let url = stopped_proxy();
+    let report = via(&url, &[("LANGSMITH_TRACING", "true")]);
+    assert_eq!(
+        report.codes(),
+        [Code::TracingPlaceholderWithoutProxy, Code::ProxyNotListening]
+    );
+    assert!(summary(&report, Code::TracingPlaceholderWithoutProxy).contains("unset LANGSMITH_TRACING"));
+
+    let report = examine(&[("LANGSMITH_API_KEY", "proxy-managed"), ("LANGCHAIN_TRACING_V2", "true")]);
+    assert_eq!(
+        report.codes(),
+        [Code::TracingPlaceholderWithoutProxy, Code::EndpointIsRegionHost]
+    );
+    assert!(summary(&report, Code::TracingPlaceholderWithoutProxy).contains("rejects the placeholder"));
+}
+
+#[test]
+fn profile_supplies_key_endpoint_and_workspace() {
+    let (_proxy, url) = running_proxy();
+    let home = tempfile::tempdir().expect("tempdir");
+    let dir = home.path().join(".langsmith");
+    std::fs::create_dir(&dir).expect("mkdir");
+    let file = format!(
+        r#"{{"profiles": {{"default": {{"api_key": "{PAT}", "api_url": "{url}", "workspace_id": "{WORKSPACE}"}}}}}}"#
+    );
+    std::fs::write(dir.join("config.json"), file).expect("write");
+
+    let report = examine_in(home.path(), &[]);
+    assert_eq!(report.codes(), [Code::ProfileOverrides]);
+    let text = summary(&report, Code::ProfileOverrides);
+    for part in [
+        format!("api_url {url}"),
+        format!("the key {PAT_HINT}"),
+        format!("workspace_id {WORKSPACE}"),
+    ] {
+        assert!(text.contains(&part), "{part} missing from {text}");
+    }
+
+    // The environment wins over the profile: nothing is supplied by it then.
+    let report = examine_in(
+        home.path(),
+        &[
+            ("LANGSMITH_ENDPOINT", url.as_str()),
+            ("LANGSMITH_API_KEY", "proxy-managed"),
+            ("LANGSMITH_WORKSPACE_ID", WORKSPACE),
+        ],
+    );
+    assert_eq!(report.codes(), []);
+}
+
+#[test]
+fn profile_selected_by_config_file_and_profile_variables() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let path = home.path().join("elsewhere.json");
+    std::fs::write(
+        &path,
+        r#"{"current_profile": "work", "profiles": {"work": {}, "eu": {"api_url": "https://eu.smith.langchain.com"}}}"#,
+    )
+    .expect("write");
+    let path = path.to_str().expect("utf-8");
+    let select = |profile: &str| {
+        examine_in(
+            home.path(),
+            &[
+                ("LANGSMITH_CONFIG_FILE", path),
+                ("LANGSMITH_PROFILE", profile),
+                ("LANGSMITH_API_KEY", PAT),
+            ],
+        )
+    };
+
+    let report = select("eu");
+    assert_eq!(report.codes(), [Code::EndpointIsWebUi, Code::ProfileOverrides]);
+    assert!(summary(&report, Code::EndpointIsWebUi).contains("from profile `eu`"));
+
+    let report = select("ghost");
+    assert_eq!(report.codes(), [Code::EndpointIsRegionHost, Code::ProfileNotFound]);
+    assert!(summary(&report, Code::ProfileNotFound).contains("LANGSMITH_PROFILE selects profile `ghost`"));
+}
+
+#[test]
+fn unusable_profile_files() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let (_proxy, url) = running_proxy();
+    let base = [
+        ("LANGSMITH_ENDPOINT", url.as_str()),
+        ("LANGSMITH_API_KEY", "proxy-managed"),
+    ];
+
+    let missing = home.path().join("missing.json");
+    let missing = missing.to_str().expect("utf-8");
+    let report = examine_in(home.path(), &[base[0], base[1], ("LANGSMITH_CONFIG_FILE", missing)]);
+    assert_eq!(report.codes(), [Code::ProfileUnreadable]);
+    assert!(summary(&report, Code::ProfileUnreadable).contains("does not exist"));
+
+    let dir = home.path().join(".langsmith");
+    std::fs::create_dir(&dir).expect("mkdir");
+    std::fs::write(dir.join("config.json"), "{ not json").expect("write");
+    let report = examine_in(home.path(), &base);
+    assert_eq!(report.codes(), [Code::ProfileUnreadable]);
+    assert!(summary(&report, Code::ProfileUnreadable).contains("not valid JSON"));
+}
+
+#[test]
+fn outbound_proxy_without_no_proxy_for_loopback() {
+    let (_proxy, url) = running_proxy();
+    let with = |extra: &[(&str, &str)]| via(&url, extra).codes();
+    assert_eq!(
+        with(&[("HTTP_PROXY", "http://corp.example:3128")]),
+        [Code::NoProxyMissingLoopback]
+    );
+    assert_eq!(
+        with(&[
+            ("https_proxy", "http://corp.example:3128"),
+            ("ALL_PROXY", "http://corp.example:3128")
+        ]),
+        [Code::NoProxyMissingLoopback]
+    );
+    assert_eq!(
+        with(&[
+            ("HTTP_PROXY", "http://corp.example:3128"),
+            ("NO_PROXY", "localhost,corp.example")
+        ]),
+        [Code::NoProxyMissingLoopback]
+    );
+    assert_eq!(
+        with(&[("http_proxy", "http://corp.example:3128"), ("no_proxy", "127.0.0.0/8")]),
+        []
+    );
+    assert_eq!(
+        with(&[("HTTPS_PROXY", "http://corp.example:3128")]),
+        [],
+        "https proxy, http endpoint"
+    );
+}
+
+#[test]
+fn tracing_values_other_than_true() {
+    let (_proxy, url) = running_proxy();
+    let report = via(
+        &url,
+        &[
+            ("LANGSMITH_TRACING_V2", "1"),
+            ("LANGCHAIN_TRACING", "True"),
+            ("LANGSMITH_TRACING", "false"),
+        ],
+    );
+    assert_eq!(report.codes(), [Code::TracingValueNotTrue, Code::TracingValueNotTrue]);
+    let all: Vec<&str> = report.findings.iter().map(|f| f.summary.as_str()).collect();
+    assert!(all[0].contains("LANGSMITH_TRACING_V2=\"1\""), "{all:?}");
+    assert!(all[1].contains("LANGCHAIN_TRACING=\"True\""), "{all:?}");
+    assert!(!report.effective.tracing_on());
+}
+
+#[test]
+fn service_key_without_workspace() {
+    let endpoint = ("LANGSMITH_ENDPOINT", "https://eu.api.smith.langchain.com");
+    let report = examine(&[endpoint, ("LANGSMITH_API_KEY", SERVICE_KEY)]);
+    assert_eq!(report.codes(), [Code::WorkspaceMissing, Code::EndpointIsRegionHost]);
+    assert!(summary(&report, Code::WorkspaceMissing).contains("LANGSMITH_WORKSPACE_ID"));
+
+    let report = examine(&[
+        endpoint,
+        ("LANGSMITH_API_KEY", SERVICE_KEY),
+        ("LANGSMITH_WORKSPACE_ID", WORKSPACE),
+    ]);
+    assert_eq!(report.codes(), [Code::EndpointIsRegionHost]);
+}
+
+#[test]
+fn malformed_and_legacy_keys() {
+    let (_proxy, url) = running_proxy();
+    let quoted = format!("\"{PAT}\"");
+    let report = examine(&[
+        ("LANGSMITH_ENDPOINT", url.as_str()),
+        ("LANGSMITH_API_KEY", quoted.as_str()),
+    ]);
+    assert_eq!(report.codes(), [Code::KeyMalformed]);
+    assert!(summary(&report, Code::KeyMalformed).contains("quotes"));
+
+    let report = examine(&[("LANGSMITH_ENDPOINT", url.as_str()), ("LANGSMITH_API_KEY", LEGACY_KEY)]);
+    assert_eq!(report.codes(), [Code::KeyLegacy]);
+}
