@@ -70,18 +70,34 @@ impl Default for Metrics {
         });
         registry.register("requests", "Requests answered, by method and status class", family);
         let diagnoses = Family::<CodeLabel, Counter>::default();
-        registry.register("diagnoses", "Diagnoses made (upstream 401/403/405/429 and proxy errors), by code", diagnoses.clone());
+        registry.register(
+            "diagnoses",
+            "Diagnoses made (upstream 401/403/405/429 and proxy errors), by code",
+            diagnoses.clone(),
+        );
         // 1 ms to ~65 s: loopback fakes at the bottom, slow trace uploads at the top.
         let upstream_seconds = Histogram::new(exponential_buckets(0.001, 2.0, 17));
-        registry.register("upstream_response_seconds", "Time from sending a request upstream to its response headers", upstream_seconds.clone());
+        registry.register(
+            "upstream_response_seconds",
+            "Time from sending a request upstream to its response headers",
+            upstream_seconds.clone(),
+        );
         let in_flight = Gauge::<i64, AtomicI64>::default();
         registry.register("in_flight_requests", "Requests being served now", in_flight.clone());
         let key_reloads = Family::<ResultLabel, Counter>::default();
         registry.register("key_reloads", "Key source re-reads, by result", key_reloads.clone());
         let key_health = Family::<StateLabel, Gauge<i64, AtomicI64>>::default();
-        registry.register("key_health", "The key's state from the last check (1 for the current state)", key_health.clone());
+        registry.register(
+            "key_health",
+            "The key's state from the last check (1 for the current state)",
+            key_health.clone(),
+        );
         let auth_failure_bursts = Counter::<u64, AtomicU64>::default();
-        registry.register("auth_failure_bursts", "Bursts of 401/403 diagnoses over the alert threshold", auth_failure_bursts.clone());
+        registry.register(
+            "auth_failure_bursts",
+            "Bursts of 401/403 diagnoses over the alert threshold",
+            auth_failure_bursts.clone(),
+        );
         registry.register(
             "build",
             "Build information",
@@ -104,8 +120,13 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn request(&self, method: &Method, status: StatusCode) {
-        let method = METHODS.iter().position(|m| *m == method.as_str()).unwrap_or(METHODS.len() - 1);
-        let class = usize::from(status.as_u16() / 100).saturating_sub(1).min(CLASSES.len() - 1);
+        let method = METHODS
+            .iter()
+            .position(|m| *m == method.as_str())
+            .unwrap_or(METHODS.len() - 1);
+        let class = usize::from(status.as_u16() / 100)
+            .saturating_sub(1)
+            .min(CLASSES.len() - 1);
         self.requests[method][class].inc();
     }
 
@@ -132,7 +153,9 @@ impl Metrics {
     /// Prometheus text format; `key_state` is one of [`KEY_STATES`], read at scrape time.
     pub fn encode(&self, key_state: &'static str) -> String {
         for state in KEY_STATES {
-            self.key_health.get_or_create(&StateLabel { state }).set(i64::from(state == key_state));
+            self.key_health
+                .get_or_create(&StateLabel { state })
+                .set(i64::from(state == key_state));
         }
         let mut out = String::new();
         // Writing into a String cannot fail.

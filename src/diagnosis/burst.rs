@@ -44,7 +44,11 @@ impl BurstDetector {
             return None;
         }
         self.recent.push_back((now, code));
-        while self.recent.front().is_some_and(|(at, _)| now.duration_since(*at) >= self.window) {
+        while self
+            .recent
+            .front()
+            .is_some_and(|(at, _)| now.duration_since(*at) >= self.window)
+        {
             self.recent.pop_front();
         }
         let quiet = self.last_alert.is_none_or(|at| now.duration_since(at) >= self.window);
@@ -85,14 +89,26 @@ mod tests {
         let start = Instant::now();
         assert!(detector.record("key_revoked", start).is_none());
         assert!(detector.record("key_revoked", start + Duration::from_secs(1)).is_none());
-        let alert = detector.record("permission_denied", start + Duration::from_secs(2)).expect("third fires");
+        let alert = detector
+            .record("permission_denied", start + Duration::from_secs(2))
+            .expect("third fires");
         assert_eq!(alert.failures, 3);
         assert_eq!(alert.by_code.get("key_revoked"), Some(&2));
         assert_eq!(alert.by_code.get("permission_denied"), Some(&1));
         for second in 3..30 {
-            assert!(detector.record("key_revoked", start + Duration::from_secs(second)).is_none(), "quiet within the window");
+            assert!(
+                detector
+                    .record("key_revoked", start + Duration::from_secs(second))
+                    .is_none(),
+                "quiet within the window"
+            );
         }
-        assert!(detector.record("key_revoked", start + Duration::from_secs(62)).is_some(), "a new window may fire again");
+        assert!(
+            detector
+                .record("key_revoked", start + Duration::from_secs(62))
+                .is_some(),
+            "a new window may fire again"
+        );
         assert_eq!(detector.alerts().len(), 2);
     }
 
@@ -101,7 +117,14 @@ mod tests {
         let mut detector = BurstDetector::new(2, Duration::from_secs(10));
         let start = Instant::now();
         assert!(detector.record("key_rejected", start).is_none());
-        assert!(detector.record("key_rejected", start + Duration::from_secs(11)).is_none());
-        assert!(BurstDetector::new(0, Duration::from_secs(1)).record("x", start).is_none(), "0 turns it off");
+        assert!(detector
+            .record("key_rejected", start + Duration::from_secs(11))
+            .is_none());
+        assert!(
+            BurstDetector::new(0, Duration::from_secs(1))
+                .record("x", start)
+                .is_none(),
+            "0 turns it off"
+        );
     }
 }

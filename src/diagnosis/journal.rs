@@ -57,7 +57,9 @@ impl Journal {
             inner.recent.pop_front();
         }
         inner.recent.push_back(entry);
-        auth_failure.then(|| inner.bursts.record(code, std::time::Instant::now())).flatten()
+        auth_failure
+            .then(|| inner.bursts.record(code, std::time::Instant::now()))
+            .flatten()
     }
 
     pub fn alerts(&self) -> Vec<BurstAlert> {

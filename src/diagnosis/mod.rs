@@ -9,8 +9,8 @@ mod evidence;
 mod journal;
 mod render;
 
-pub use classify::{cause, classify, Cause};
 pub use burst::BurstAlert;
+pub use classify::{cause, classify, Cause};
 pub use code::Code;
 pub use evidence::{CredentialEvidence, Evidence, UpstreamBody};
 pub use journal::{Journal, JournalEntry};

@@ -9,7 +9,6 @@ use std::task::{Context, Poll};
 use http::header::{HeaderValue, VIA};
 use http::{HeaderName, Request, Response, Version};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use tower::Service;
 
 use super::{hop_by_hop, ClientAddr, ProxyBody, ProxyError, RequestFacts, Shared};
@@ -32,7 +31,10 @@ impl Forward {
     }
 }
 
-impl Service<Request<Incoming>> for Forward {
+impl<B> Service<Request<B>> for Forward
+where
+    B: http_body::Body<Data = bytes::Bytes, Error = hyper::Error> + Send + Sync + 'static,
+{
     type Response = Response<ProxyBody>;
     type Error = Infallible;
     type Future = Pin<Box<dyn Future<Output = Result<Response<ProxyBody>, Infallible>> + Send>>;
@@ -42,19 +44,26 @@ impl Service<Request<Incoming>> for Forward {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: Request<Incoming>) -> Self::Future {
+    fn call(&mut self, request: Request<B>) -> Self::Future {
         let shared = self.shared.clone();
         let client = self.client.clone();
         Box::pin(async move { Ok(forward(&shared, &client, request).await) })
     }
 }
 
-async fn forward(shared: &Shared, client: &UpstreamClient, request: Request<Incoming>) -> Response<ProxyBody> {
+async fn forward<B>(shared: &Shared, client: &UpstreamClient, request: Request<B>) -> Response<ProxyBody>
+where
+    B: http_body::Body<Data = bytes::Bytes, Error = hyper::Error> + Send + Sync + 'static,
+{
     let facts = RequestFacts::of(&request);
     let upstream_request = upstream_request(shared, request);
     // Counted from the request, connecting included: the pooled client does not expose when
     // a connection became ready. The connector's own connect timeout fires first when shorter.
+    let started = std::time::Instant::now();
     let sent = tokio::time::timeout(shared.timeouts.response_header, client.request(upstream_request)).await;
+    if let Ok(Ok(_)) = &sent {
+        shared.metrics.upstream_response(started.elapsed().as_secs_f64());
+    }
     match sent {
         Ok(Ok(response)) => {
             let (mut parts, body) = response.into_parts();
@@ -76,7 +85,10 @@ async fn forward(shared: &Shared, client: &UpstreamClient, request: Request<Inco
     }
 }
 
-fn upstream_request(shared: &Shared, request: Request<Incoming>) -> Request<ProxyBody> {
+fn upstream_request<B>(shared: &Shared, request: Request<B>) -> Request<ProxyBody>
+where
+    B: http_body::Body<Data = bytes::Bytes, Error = hyper::Error> + Send + Sync + 'static,
+{
     let (mut parts, body) = request.into_parts();
     let root = http::uri::PathAndQuery::from_static("/");
     parts.uri = shared.upstream.target(parts.uri.path_and_query().unwrap_or(&root));

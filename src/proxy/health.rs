@@ -35,8 +35,12 @@ impl Shared {
 
     /// One of [`crate::metrics::KEY_STATES`].
     pub fn key_state(&self) -> &'static str {
-        let Some(key) = self.keys.snapshot() else { return "missing" };
-        let Some(check) = &self.key_check else { return "unchecked" };
+        let Some(key) = self.keys.snapshot() else {
+            return "missing";
+        };
+        let Some(check) = &self.key_check else {
+            return "unchecked";
+        };
         match check.record_for(&key).health {
             Health::Unknown => "unchecked",
             Health::Valid { .. } => "valid",

@@ -1,6 +1,7 @@
 //! The request path. [`stack`] is the one place that orders the layers, top to bottom.
 
 mod access_log;
+mod counted_body;
 mod credentials;
 mod diagnose;
 mod error;
@@ -81,7 +82,7 @@ pub fn stack(
         ]))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(access_log::AccessLogLayer)
+        .layer(access_log::AccessLogLayer::new(shared.clone()))
         .layer(diagnose::DiagnoseLayer::new(shared.clone()))
         .layer(credentials::CredentialsLayer::new(shared.clone()))
         .service(forward::Forward::new(shared, client))
