@@ -3,10 +3,12 @@
 use std::sync::Arc;
 
 use crate::client::{self, ClientBuildError, OutboundProxy, UpstreamClient};
-use crate::config::{ClientCredentials, Config};
+use crate::config::{ClientCredentials, Config, Limits};
 use crate::env::Env;
-use crate::proxy::Shared;
-use crate::secret::{KeyLoadError, KeyStore};
+use crate::limit_counters::LimitCounters;
+use crate::proxy::allowlist::{HostAllowlist, OriginAllowlist};
+use crate::proxy::{GuardPolicy, ProxyVia, Shared};
+use crate::secret::{ClientToken, ClientTokenError, KeyLoadError, KeyStore};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -14,6 +16,8 @@ pub enum StartError {
     Key(#[from] KeyLoadError),
     #[error("{0}")]
     Client(#[from] ClientBuildError),
+    #[error("{0}")]
+    ClientToken(#[from] ClientTokenError),
 }
 
 /// A ready-to-serve proxy: key store, upstream client and settings.
@@ -22,6 +26,8 @@ pub struct App {
     shared: Arc<Shared>,
     client: UpstreamClient,
     outbound_proxy: Option<OutboundProxy>,
+    limits: Limits,
+    limit_counters: Arc<LimitCounters>,
 }
 
 impl App {
@@ -42,17 +48,32 @@ impl App {
             outbound_proxy.as_ref(),
             &config.timeouts,
         )?;
+        let security = &config.security;
+        let token = security
+            .client_token
+            .as_ref()
+            .map(|token| ClientToken::load(&token.source, token.header.clone(), env))
+            .transpose()?;
+        let guard = GuardPolicy {
+            hosts: HostAllowlist::new(&config.listen, &security.allowed_hosts),
+            origins: OriginAllowlist::new(&security.allowed_origins),
+            token,
+        };
         let shared = Arc::new(Shared {
             keys,
             upstream: config.upstream.clone(),
             workspace_id: config.workspace_id.clone(),
             client_credentials: config.client_credentials,
             timeouts: config.timeouts,
+            guard,
+            via: ProxyVia::random(),
         });
         Ok(Self {
             shared,
             client,
             outbound_proxy,
+            limits: config.limits,
+            limit_counters: Arc::default(),
         })
     }
 
@@ -66,6 +87,15 @@ impl App {
 
     pub fn outbound_proxy(&self) -> Option<&OutboundProxy> {
         self.outbound_proxy.as_ref()
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// How often each connection limit was hit.
+    pub fn limit_counters(&self) -> &Arc<LimitCounters> {
+        &self.limit_counters
     }
 
     pub(crate) fn client(&self) -> &UpstreamClient {

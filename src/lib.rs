@@ -9,8 +9,11 @@ pub mod app;
 pub mod cli;
 pub mod client;
 pub mod config;
+mod connection;
 pub mod diagnosis;
 pub mod env;
+pub mod limit_counters;
+pub mod listener;
 pub mod proxy;
 pub mod secret;
 pub mod server;
@@ -18,4 +21,5 @@ pub mod telemetry;
 pub mod upstream;
 
 pub use app::App;
+pub use listener::Listener;
 pub use server::serve;

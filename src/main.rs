@@ -6,7 +6,7 @@ use clap::Parser;
 use langsmith_proxy::cli::{Cli, Command};
 use langsmith_proxy::config::{self, Config};
 use langsmith_proxy::env::Env;
-use langsmith_proxy::{serve, telemetry, App};
+use langsmith_proxy::{serve, telemetry, App, Listener};
 
 const EXIT_RUNTIME: u8 = 1;
 const EXIT_CONFIG: u8 = 2;
@@ -58,14 +58,15 @@ fn run(config: &Config, env: &Env) -> ExitCode {
             Ok(app) => app,
             Err(error) => return fail(EXIT_CONFIG, &error),
         };
-        let listener = match tokio::net::TcpListener::bind(config.listen).await {
+        let listener = match Listener::bind(&config.listen, config.security.unix_socket_mode).await {
             Ok(listener) => listener,
-            Err(error) => {
-                let message = format!("cannot listen on {} (setting `listen`): {error}", config.listen);
-                return fail(EXIT_RUNTIME, &message);
-            }
+            Err(error) => return fail(EXIT_RUNTIME, &error),
         };
-        telemetry::banner(config, app.keys(), listener.local_addr().unwrap_or(config.listen));
+        telemetry::banner(
+            config,
+            app.keys(),
+            &listener.local_addr().unwrap_or(config.listen.clone()),
+        );
         match serve(listener, app, shutdown_signal()).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => fail(EXIT_RUNTIME, &error),

@@ -2,7 +2,7 @@
 //! names everywhere. Values stay strings here; `validate` turns them into typed settings and
 //! can then say which source a bad value came from.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -13,9 +13,18 @@ pub struct Settings {
     pub upstream_ca_file: Option<String>,
     pub workspace_id: Option<String>,
     pub client_credentials: String,
+    // Plain values before tables: TOML output needs that order.
+    pub allow_remote: bool,
+    #[serde(deserialize_with = "list_or_comma_separated")]
+    pub allowed_hosts: Vec<String>,
+    #[serde(deserialize_with = "list_or_comma_separated")]
+    pub allowed_origins: Vec<String>,
+    pub unix_socket_mode: String,
     pub key: KeySettings,
     pub timeouts: TimeoutSettings,
     pub log: LogSettings,
+    pub client_token: ClientTokenSettings,
+    pub limits: LimitSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,6 +50,42 @@ pub struct LogSettings {
     pub level: String,
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientTokenSettings {
+    pub source: Option<String>,
+    pub header: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitSettings {
+    pub max_header_bytes: String,
+    pub max_headers: String,
+    pub header_read_timeout: String,
+    pub idle_timeout: String,
+    pub max_connections: String,
+}
+
+/// A list in a file, or one comma-separated string from the environment or a flag.
+fn list_or_comma_separated<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrText {
+        List(Vec<String>),
+        Text(String),
+    }
+    Ok(match ListOrText::deserialize(deserializer)? {
+        ListOrText::List(list) => list,
+        ListOrText::Text(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    })
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Self {
@@ -53,6 +98,33 @@ impl Default for Settings {
             key: KeySettings::default(),
             timeouts: TimeoutSettings::default(),
             log: LogSettings::default(),
+            allow_remote: false,
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
+            unix_socket_mode: "0600".into(),
+            client_token: ClientTokenSettings::default(),
+            limits: LimitSettings::default(),
+        }
+    }
+}
+
+impl Default for ClientTokenSettings {
+    fn default() -> Self {
+        Self {
+            source: None,
+            header: "proxy-authorization".into(),
+        }
+    }
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        Self {
+            max_header_bytes: "65536".into(),
+            max_headers: "100".into(),
+            header_read_timeout: "30s".into(),
+            idle_timeout: "30s".into(),
+            max_connections: "1024".into(),
         }
     }
 }

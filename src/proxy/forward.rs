@@ -17,7 +17,6 @@ use crate::client::UpstreamClient;
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-const VIA_VALUE: HeaderValue = HeaderValue::from_static("1.1 langsmith-proxy");
 
 #[derive(Clone)]
 pub struct Forward {
@@ -79,7 +78,7 @@ fn upstream_request(shared: &Shared, request: Request<Incoming>) -> Request<Prox
     parts
         .headers
         .insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
-    parts.headers.append(VIA, VIA_VALUE);
+    parts.headers.append(VIA, shared.via.header_value().clone());
     Request::from_parts(parts, body.boxed())
 }
 

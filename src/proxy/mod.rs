@@ -1,11 +1,15 @@
 //! The request path. [`stack`] is the one place that orders the layers, top to bottom.
 
 mod access_log;
+pub(crate) mod allowlist;
 mod credentials;
 mod error;
 mod facts;
 mod forward;
+mod gate;
+mod guard;
 mod hop_by_hop;
+mod via;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -22,6 +26,8 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 
 pub use error::ProxyError;
 pub use facts::{Credential, RequestFacts};
+pub use guard::GuardPolicy;
+pub use via::ProxyVia;
 
 use crate::client::UpstreamClient;
 use crate::config::{ClientCredentials, Timeouts};
@@ -46,6 +52,9 @@ pub struct Shared {
     pub workspace_id: Option<http::HeaderValue>,
     pub client_credentials: ClientCredentials,
     pub timeouts: Timeouts,
+    pub guard: GuardPolicy,
+    /// This instance's `Via` entry, for loop detection.
+    pub via: ProxyVia,
 }
 
 /// The proxy's request path, outermost layer first.
@@ -65,6 +74,7 @@ pub fn stack(
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(access_log::AccessLogLayer)
+        .layer(guard::GuardLayer::new(shared.clone()))
         .layer(credentials::CredentialsLayer::new(shared.clone()))
         .service(forward::Forward::new(shared, client))
 }

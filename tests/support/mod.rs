@@ -1,6 +1,6 @@
 //! Shared test harness: a fake LangSmith upstream, a test CA, the proxy started in-process
 //! through `serve(...)`, and small client helpers. Every socket is on 127.0.0.1:0.
-#![allow(dead_code)] // each test binary uses a different part of the harness
+#![allow(dead_code, unused_imports)] // each test binary uses a different part of the harness
 
 pub mod client;
 pub mod proxy;
