@@ -5,13 +5,15 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::client::{self, ClientBuildError, OutboundProxy, UpstreamClient};
-use crate::config::{ClientCredentials, Config};
+use crate::config::{ClientCredentials, Config, Limits};
 use crate::diagnosis::Journal;
 use crate::env::Env;
 use crate::key_check::{KeyCheck, KeyCheckSettings};
+use crate::limit_counters::LimitCounters;
 use crate::metrics::Metrics;
-use crate::proxy::Shared;
-use crate::secret::{KeyLoadError, KeyStore};
+use crate::proxy::allowlist::{HostAllowlist, OriginAllowlist};
+use crate::proxy::{GuardPolicy, ProxyVia, Shared};
+use crate::secret::{ClientToken, ClientTokenError, KeyLoadError, KeyStore};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -19,6 +21,8 @@ pub enum StartError {
     Key(#[from] KeyLoadError),
     #[error("{0}")]
     Client(#[from] ClientBuildError),
+    #[error("{0}")]
+    ClientToken(#[from] ClientTokenError),
 }
 
 /// A ready-to-serve proxy: key store, upstream client and settings.
@@ -27,6 +31,8 @@ pub struct App {
     shared: Arc<Shared>,
     client: UpstreamClient,
     outbound_proxy: Option<OutboundProxy>,
+    limits: Limits,
+    limit_counters: Arc<LimitCounters>,
 }
 
 impl App {
@@ -69,6 +75,17 @@ impl App {
                 },
             ))
         });
+        let security = &config.security;
+        let token = security
+            .client_token
+            .as_ref()
+            .map(|token| ClientToken::load(&token.source, token.header.clone(), env))
+            .transpose()?;
+        let guard = GuardPolicy {
+            hosts: HostAllowlist::new(&config.listen, &security.allowed_hosts),
+            origins: OriginAllowlist::new(&security.allowed_origins),
+            token,
+        };
         let shared = Arc::new(Shared {
             keys,
             upstream: config.upstream.clone(),
@@ -81,11 +98,15 @@ impl App {
             draining: AtomicBool::new(false),
             started_at: SystemTime::now(),
             ready_requires_valid_key: config.ready_requires_valid_key,
+            guard,
+            via: ProxyVia::random(),
         });
         Ok(Self {
             shared,
             client,
             outbound_proxy,
+            limits: config.limits,
+            limit_counters: Arc::default(),
         })
     }
 
@@ -103,6 +124,15 @@ impl App {
 
     pub fn outbound_proxy(&self) -> Option<&OutboundProxy> {
         self.outbound_proxy.as_ref()
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// How often each connection limit was hit.
+    pub fn limit_counters(&self) -> &Arc<LimitCounters> {
+        &self.limit_counters
     }
 
     pub(crate) fn client(&self) -> &UpstreamClient {

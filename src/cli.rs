@@ -60,8 +60,12 @@ pub struct SettingFlags {
     #[arg(long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
     /// Address to listen on (setting `listen`).
-    #[arg(long, global = true, value_name = "IP:PORT")]
+    #[arg(long, global = true, value_name = "IP:PORT|unix:PATH")]
     pub listen: Option<String>,
+    /// Accept connections from other machines on a non-loopback `listen` address, even without
+    /// a client token (setting `allow_remote`).
+    #[arg(long, global = true)]
+    pub allow_remote: bool,
     /// Admin endpoints address (setting `admin_listen`).
     #[arg(long, global = true, value_name = "IP:PORT")]
     pub admin_listen: Option<String>,
@@ -108,6 +112,11 @@ impl SettingFlags {
             }
         };
         set("listen", "--listen", self.listen.clone());
+        set(
+            "allow_remote",
+            "--allow-remote",
+            self.allow_remote.then(|| "true".to_owned()),
+        );
         set("admin_listen", "--admin-listen", self.admin_listen.clone());
         set("upstream", "--upstream", self.upstream.clone());
         set("upstream_ca_file", "--upstream-ca-file", self.upstream_ca_file.clone());

@@ -6,7 +6,8 @@ use clap::Parser;
 use langsmith_proxy::cli::{Cli, Command, DoctorArgs};
 use langsmith_proxy::config::{self, Config};
 use langsmith_proxy::env::Env;
-use langsmith_proxy::{doctor, serve, shell_env, telemetry, App};
+use langsmith_proxy::listener::ListenAddr;
+use langsmith_proxy::{doctor, serve, shell_env, telemetry, App, Listener};
 
 const EXIT_RUNTIME: u8 = 1;
 const EXIT_CONFIG: u8 = 2;
@@ -22,20 +23,37 @@ fn main() -> ExitCode {
         Command::Config => print_config(&config, &env),
         Command::Check { json } => check(&config, &env, json),
         Command::Serve => run(&config, &env),
-        Command::Env(args) => {
-            print!("{}", shell_env::script(args.shell, config.listen, &env));
-            ExitCode::SUCCESS
-        }
-        Command::Doctor(args) => run_doctor(&args, &config, &env),
+        Command::Env(args) => match tcp_listen(&config) {
+            Ok(listen) => {
+                print!("{}", shell_env::script(args.shell, listen, &env));
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
+        Command::Doctor(args) => match tcp_listen(&config) {
+            Ok(listen) => run_doctor(&args, listen, &env),
+            Err(code) => code,
+        },
+    }
+}
+
+/// The TCP address apps use; SDKs cannot reach a unix socket through LANGSMITH_ENDPOINT.
+fn tcp_listen(config: &Config) -> Result<std::net::SocketAddr, ExitCode> {
+    match &config.listen {
+        ListenAddr::Tcp(addr) => Ok(*addr),
+        ListenAddr::Unix(path) => Err(fail(
+            EXIT_CONFIG,
+            &format!(
+                "listen is the unix socket {}; LANGSMITH_ENDPOINT needs an HTTP address: run a proxy with --listen 127.0.0.1:PORT for SDK apps",
+                path.display()
+            ),
+        )),
     }
 }
 
 /// Exit 0 when nothing is wrong, 1 when `doctor` found something.
-fn run_doctor(args: &DoctorArgs, config: &Config, env: &Env) -> ExitCode {
-    let inputs = doctor::Inputs {
-        env,
-        proxy_listen: config.listen,
-    };
+fn run_doctor(args: &DoctorArgs, proxy_listen: std::net::SocketAddr, env: &Env) -> ExitCode {
+    let inputs = doctor::Inputs { env, proxy_listen };
     let report = doctor::examine(&inputs, &doctor::TcpProbe::default());
     if args.json {
         println!("{:#}", doctor::json(&report));
@@ -110,14 +128,15 @@ fn run(config: &Config, env: &Env) -> ExitCode {
             Ok(app) => app,
             Err(error) => return fail(EXIT_CONFIG, &error),
         };
-        let listener = match tokio::net::TcpListener::bind(config.listen).await {
+        let listener = match Listener::bind(&config.listen, config.security.unix_socket_mode).await {
             Ok(listener) => listener,
-            Err(error) => {
-                let message = format!("cannot listen on {} (setting `listen`): {error}", config.listen);
-                return fail(EXIT_RUNTIME, &message);
-            }
+            Err(error) => return fail(EXIT_RUNTIME, &error),
         };
-        telemetry::banner(config, app.keys(), listener.local_addr().unwrap_or(config.listen));
+        telemetry::banner(
+            config,
+            app.keys(),
+            &listener.local_addr().unwrap_or(config.listen.clone()),
+        );
         match serve(listener, app, shutdown_signal()).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => fail(EXIT_RUNTIME, &error),

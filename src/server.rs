@@ -1,32 +1,37 @@
 //! Accepts connections (HTTP/1.1 and h2c on the same port) and drains them on shutdown.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
 use tower::ServiceExt;
 
+use crate::connection;
+use crate::listener::{Listener, Peer};
 use crate::proxy::{self, ClientAddr};
 use crate::App;
 
-/// Serves `app` on `listener` until `shutdown` resolves, then stops accepting and lets the
-/// connections in flight finish within the configured grace period.
-pub async fn serve(listener: TcpListener, app: App, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+/// Serves `app` on `listener` (a tokio `TcpListener` or a [`Listener`]) until `shutdown`
+/// resolves, then stops accepting and lets the connections in flight finish within the
+/// configured grace period.
+pub async fn serve(listener: impl Into<Listener>, app: App, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+    let listener = listener.into();
+    warn_if_remote(&listener, &app);
     if let Some(check) = app.key_check() {
         check.refresh_in_background_if_stale();
     }
     let service = proxy::stack(app.shared().clone(), app.client().clone());
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30));
-    builder.http2().timer(TokioTimer::new());
-    let graceful = GracefulShutdown::new();
+    let limits = *app.limits();
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let (drain, draining) = watch::channel(());
+    let ctx = connection::Context {
+        builder: connection::builder(&limits),
+        limits,
+        counters: app.limit_counters().clone(),
+        drain: draining,
+    };
     tokio::pin!(shutdown);
 
     loop {
@@ -42,27 +47,45 @@ pub async fn serve(listener: TcpListener, app: App, shutdown: impl Future<Output
             },
             () = &mut shutdown => break,
         };
-        let _ = stream.set_nodelay(true);
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            connection::refuse(stream, peer, app.shared().clone(), &ctx);
+            continue;
+        };
         let per_connection = service.clone().map_request(move |mut request: http::Request<_>| {
-            request.extensions_mut().insert(ClientAddr(peer));
+            if let Peer::Tcp(addr) = peer {
+                request.extensions_mut().insert(ClientAddr(addr));
+            }
             request
         });
-        let connection = builder
-            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(per_connection))
-            .into_owned();
-        let connection = graceful.watch(connection);
+        let ctx = ctx.clone();
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, %peer, "connection ended with an error");
-            }
+            connection::serve(stream, peer, TowerToHyperService::new(per_connection), ctx).await;
+            drop(slot);
         });
     }
 
     drop(listener);
+    // Each connection holds a receiver; the count left besides our own is the number in flight.
+    let in_flight = drain.receiver_count().saturating_sub(1);
+    drop(ctx);
+    let _ = drain.send(());
     let grace = app.shared().timeouts.shutdown_grace;
-    tracing::info!(in_flight = graceful.count(), grace = %humantime::format_duration(grace), "draining connections");
-    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+    tracing::info!(in_flight, grace = %humantime::format_duration(grace), "draining connections");
+    if tokio::time::timeout(grace, drain.closed()).await.is_err() {
         tracing::warn!("grace period ended before every connection finished; closing the rest");
     }
     Ok(())
+}
+
+/// A proxy reachable from other machines lends the key to them: say so at every start.
+fn warn_if_remote(listener: &Listener, app: &App) {
+    let Ok(addr) = listener.local_addr() else { return };
+    if !addr.is_remote() {
+        return;
+    }
+    if app.shared().guard.token.is_some() {
+        tracing::warn!(listen = %addr, "listening on a non-loopback address; every request must carry the client token");
+    } else {
+        tracing::warn!(listen = %addr, "listening on a non-loopback address WITHOUT a client token (allow_remote = true): anyone who can reach it can spend the LangSmith key");
+    }
 }

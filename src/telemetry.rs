@@ -5,6 +5,7 @@ use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{Config, LogFormat};
+use crate::listener::ListenAddr;
 use crate::secret::KeyStore;
 
 /// Installs the global subscriber: pretty on a terminal, JSON otherwise, unless configured.
@@ -25,7 +26,7 @@ pub fn init(config: &Config) {
 }
 
 /// One event that tells the user what to export in the app's shell. Never the key.
-pub fn banner(config: &Config, keys: &KeyStore, listen: std::net::SocketAddr) {
+pub fn banner(config: &Config, keys: &KeyStore, listen: &ListenAddr) {
     let snapshot = keys.snapshot();
     if let Some(why) = snapshot.as_ref().and_then(|loaded| loaded.key.suspicion()) {
         tracing::warn!(
@@ -34,7 +35,12 @@ pub fn banner(config: &Config, keys: &KeyStore, listen: std::net::SocketAddr) {
             "the key looks wrong: {why}"
         );
     }
-    let endpoint = format!("http://{listen}");
+    let endpoint = match listen {
+        ListenAddr::Tcp(addr) => format!("http://{addr}"),
+        // Clients reach a unix socket through their HTTP library's socket option; the URL's host
+        // must be one the proxy answers to.
+        ListenAddr::Unix(_) => "http://localhost".to_owned(),
+    };
     tracing::info!(
         listen = %listen,
         upstream = %config.upstream,

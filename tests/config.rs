@@ -71,19 +71,19 @@ fn each_layer_overrides_the_one_below() {
     };
 
     let defaults = load(None, &[], vec![]).expect("defaults");
-    assert_eq!(defaults.listen.port(), 7878);
+    assert_eq!(defaults.listen.to_string(), "127.0.0.1:7878");
     assert_eq!(defaults.timeouts.connect, Duration::from_secs(10));
 
     let from_file = load(Some(&file), &[], vec![]).expect("file");
-    assert_eq!(from_file.listen.port(), 1001);
+    assert_eq!(from_file.listen.to_string(), "127.0.0.1:1001");
     assert_eq!(from_file.timeouts.connect, Duration::from_secs(1));
 
     let from_env = load(Some(&file), &env, vec![]).expect("env");
-    assert_eq!(from_env.listen.port(), 1002);
+    assert_eq!(from_env.listen.to_string(), "127.0.0.1:1002");
     assert_eq!(from_env.timeouts.connect, Duration::from_secs(2));
 
     let from_flags = load(Some(&file), &env, flags()).expect("flags");
-    assert_eq!(from_flags.listen.port(), 1003);
+    assert_eq!(from_flags.listen.to_string(), "127.0.0.1:1003");
     assert_eq!(from_flags.timeouts.connect, Duration::from_secs(3));
     // Layers only override what they set.
     assert_eq!(from_flags.timeouts.response_header, Duration::from_secs(120));
@@ -279,7 +279,7 @@ fn shipped_example_loads_as_the_defaults() {
 }
 
 /// Uncommenting every `# key = value` line of the example must give a valid file that names
-/// every setting, with the defaults as values (bar the two examples of optional settings).
+/// every setting, with the defaults as values (bar the three examples of optional settings).
 #[test]
 fn shipped_example_documents_every_setting_with_its_default() {
     let text = std::fs::read_to_string(example_file()).expect("read example");
@@ -295,12 +295,14 @@ fn shipped_example_documents_every_setting_with_its_default() {
     let file = write_file(&dir, "uncommented.toml", &uncommented);
     let config = load(Some(&file), &[], vec![]).expect("uncommented example");
 
-    let expected = Settings {
+    let mut expected = Settings {
         upstream_ca_file: config.settings.upstream_ca_file.clone(),
         workspace_id: config.settings.workspace_id.clone(),
         ..Settings::default()
     };
+    expected.client_token.source = config.settings.client_token.source.clone();
     assert!(expected.upstream_ca_file.is_some() && expected.workspace_id.is_some());
+    assert!(expected.client_token.source.is_some());
     assert_eq!(config.settings, expected);
 
     let written: toml::Table = uncommented.parse().expect("toml");

@@ -2,12 +2,14 @@
 
 mod layers;
 mod schema;
+mod security;
 mod validate;
 
 use std::path::PathBuf;
 
 pub use layers::{env_var_name, FlagValue, Origin, Sources, ENV_PREFIX};
 pub use schema::Settings;
+pub use security::{ClientTokenConfig, Limits, Security};
 pub use validate::{ClientCredentials, Config, LogFormat, Timeouts};
 
 use crate::env::Env;

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::upstream::REGIONS;
 
@@ -17,14 +17,23 @@ pub struct Settings {
     pub upstream_ca_file: Option<String>,
     pub workspace_id: Option<String>,
     pub client_credentials: String,
-    /// SaaS region name → API URL; overridable (tests point them at fake upstreams).
-    pub regions: BTreeMap<String, String>,
+    // Plain values before tables: TOML output needs that order.
     /// `/ready` also waits for the key check to say valid (it never waits for LangSmith otherwise).
     pub ready_requires_valid_key: bool,
+    pub allow_remote: bool,
+    #[serde(deserialize_with = "list_or_comma_separated")]
+    pub allowed_hosts: Vec<String>,
+    #[serde(deserialize_with = "list_or_comma_separated")]
+    pub allowed_origins: Vec<String>,
+    pub unix_socket_mode: String,
+    /// SaaS region name → API URL; overridable (tests point them at fake upstreams).
+    pub regions: BTreeMap<String, String>,
     pub key: KeySettings,
     pub timeouts: TimeoutSettings,
     pub alerts: AlertSettings,
     pub log: LogSettings,
+    pub client_token: ClientTokenSettings,
+    pub limits: LimitSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -71,6 +80,42 @@ pub struct LogSettings {
     pub level: String,
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientTokenSettings {
+    pub source: Option<String>,
+    pub header: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitSettings {
+    pub max_header_bytes: String,
+    pub max_headers: String,
+    pub header_read_timeout: String,
+    pub idle_timeout: String,
+    pub max_connections: String,
+}
+
+/// A list in a file, or one comma-separated string from the environment or a flag.
+fn list_or_comma_separated<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrText {
+        List(Vec<String>),
+        Text(String),
+    }
+    Ok(match ListOrText::deserialize(deserializer)? {
+        ListOrText::List(list) => list,
+        ListOrText::Text(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    })
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Self {
@@ -89,6 +134,33 @@ impl Default for Settings {
             timeouts: TimeoutSettings::default(),
             alerts: AlertSettings::default(),
             log: LogSettings::default(),
+            allow_remote: false,
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
+            unix_socket_mode: "0600".into(),
+            client_token: ClientTokenSettings::default(),
+            limits: LimitSettings::default(),
+        }
+    }
+}
+
+impl Default for ClientTokenSettings {
+    fn default() -> Self {
+        Self {
+            source: None,
+            header: "proxy-authorization".into(),
+        }
+    }
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        Self {
+            max_header_bytes: "65536".into(),
+            max_headers: "100".into(),
+            header_read_timeout: "30s".into(),
+            idle_timeout: "30s".into(),
+            max_connections: "1024".into(),
         }
     }
 }

@@ -8,7 +8,9 @@ use http::HeaderValue;
 
 use super::layers::Layers;
 use super::schema::Settings;
+use super::security::{self, Limits, Security};
 use super::ConfigError;
+use crate::listener::ListenAddr;
 use crate::secret::KeySource;
 use crate::upstream::Upstream;
 
@@ -44,7 +46,7 @@ const KEY_PREFIXES: [&str; 2] = ["lsv2_", "ls__"];
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub listen: SocketAddr,
+    pub listen: ListenAddr,
     pub admin_listen: SocketAddr,
     pub upstream: Upstream,
     pub upstream_ca_file: Option<PathBuf>,
@@ -62,30 +64,36 @@ pub struct Config {
     /// `None` means: pretty on a terminal, JSON otherwise.
     pub log_format: Option<LogFormat>,
     pub log_level: String,
+    pub security: Security,
+    pub limits: Limits,
     /// The effective settings as strings, for `langsmith-proxy config`.
     pub settings: Settings,
 }
 
-struct Check<'a> {
+pub(super) struct Check<'a> {
     layers: &'a Layers,
 }
 
 impl Check<'_> {
-    fn parse<T>(
+    pub(super) fn parse<T>(
         &self,
         key: &'static str,
         value: &str,
         parse: impl FnOnce(&str) -> Result<T, String>,
     ) -> Result<T, ConfigError> {
-        parse(value).map_err(|problem| ConfigError::Invalid {
+        parse(value).map_err(|problem| self.invalid(key, value, problem))
+    }
+
+    pub(super) fn invalid(&self, key: &str, value: &str, problem: String) -> ConfigError {
+        ConfigError::Invalid {
             key: key.to_owned(),
             value: value.to_owned(),
             origin: self.layers.origin(key),
             problem,
-        })
+        }
     }
 
-    fn duration(&self, key: &'static str, value: &str) -> Result<Duration, ConfigError> {
+    pub(super) fn duration(&self, key: &'static str, value: &str) -> Result<Duration, ConfigError> {
         self.parse(key, value, |v| {
             humantime::parse_duration(v).map_err(|e| format!("{e}; write a duration such as 500ms, 10s or 5m"))
         })
@@ -160,8 +168,12 @@ pub(super) fn validate(layers: &Layers) -> Result<Config, ConfigError> {
             .map_err(|e| format!("{e}; use error, warn, info, debug, trace or a filter such as info,access=warn"))
     })?;
 
+    let listen = check.parse("listen", &s.listen, str::parse::<ListenAddr>)?;
+    let security = security::security(&check, s, &listen)?;
+    let limits = security::limits(&check, s)?;
+
     Ok(Config {
-        listen: check.socket_addr("listen", &s.listen)?,
+        listen,
         admin_listen: check.socket_addr("admin_listen", &s.admin_listen)?,
         upstream,
         upstream_ca_file: optional(&s.upstream_ca_file).map(PathBuf::from),
@@ -183,6 +195,8 @@ pub(super) fn validate(layers: &Layers) -> Result<Config, ConfigError> {
         alert_window: check.duration("alerts.window", &s.alerts.window)?,
         log_format,
         log_level,
+        security,
+        limits,
         settings: s.clone(),
     })
 }

@@ -21,6 +21,12 @@ pub enum Code {
     UpstreamUnreachable,
     UpstreamTimeout,
     UpstreamTlsError,
+    HostNotAllowed,
+    OriginNotAllowed,
+    ClientTokenRequired,
+    NotAReverseProxyRequest,
+    ProxyLoop,
+    TooManyConnections,
 }
 
 impl Code {
@@ -43,6 +49,12 @@ impl Code {
             Self::UpstreamUnreachable => "upstream_unreachable",
             Self::UpstreamTimeout => "upstream_timeout",
             Self::UpstreamTlsError => "upstream_tls_error",
+            Self::HostNotAllowed => "host_not_allowed",
+            Self::OriginNotAllowed => "origin_not_allowed",
+            Self::ClientTokenRequired => "client_token_required",
+            Self::NotAReverseProxyRequest => "not_a_reverse_proxy_request",
+            Self::ProxyLoop => "proxy_loop",
+            Self::TooManyConnections => "too_many_connections",
         }
     }
 }

@@ -1,75 +1,38 @@
 //! Applies the client-credential policy, injects the proxy's key and the workspace id.
 
-use std::convert::Infallible;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
-use futures_util::future::{Either, Ready};
 use http::header::AUTHORIZATION;
-use http::{HeaderMap, Request, Response};
-use tower::{Layer, Service};
+use http::{HeaderMap, Request};
 
-use super::{Credential, ProxyBody, ProxyError, RequestFacts, Shared, X_API_KEY, X_TENANT_ID};
+use super::gate::{Check, GateLayer};
+use super::{Credential, ProxyError, Shared, X_API_KEY, X_TENANT_ID};
 use crate::config::ClientCredentials;
 use crate::secret::PLACEHOLDER_KEY;
 
+/// The credentials step of the request path.
+pub type CredentialsLayer = GateLayer<Credentials>;
+
 #[derive(Clone)]
-pub struct CredentialsLayer {
+pub struct Credentials {
     shared: Arc<Shared>,
 }
 
-impl CredentialsLayer {
-    pub fn new(shared: Arc<Shared>) -> Self {
+impl From<Arc<Shared>> for Credentials {
+    fn from(shared: Arc<Shared>) -> Self {
         Self { shared }
     }
 }
 
-impl<S> Layer<S> for CredentialsLayer {
-    type Service = Credentials<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        Credentials {
-            inner,
-            shared: self.shared.clone(),
-        }
+impl Check for Credentials {
+    fn check<B>(&self, request: &mut Request<B>) -> Result<(), ProxyError> {
+        let credential = self.apply(request.headers_mut())?;
+        request.extensions_mut().insert(credential);
+        Ok(())
     }
 }
 
-#[derive(Clone)]
-pub struct Credentials<S> {
-    inner: S,
-    shared: Arc<Shared>,
-}
-
-impl<S, B> Service<Request<B>> for Credentials<S>
-where
-    S: Service<Request<B>, Response = Response<ProxyBody>, Error = Infallible>,
-{
-    type Response = Response<ProxyBody>;
-    type Error = Infallible;
-    type Future = Either<Ready<Result<Response<ProxyBody>, Infallible>>, S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        match self.apply(request.headers_mut()) {
-            Ok(credential) => {
-                request.extensions_mut().insert(credential);
-                Either::Right(self.inner.call(request))
-            }
-            Err(error) => {
-                let facts = RequestFacts::of(&request);
-                Either::Left(futures_util::future::ready(Ok(
-                    error.into_response(&facts, &self.shared)
-                )))
-            }
-        }
-    }
-}
-
-impl<S> Credentials<S> {
+impl Credentials {
     fn apply(&self, headers: &mut HeaderMap) -> Result<Credential, ProxyError> {
         let client_header = client_credential(headers);
         let keep_client = match (self.shared.client_credentials, client_header) {

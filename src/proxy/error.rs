@@ -10,6 +10,7 @@ use super::report::report;
 use super::{ProxyBody, RequestFacts, Shared};
 use crate::config::Timeouts;
 use crate::diagnosis::{proxy_made_response, Code, Diagnosis};
+use crate::secret::TokenProblem;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
@@ -25,6 +26,25 @@ pub enum ProxyError {
     ResponseTimeout { after: Duration },
     #[error("TLS handshake with the upstream failed: {problem}")]
     Tls { problem: String, cause: TlsCause },
+    #[error("{}", host_refusal(host.as_deref()))]
+    HostNotAllowed { host: Option<String> },
+    #[error("a web page ({origin}) sent this request from a browser; only allowed_origins may")]
+    OriginNotAllowed { origin: String },
+    #[error("{}: this proxy requires {expected}", match problem { TokenProblem::Missing => "no client token", TokenProblem::Wrong => "wrong client token" })]
+    ClientTokenRequired { problem: TokenProblem, expected: String },
+    #[error("{what}: langsmith-proxy forwards only to its own upstream and is not a forward (open) proxy")]
+    NotAReverseProxyRequest { what: String },
+    #[error("this request already passed through this proxy ({via}): the upstream leads back to the proxy itself")]
+    ProxyLoop { via: String },
+    #[error("{limit} connections are open, the most limits.max_connections allows")]
+    TooManyConnections { limit: usize },
+}
+
+fn host_refusal(host: Option<&str>) -> String {
+    match host {
+        Some(host) => format!("the request is addressed to host {host:?}, which is not one of this proxy's names"),
+        None => "the request carries no Host header".to_owned(),
+    }
 }
 
 /// The certificate problems that each have their own fix.
@@ -67,7 +87,24 @@ impl ProxyError {
             Self::ClientCredentialsNotAllowed { .. } => StatusCode::BAD_REQUEST,
             Self::Unreachable { .. } | Self::Tls { .. } => StatusCode::BAD_GATEWAY,
             Self::ConnectTimeout { .. } | Self::ResponseTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            Self::HostNotAllowed { .. } | Self::OriginNotAllowed { .. } => StatusCode::FORBIDDEN,
+            Self::ClientTokenRequired { .. } => StatusCode::UNAUTHORIZED,
+            Self::NotAReverseProxyRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::ProxyLoop { .. } => StatusCode::LOOP_DETECTED,
+            Self::TooManyConnections { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
+    }
+
+    /// A refusal of a caller the proxy does not trust: its response names no key source and no
+    /// workspace, since it may be read by the web page or process that was refused.
+    fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            Self::HostNotAllowed { .. }
+                | Self::OriginNotAllowed { .. }
+                | Self::ClientTokenRequired { .. }
+                | Self::NotAReverseProxyRequest { .. }
+        )
     }
 
     fn diagnosis(&self, shared: &Shared) -> Diagnosis {
@@ -111,6 +148,49 @@ impl ProxyError {
                 ],
             ),
             Self::Tls { cause, .. } => (Code::UpstreamTlsError, tls_fix(*cause, upstream)),
+            Self::HostNotAllowed { .. } => (
+                Code::HostNotAllowed,
+                vec![
+                    "Point the app at http://127.0.0.1:PORT or http://localhost:PORT".to_owned(),
+                    "If the proxy is reached under this name on purpose, add it to allowed_hosts (env LANGSMITH_PROXY_ALLOWED_HOSTS)".to_owned(),
+                    "Otherwise a web page may be trying DNS rebinding against the proxy; nothing was forwarded".to_owned(),
+                ],
+            ),
+            Self::OriginNotAllowed { .. } => (
+                Code::OriginNotAllowed,
+                vec![
+                    "The proxy does not lend the LangSmith key to web pages; nothing was forwarded".to_owned(),
+                    "If the page is yours, add its origin (e.g. http://localhost:3000) to allowed_origins (env LANGSMITH_PROXY_ALLOWED_ORIGINS)".to_owned(),
+                ],
+            ),
+            Self::ClientTokenRequired { expected, .. } => (
+                Code::ClientTokenRequired,
+                vec![
+                    format!("Send the token from the proxy's client_token.source with every request: {expected}"),
+                    "Ask whoever runs the proxy for the token; it is not the LangSmith API key".to_owned(),
+                ],
+            ),
+            Self::NotAReverseProxyRequest { .. } => (
+                Code::NotAReverseProxyRequest,
+                vec![
+                    "Set LANGSMITH_ENDPOINT=http://127.0.0.1:PORT and send plain requests such as POST /runs".to_owned(),
+                    "Do not use langsmith-proxy as HTTP_PROXY or HTTPS_PROXY".to_owned(),
+                ],
+            ),
+            Self::ProxyLoop { .. } => (
+                Code::ProxyLoop,
+                vec![
+                    format!("`upstream` ({upstream}) points at a langsmith-proxy: set it to LangSmith (us, eu, apac, aws or https://HOST/api/v1)"),
+                    "If upstream was copied from LANGSMITH_ENDPOINT: in an app's shell that variable points at the proxy itself".to_owned(),
+                ],
+            ),
+            Self::TooManyConnections { .. } => (
+                Code::TooManyConnections,
+                vec![
+                    "Retry shortly; connections are answered again as soon as others close".to_owned(),
+                    "If this many clients are expected, raise limits.max_connections (env LANGSMITH_PROXY_LIMITS__MAX_CONNECTIONS)".to_owned(),
+                ],
+            ),
         };
         Diagnosis {
             code,
@@ -123,8 +203,14 @@ impl ProxyError {
     pub fn into_response(self, facts: &RequestFacts, shared: &Shared) -> Response<ProxyBody> {
         let status = self.status();
         let diagnosis = self.diagnosis(shared);
-        let ctx = facts.diagnosis_context(shared, None);
+        let mut ctx = facts.diagnosis_context(shared, None);
         report(shared, facts, status, &diagnosis, &ctx);
+        if self.is_refusal() {
+            // A refused caller (a web page, a stranger) learns nothing about the key or workspace.
+            ctx.key_source = "withheld".to_owned();
+            ctx.key = None;
+            ctx.workspace_id = None;
+        }
         proxy_made_response(status, &diagnosis, &ctx)
     }
 }

@@ -17,7 +17,6 @@ use crate::diagnosis;
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-const VIA_VALUE: HeaderValue = HeaderValue::from_static("1.1 langsmith-proxy");
 
 #[derive(Clone)]
 pub struct Forward {
@@ -101,7 +100,7 @@ where
     parts
         .headers
         .insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
-    parts.headers.append(VIA, VIA_VALUE);
+    parts.headers.append(VIA, shared.via.header_value().clone());
     Request::from_parts(parts, body.boxed())
 }
 

@@ -1,15 +1,19 @@
 //! The request path. [`stack`] is the one place that orders the layers, top to bottom.
 
 mod access_log;
+pub(crate) mod allowlist;
 mod counted_body;
 mod credentials;
 mod diagnose;
 mod error;
 mod facts;
 mod forward;
+mod gate;
+mod guard;
 mod health;
 mod hop_by_hop;
 mod report;
+mod via;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -28,7 +32,9 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 
 pub use error::ProxyError;
 pub use facts::{Credential, RequestFacts};
+pub use guard::GuardPolicy;
 pub use health::Readiness;
+pub use via::ProxyVia;
 
 use crate::client::UpstreamClient;
 use crate::config::{ClientCredentials, Timeouts};
@@ -64,6 +70,9 @@ pub struct Shared {
     pub draining: AtomicBool,
     pub started_at: SystemTime,
     pub ready_requires_valid_key: bool,
+    pub guard: GuardPolicy,
+    /// This instance's `Via` entry, for loop detection.
+    pub via: ProxyVia,
 }
 
 /// The proxy's request path, outermost layer first.
@@ -83,6 +92,7 @@ pub fn stack(
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(access_log::AccessLogLayer::new(shared.clone()))
+        .layer(guard::GuardLayer::new(shared.clone()))
         .layer(diagnose::DiagnoseLayer::new(shared.clone()))
         .layer(credentials::CredentialsLayer::new(shared.clone()))
         .service(forward::Forward::new(shared, client))

@@ -2,11 +2,13 @@
 //! hands a consistent snapshot to every request.
 
 mod api_key;
+mod client_token;
 mod source;
 mod store;
 
 pub use api_key::{ApiKey, KeyFormatError, KeyKind};
-pub use source::{KeyLoadError, KeySource};
+pub use client_token::{ClientToken, ClientTokenError, TokenProblem};
+pub use source::{KeyLoadError, KeySource, SourceReadError};
 pub use store::{KeyStore, LoadedKey};
 
 /// The documented placeholder apps put in `LANGSMITH_API_KEY` so SDK code paths that insist on

@@ -40,26 +40,45 @@ fn did_you_mean(near_miss: Option<&str>) -> String {
         .unwrap_or_default()
 }
 
+/// Why a source could not be read; the caller says what the value was for.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceReadError {
+    #[error("environment variable {var} is not set")]
+    EnvNotSet { var: String },
+    #[error("cannot read file {}: {error}", path.display())]
+    FileUnreadable { path: PathBuf, error: std::io::Error },
+}
+
 impl KeySource {
     /// Reads and validates the key. Never returns or logs the raw value on failure.
     pub fn read(&self, env: &Env) -> Result<ApiKey, KeyLoadError> {
-        let raw = match self {
-            Self::Env(var) => env
-                .get(var)
-                .ok_or_else(|| KeyLoadError::EnvNotSet {
-                    var: var.clone(),
-                    near_miss: near_misses(var, env.names()).first().map(|name| (*name).to_owned()),
-                })?
-                .to_owned(),
-            Self::File(path) => std::fs::read_to_string(path).map_err(|error| KeyLoadError::FileUnreadable {
-                path: path.clone(),
-                error,
-            })?,
-        };
+        let raw = self.read_text(env).map_err(|error| match error {
+            SourceReadError::EnvNotSet { var } => KeyLoadError::EnvNotSet {
+                near_miss: near_misses(&var, env.names()).first().map(|name| (*name).to_owned()),
+                var,
+            },
+            SourceReadError::FileUnreadable { path, error } => KeyLoadError::FileUnreadable { path, error },
+        })?;
         ApiKey::parse(&raw).map_err(|problem| KeyLoadError::Format {
             source_label: self.to_string(),
             problem,
         })
+    }
+}
+
+impl KeySource {
+    /// The source's raw text, for secrets other than the API key (the client token).
+    pub fn read_text(&self, env: &Env) -> Result<String, SourceReadError> {
+        match self {
+            Self::Env(var) => env
+                .get(var)
+                .map(str::to_owned)
+                .ok_or_else(|| SourceReadError::EnvNotSet { var: var.clone() }),
+            Self::File(path) => std::fs::read_to_string(path).map_err(|error| SourceReadError::FileUnreadable {
+                path: path.clone(),
+                error,
+            }),
+        }
     }
 }
 

@@ -74,6 +74,11 @@ pub async fn start_proxy(upstream: &str) -> ProxyHandle {
 
 pub async fn start_app(app: App) -> ProxyHandle {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+    start_app_on(listener, app)
+}
+
+/// Serves `app` on a listener bound beforehand (to know its address before configuring).
+pub fn start_app_on(listener: TcpListener, app: App) -> ProxyHandle {
     let addr = listener.local_addr().expect("addr");
     let (stop, stopped) = oneshot::channel::<()>();
     let served = app.clone();

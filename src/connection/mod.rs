@@ -1,0 +1,128 @@
+//! One accepted connection: HTTP/1.1 or h2c with the configured limits, closed when idle or when
+//! the server drains, and counted when a limit ends it.
+
+mod activity;
+
+use std::convert::Infallible;
+use std::error::Error as StdError;
+use std::sync::Arc;
+
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::sync::watch;
+
+use activity::{Activity, Tracked};
+
+use crate::config::Limits;
+use crate::limit_counters::{LimitCounters, LimitEvent};
+use crate::listener::{Peer, Stream};
+use crate::proxy::{ProxyBody, ProxyError, RequestFacts, Shared};
+
+type BoxError = Box<dyn StdError + Send + Sync>;
+
+/// hyper's own default; setting any value moves the header array to the heap, so it is only
+/// set when the configuration differs.
+const HYPER_DEFAULT_MAX_HEADERS: usize = 100;
+
+/// Accepts HTTP/1.1 and h2c on one port, with the header limits applied.
+pub fn builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    let mut http1 = builder.http1();
+    http1
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        // The read buffer bounds the request head: past it hyper answers 431.
+        .max_buf_size(limits.max_header_bytes);
+    if limits.max_headers != HYPER_DEFAULT_MAX_HEADERS {
+        http1.max_headers(limits.max_headers);
+    }
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
+    builder
+}
+
+/// What a connection needs besides its stream and service.
+#[derive(Clone)]
+pub struct Context {
+    pub builder: auto::Builder<TokioExecutor>,
+    pub limits: Limits,
+    pub counters: Arc<LimitCounters>,
+    /// Changes (or closes) when the server starts draining.
+    pub drain: watch::Receiver<()>,
+}
+
+/// Serves one connection to the end, then records which limit, if any, ended it.
+pub async fn serve<S>(stream: Stream, peer: Peer, service: S, mut ctx: Context)
+where
+    S: hyper::service::Service<Request<Incoming>, Response = Response<ProxyBody>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+{
+    let activity = Activity::new();
+    let io = TokioIo::new(Tracked::new(stream, activity.clone()));
+    let connection = ctx.builder.serve_connection(io, service);
+    tokio::pin!(connection);
+    let mut closing = false;
+    let result = loop {
+        tokio::select! {
+            result = connection.as_mut() => break result,
+            _ = ctx.drain.changed(), if !closing => {
+                closing = true;
+                connection.as_mut().graceful_shutdown();
+            }
+            () = activity.idle(ctx.limits.idle_timeout), if !closing => {
+                closing = true;
+                ctx.counters.record(LimitEvent::IdleClosed);
+                tracing::debug!(%peer, "closing a connection idle past limits.idle_timeout");
+                connection.as_mut().graceful_shutdown();
+            }
+        }
+    };
+    // Recorded while the connection still holds the socket, so whoever sees it close also sees
+    // the count.
+    if let Err(error) = result {
+        record_end(&error, activity.request_started(), &ctx.counters, peer);
+    }
+}
+
+fn record_end(error: &BoxError, request_started: bool, counters: &LimitCounters, peer: Peer) {
+    match error.downcast_ref::<hyper::Error>() {
+        Some(error) if error.is_parse_too_large() => {
+            counters.record(LimitEvent::HeaderTooLarge);
+            tracing::warn!(%peer, "request head over limits.max_header_bytes or limits.max_headers: answered 431 and closed");
+        }
+        Some(error) if error.is_timeout() && request_started => {
+            counters.record(LimitEvent::HeaderTimeout);
+            tracing::warn!(%peer, "request headers did not arrive within limits.header_read_timeout: connection closed");
+        }
+        // hyper's header timer also runs while an HTTP/1.1 connection waits for its next request.
+        Some(error) if error.is_timeout() => {
+            counters.record(LimitEvent::IdleClosed);
+            tracing::debug!(%peer, "closed an idle keep-alive connection");
+        }
+        _ => tracing::debug!(%error, %peer, "connection ended with an error"),
+    }
+}
+
+/// Answers a connection over `limits.max_connections` with 503 `too_many_connections` and
+/// closes it; it holds no slot and lives at most one header timeout.
+pub fn refuse(stream: Stream, peer: Peer, shared: Arc<Shared>, ctx: &Context) {
+    let limit = ctx.limits.max_connections;
+    ctx.counters.record(LimitEvent::ConnectionRefused);
+    tracing::warn!(%peer, limit, "connection over limits.max_connections: answering 503");
+    let mut builder = ctx.builder.clone();
+    builder.http1().keep_alive(false);
+    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+        let response = ProxyError::TooManyConnections { limit }.into_response(&RequestFacts::of(&request), &shared);
+        std::future::ready(Ok::<_, Infallible>(response))
+    });
+    let bound = ctx.limits.header_read_timeout;
+    tokio::spawn(async move {
+        let connection = builder.serve_connection(TokioIo::new(stream), service);
+        let _ = tokio::time::timeout(bound, connection).await;
+    });
+}

@@ -1,0 +1,167 @@
+//! The host names the proxy answers to and the browser origins it trusts.
+
+use std::net::Ipv6Addr;
+
+use http::uri::{Authority, Scheme};
+use http::Uri;
+
+use crate::listener::ListenAddr;
+
+/// Names every local client may use, whatever the configuration.
+const LOOPBACK: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
+
+/// Host names without port, lower case, IPv6 without brackets.
+#[derive(Debug, Clone)]
+pub struct HostAllowlist {
+    names: Vec<String>,
+}
+
+impl HostAllowlist {
+    /// The loopback names, the listen address's host, and the configured extras.
+    pub fn new(listen: &ListenAddr, extra: &[String]) -> Self {
+        let mut names: Vec<String> = LOOPBACK.iter().map(|name| (*name).to_owned()).collect();
+        if let ListenAddr::Tcp(addr) = listen {
+            names.push(addr.ip().to_string());
+        }
+        names.extend(extra.iter().cloned());
+        names.sort();
+        names.dedup();
+        Self { names }
+    }
+
+    /// Whether `host` (as in a URI or `Host` header, without port) is one of ours.
+    pub fn allows(&self, host: &str) -> bool {
+        let host = normalize(host);
+        self.names.contains(&host)
+    }
+}
+
+/// Origins as browsers serialize them: `scheme://host[:port]`, lower case.
+#[derive(Debug, Clone, Default)]
+pub struct OriginAllowlist {
+    origins: Vec<String>,
+}
+
+impl OriginAllowlist {
+    pub fn new(origins: &[String]) -> Self {
+        Self {
+            origins: origins.to_vec(),
+        }
+    }
+
+    pub fn allows(&self, origin: &[u8]) -> bool {
+        self.origins
+            .iter()
+            .any(|allowed| allowed.as_bytes().eq_ignore_ascii_case(origin))
+    }
+}
+
+/// The host part of a `Host` header value, if it is well formed.
+pub fn host_of(value: &[u8]) -> Option<String> {
+    let authority = Authority::try_from(value).ok()?;
+    // `user@host` is legal in a URI authority but never in a Host header.
+    if authority.as_str().contains('@') {
+        return None;
+    }
+    Some(authority.host().to_owned())
+}
+
+fn normalize(host: &str) -> String {
+    let host = host.trim_start_matches('[').trim_end_matches(']').trim_end_matches('.');
+    host.to_ascii_lowercase()
+}
+
+/// Checks one `allowed_hosts` entry: a host name or IP address, without scheme or port.
+pub fn parse_host_entry(entry: &str) -> Result<String, String> {
+    let entry = entry.trim();
+    if let Some(inner) = entry.strip_prefix('[') {
+        return match inner.strip_suffix(']').map(str::parse::<Ipv6Addr>) {
+            Some(Ok(ip)) => Ok(ip.to_string()),
+            _ => Err("expected an IPv6 address in brackets such as [::1], without a port".to_owned()),
+        };
+    }
+    if let Ok(ip) = entry.parse::<Ipv6Addr>() {
+        return Ok(ip.to_string());
+    }
+    if entry.contains("://") || entry.contains('/') {
+        return Err("expected a bare host name such as myhost.local, without scheme or path".to_owned());
+    }
+    if entry.contains(':') {
+        return Err("leave out the port: the proxy accepts its host names on any port".to_owned());
+    }
+    let valid = !entry.is_empty()
+        && entry
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
+    if valid {
+        Ok(normalize(entry))
+    } else {
+        Err("expected a host name or IP address such as myhost.local or 192.168.1.20".to_owned())
+    }
+}
+
+/// Checks one `allowed_origins` entry and writes it the way browsers send `Origin`.
+pub fn parse_origin_entry(entry: &str) -> Result<String, String> {
+    let problem =
+        || "expected an origin such as http://localhost:3000 (scheme, host, optional port; no path)".to_owned();
+    let uri: Uri = entry.trim().parse().map_err(|_| problem())?;
+    let (Some(scheme), Some(authority)) = (uri.scheme(), uri.authority()) else {
+        return Err(problem());
+    };
+    let has_path = !matches!(uri.path(), "" | "/") || uri.query().is_some();
+    if has_path || authority.as_str().contains('@') || (*scheme != Scheme::HTTP && *scheme != Scheme::HTTPS) {
+        return Err(problem());
+    }
+    let default_port = if *scheme == Scheme::HTTP { 80 } else { 443 };
+    let host = authority.host().to_ascii_lowercase();
+    Ok(match authority.port_u16() {
+        Some(port) if port != default_port => format!("{scheme}://{host}:{port}"),
+        _ => format!("{scheme}://{host}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_match_without_port_and_case() {
+        let listen: ListenAddr = "192.168.1.20:7878".parse().expect("addr");
+        let hosts = HostAllowlist::new(&listen, &["proxy.lan".to_owned()]);
+        for host in [
+            "localhost",
+            "LOCALHOST",
+            "127.0.0.1",
+            "[::1]",
+            "192.168.1.20",
+            "proxy.lan",
+            "localhost.",
+        ] {
+            assert!(hosts.allows(host), "{host}");
+        }
+        for host in ["evil.example", "localhost.evil.example", "127.0.0.2", ""] {
+            assert!(!hosts.allows(host), "{host}");
+        }
+        assert_eq!(host_of(b"[::1]:7878").as_deref(), Some("[::1]"));
+        assert_eq!(host_of(b"user@localhost"), None);
+    }
+
+    #[test]
+    fn entries_are_checked() {
+        assert_eq!(parse_host_entry("Proxy.LAN"), Ok("proxy.lan".to_owned()));
+        assert_eq!(parse_host_entry("[::1]"), Ok("::1".to_owned()));
+        assert!(parse_host_entry("proxy.lan:7878").unwrap_err().contains("port"));
+        assert!(parse_host_entry("http://proxy.lan").is_err());
+        assert_eq!(
+            parse_origin_entry("HTTP://LocalHost:3000/"),
+            Ok("http://localhost:3000".to_owned())
+        );
+        assert_eq!(
+            parse_origin_entry("https://app.example:443"),
+            Ok("https://app.example".to_owned())
+        );
+        assert!(parse_origin_entry("localhost:3000").is_err());
+        assert!(parse_origin_entry("http://localhost:3000/app").is_err());
+        assert!(parse_origin_entry("*").is_err());
+    }
+}

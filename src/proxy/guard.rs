@@ -1,0 +1,129 @@
+//! Decides whether a request may use the key at all: the proxy's own names only (DNS
+//! rebinding), no web pages unless allowed, the client token when one is configured, no
+//! forward-proxy requests, and no request that has already passed through this proxy.
+
+use std::sync::Arc;
+
+use http::header::{HOST, ORIGIN};
+use http::{HeaderName, Method, Request, Version};
+
+use super::allowlist::{self, HostAllowlist, OriginAllowlist};
+use super::gate::{Check, GateLayer};
+use super::{ProxyError, Shared};
+use crate::secret::ClientToken;
+
+const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
+/// Hosts and targets are echoed in errors; a client may make them long.
+const ECHO_MAX: usize = 100;
+
+/// Who may use the proxy, from the configuration.
+#[derive(Debug, Clone)]
+pub struct GuardPolicy {
+    pub hosts: HostAllowlist,
+    pub origins: OriginAllowlist,
+    pub token: Option<ClientToken>,
+}
+
+/// The guard step of the request path.
+pub type GuardLayer = GateLayer<Guard>;
+
+#[derive(Clone)]
+pub struct Guard {
+    shared: Arc<Shared>,
+}
+
+impl From<Arc<Shared>> for Guard {
+    fn from(shared: Arc<Shared>) -> Self {
+        Self { shared }
+    }
+}
+
+impl Check for Guard {
+    fn check<B>(&self, request: &mut Request<B>) -> Result<(), ProxyError> {
+        check(&self.shared, request)
+    }
+}
+
+/// The checks, cheapest and most telling first. The loop check precedes the token check: a
+/// looped request has lost its token on the first pass and would otherwise look unauthorised.
+fn check<B>(shared: &Shared, request: &mut Request<B>) -> Result<(), ProxyError> {
+    let policy = &shared.guard;
+    if request.method() == Method::CONNECT {
+        return Err(ProxyError::NotAReverseProxyRequest {
+            what: format!("CONNECT {}", echo(&request.uri().to_string())),
+        });
+    }
+    if shared.via.seen_in(request.headers()) {
+        return Err(ProxyError::ProxyLoop {
+            via: shared.via.header_value().to_str().unwrap_or_default().to_owned(),
+        });
+    }
+    check_host(&policy.hosts, request)?;
+    check_origin(&policy.origins, request)?;
+    if let Some(token) = &policy.token {
+        token
+            .verify_and_strip(request.headers_mut())
+            .map_err(|problem| ProxyError::ClientTokenRequired {
+                problem,
+                expected: token.expected_form(),
+            })?;
+    }
+    Ok(())
+}
+
+/// HTTP/2 names the host in `:authority`; HTTP/1 in `Host`, unless the target is absolute
+/// (`GET http://host/path`), which is how clients talk to forward proxies.
+fn check_host<B>(hosts: &HostAllowlist, request: &Request<B>) -> Result<(), ProxyError> {
+    let uri = request.uri();
+    let absolute_form = request.version() < Version::HTTP_2 && uri.scheme().is_some();
+    if let Some(host) = uri.host() {
+        if hosts.allows(host) {
+            return Ok(());
+        }
+        return Err(if absolute_form {
+            ProxyError::NotAReverseProxyRequest {
+                what: format!("a request for {}", echo(&uri.to_string())),
+            }
+        } else {
+            ProxyError::HostNotAllowed { host: Some(echo(host)) }
+        });
+    }
+    let header = request.headers().get(HOST);
+    match header.and_then(|value| allowlist::host_of(value.as_bytes())) {
+        Some(host) if hosts.allows(&host) => Ok(()),
+        Some(host) => Err(ProxyError::HostNotAllowed {
+            host: Some(echo(&host)),
+        }),
+        None => Err(ProxyError::HostNotAllowed {
+            host: header.map(|value| echo(&String::from_utf8_lossy(value.as_bytes()))),
+        }),
+    }
+}
+
+/// Browsers mark requests from web pages with `Origin` (cross-origin and most non-GET
+/// requests) and `Sec-Fetch-Site` (all of them). The proxy serves no pages, so any page is
+/// another site; even a preflight gets the refusal, never a permissive CORS answer.
+fn check_origin<B>(origins: &OriginAllowlist, request: &Request<B>) -> Result<(), ProxyError> {
+    let headers = request.headers();
+    if let Some(origin) = headers.get(ORIGIN) {
+        if origins.allows(origin.as_bytes()) {
+            return Ok(());
+        }
+        return Err(ProxyError::OriginNotAllowed {
+            origin: echo(&String::from_utf8_lossy(origin.as_bytes())),
+        });
+    }
+    match headers.get(SEC_FETCH_SITE).map(|value| value.as_bytes()) {
+        Some(site @ (b"cross-site" | b"same-site")) => Err(ProxyError::OriginNotAllowed {
+            origin: format!("Sec-Fetch-Site: {}", String::from_utf8_lossy(site)),
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn echo(text: &str) -> String {
+    match text.char_indices().nth(ECHO_MAX) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}

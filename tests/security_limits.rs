@@ -1,0 +1,160 @@
+//! Limits on what one client can hold of the proxy: slow or oversized request heads, idle
+//! connections, and too many connections. Each is answered (431, 503) or closed, and counted.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use http::Request;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use langsmith_proxy::limit_counters::LimitCounts;
+use support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+/// Short limits keep the tests quick; `BOUND` only fails a test that would otherwise hang.
+const HEADER_TIMEOUT: Duration = Duration::from_millis(300);
+const BOUND: Duration = Duration::from_secs(10);
+
+async fn wait_for(counts: &mut watch::Receiver<LimitCounts>, reached: impl FnMut(&LimitCounts) -> bool) {
+    tokio::time::timeout(BOUND, counts.wait_for(reached))
+        .await
+        .expect("the limit was not counted")
+        .expect("counters dropped");
+}
+
+#[tokio::test]
+async fn a_slowloris_client_is_closed_at_the_header_timeout() {
+    let upstream = FakeUpstream::start(|_| Reply::ok()).await;
+    let proxy = start_proxy_with(
+        &upstream.url,
+        &[("limits.header_read_timeout", "300ms")],
+        env_with_key(),
+    )
+    .await;
+    let mut counts = proxy.app.limit_counters().subscribe();
+    let mut stream = TcpStream::connect(proxy.addr).await.expect("connect");
+    let started = Instant::now();
+    stream
+        .write_all(b"GET /info HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: a")
+        .await
+        .expect("write");
+
+    // The client never finishes its headers; the proxy must end the connection on its own.
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(BOUND, stream.read_to_end(&mut rest)).await;
+
+    assert!(read.is_ok(), "the connection was held open past {BOUND:?}");
+    assert!(started.elapsed() >= HEADER_TIMEOUT, "closed before the header timeout");
+    let answer = String::from_utf8_lossy(&rest);
+    assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 408"), "{answer}");
+    wait_for(&mut counts, |c| c.header_timeout == 1).await;
+    assert_eq!(proxy.app.limit_counters().snapshot().idle_closed, 0);
+    assert!(upstream.requests().is_empty());
+}
+
+#[tokio::test]
+async fn oversized_request_heads_get_431() {
+    let upstream = FakeUpstream::start(|_| Reply::ok()).await;
+    let proxy = start_proxy_with(
+        &upstream.url,
+        &[("limits.max_header_bytes", "8192"), ("limits.max_headers", "20")],
+        env_with_key(),
+    )
+    .await;
+    let mut counts = proxy.app.limit_counters().subscribe();
+
+    let big = format!(
+        "GET /info HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(10_000)
+    );
+    let response = raw_exchange(proxy.addr, big.as_bytes()).await;
+    assert!(response.starts_with("HTTP/1.1 431"), "{response}");
+    wait_for(&mut counts, |c| c.header_too_large == 1).await;
+
+    let many: String = (0..30).map(|i| format!("X-Header-{i}: {i}\r\n")).collect();
+    let request = format!("GET /info HTTP/1.1\r\nHost: 127.0.0.1\r\n{many}\r\n");
+    let response = raw_exchange(proxy.addr, request.as_bytes()).await;
+    assert!(response.starts_with("HTTP/1.1 431"), "{response}");
+    wait_for(&mut counts, |c| c.header_too_large == 2).await;
+
+    // Within both limits, the request is served.
+    let fits: String = (0..10)
+        .map(|i| format!("X-Header-{i}: {}\r\n", "b".repeat(500)))
+        .collect();
+    let request = format!("GET /info HTTP/1.1\r\nHost: 127.0.0.1\r\n{fits}Connection: close\r\n\r\n");
+    let response = raw_exchange(proxy.addr, request.as_bytes()).await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert_eq!(upstream.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn idle_connections_are_closed_after_the_idle_timeout() {
+    let upstream = FakeUpstream::start(|_| Reply::ok()).await;
+    let proxy = start_proxy_with(&upstream.url, &[("limits.idle_timeout", "300ms")], env_with_key()).await;
+    let mut counts = proxy.app.limit_counters().subscribe();
+
+    // HTTP/1.1 keep-alive, then HTTP/2: after one request each, the client stays silent.
+    let stream = TcpStream::connect(proxy.addr).await.expect("connect");
+    let (mut h1, h1_connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("h1 handshake");
+    let h1_connection = tokio::spawn(h1_connection);
+    let stream = TcpStream::connect(proxy.addr).await.expect("connect");
+    let (mut h2, h2_connection) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+        .await
+        .expect("h2 handshake");
+    let h2_connection = tokio::spawn(h2_connection);
+    let request = || Request::get(proxy.url("/info")).body(empty()).expect("request");
+    let started = Instant::now();
+    assert_eq!(h1.send_request(request()).await.expect("h1 response").status(), 200);
+    assert_eq!(h2.send_request(request()).await.expect("h2 response").status(), 200);
+
+    for connection in [h1_connection, h2_connection] {
+        let ended = tokio::time::timeout(BOUND, connection).await;
+        assert!(ended.is_ok(), "an idle connection was held open past {BOUND:?}");
+    }
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    wait_for(&mut counts, |c| c.idle_closed == 2).await;
+}
+
+#[tokio::test]
+async fn connections_over_the_limit_get_503() {
+    let upstream = FakeUpstream::start(|_| Reply::ok()).await;
+    let proxy = start_proxy_with(&upstream.url, &[("limits.max_connections", "1")], env_with_key()).await;
+    let mut counts = proxy.app.limit_counters().subscribe();
+
+    // The first connection takes the only slot (accepted first: the kernel queues in order).
+    let holder = TcpStream::connect(proxy.addr).await.expect("connect");
+    let request = format!("GET /info HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n\r\n", proxy.addr.port());
+    let response = raw_exchange(proxy.addr, request.as_bytes()).await;
+
+    assert!(response.starts_with("HTTP/1.1 503"), "{response}");
+    let lower = response.to_ascii_lowercase();
+    assert!(
+        lower.contains("x-langsmith-proxy-error: too_many_connections"),
+        "{response}"
+    );
+    assert!(lower.contains("connection: close"), "{response}");
+    assert!(response.contains("limits.max_connections"), "{response}");
+    wait_for(&mut counts, |c| c.connections_refused == 1).await;
+    assert!(upstream.requests().is_empty());
+    drop(holder);
+}
+
+#[test]
+fn limits_are_validated() {
+    let env = env_with_key();
+    for (key, value, expected) in [
+        ("limits.max_header_bytes", "4096", "8192"),
+        ("limits.max_headers", "0", "from 1"),
+        ("limits.max_connections", "lots", "whole number"),
+        ("limits.header_read_timeout", "0s", "longer than 0"),
+        ("limits.idle_timeout", "soon", "duration"),
+    ] {
+        let error = load_config(&[(key, value)], &env).expect_err(key);
+        let message = error.to_string();
+        assert!(message.contains(key) && message.contains(expected), "{message}");
+    }
+}
