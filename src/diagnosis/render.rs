@@ -36,7 +36,7 @@ pub struct DiagnosisContext<'a> {
     pub method: &'a Method,
     pub path: &'a str,
     pub key_source: String,
-    pub key: Option<&'a LoadedKey>,
+    pub key: Option<std::sync::Arc<LoadedKey>>,
     pub last_valid_at: Option<std::time::SystemTime>,
     pub workspace_id: Option<&'a HeaderValue>,
     pub upstream_url: &'a str,
@@ -46,7 +46,7 @@ pub struct DiagnosisContext<'a> {
 impl Diagnosis {
     /// The `langsmith_proxy` JSON member.
     pub fn member(&self, ctx: &DiagnosisContext<'_>) -> Json {
-        let key = ctx.key.map(|loaded| {
+        let key = ctx.key.as_ref().map(|loaded| {
             json!({
                 "source": ctx.key_source,
                 "kind": loaded.key.kind().as_str(),
@@ -138,6 +138,7 @@ pub fn annotate_upstream(
     }
     let key_hint = ctx
         .key
+        .as_ref()
         .map(|loaded| format!("{} {}", ctx.key_source, loaded.key.hint()));
     if let Some(value) = key_hint.and_then(|hint| HeaderValue::from_str(&hint.replace('…', "...")).ok()) {
         headers.insert(KEY_HEADER, value);

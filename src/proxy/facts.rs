@@ -56,8 +56,9 @@ impl RequestFacts {
     ) -> DiagnosisContext<'a> {
         let (key_source, key) = match &self.credential {
             Credential::Client => ("client".to_owned(), None),
-            Credential::Proxy(loaded) => (loaded.source.to_string(), Some(loaded.as_ref())),
-            Credential::None => (shared.keys.source().to_string(), None),
+            Credential::Proxy(loaded) => (loaded.source.to_string(), Some(loaded.clone())),
+            // Answered before a key was attached: report the loaded key, if any.
+            Credential::None => (shared.keys.source().to_string(), shared.keys.snapshot()),
         };
         DiagnosisContext {
             request_id: self.id.as_ref(),

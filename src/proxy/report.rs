@@ -23,7 +23,7 @@ pub fn report(
         method = %facts.method,
         path = facts.uri.path(),
         key_source = %ctx.key_source,
-        key_fingerprint = ctx.key.map(|k| k.key.fingerprint()).unwrap_or(""),
+        key_fingerprint = ctx.key.as_ref().map(|k| k.key.fingerprint()).unwrap_or(""),
         workspace_id = ctx.workspace_id.and_then(|v| v.to_str().ok()).unwrap_or(""),
         upstream = ctx.upstream_url,
         upstream_status = ctx.upstream_status.map(|s| s.as_u16()),
