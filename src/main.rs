@@ -3,14 +3,18 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use langsmith_proxy::admin::serve_admin;
 use langsmith_proxy::cli::{Cli, Command, DoctorArgs};
 use langsmith_proxy::config::{self, Config};
 use langsmith_proxy::env::Env;
 use langsmith_proxy::listener::ListenAddr;
 use langsmith_proxy::{doctor, serve, shell_env, telemetry, App, Listener};
+use sd_notify::NotifyState;
 
 const EXIT_RUNTIME: u8 = 1;
 const EXIT_CONFIG: u8 = 2;
+/// A second SIGINT/SIGTERM during the drain: like a shell's 128 + SIGINT.
+const EXIT_FORCED: u8 = 130;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -132,35 +136,71 @@ fn run(config: &Config, env: &Env) -> ExitCode {
             Ok(listener) => listener,
             Err(error) => return fail(EXIT_RUNTIME, &error),
         };
+        let admin = match tokio::net::TcpListener::bind(config.admin_listen).await {
+            Ok(admin) => admin,
+            Err(error) => {
+                let message = format!(
+                    "cannot listen on {} (setting `admin_listen`, flag --admin-listen): {error}",
+                    config.admin_listen
+                );
+                return fail(EXIT_RUNTIME, &message);
+            }
+        };
+        tokio::spawn(serve_admin(admin, app.clone(), std::future::pending()));
         telemetry::banner(
             config,
             app.keys(),
             &listener.local_addr().unwrap_or(config.listen.clone()),
         );
-        match serve(listener, app, shutdown_signal()).await {
+        let _ = sd_notify::notify(false, &[NotifyState::Ready]);
+        let stop = drain_on_signal(app.clone(), config.timeouts.shutdown_delay);
+        match serve(listener, app, stop).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => fail(EXIT_RUNTIME, &error),
         }
     })
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
+/// Resolves when accepting should stop: on the first SIGTERM/SIGINT, `/ready` turns unready at
+/// once and accepting goes on for `delay` (so load balancers stop routing here first). A second
+/// signal exits at once, whatever is in flight.
+async fn drain_on_signal(app: App, delay: std::time::Duration) {
+    let mut signals = Signals::new();
+    signals.next().await;
+    app.shared().begin_drain();
+    let _ = sd_notify::notify(false, &[NotifyState::Stopping]);
+    tracing::info!(delay = %humantime::format_duration(delay), "shutting down: unready now, then draining; a second signal exits at once");
+    tokio::spawn(async move {
+        signals.next().await;
+        tracing::warn!("second signal: exiting without waiting for requests in flight");
+        std::process::exit(EXIT_FORCED.into());
+    });
+    tokio::time::sleep(delay).await;
+}
+
+/// SIGINT and SIGTERM, as a stream that can be awaited more than once.
+struct Signals {
     #[cfg(unix)]
-    {
-        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(_) => {
-                let _ = interrupt.await;
-                return;
-            }
-        };
-        tokio::select! {
-            _ = interrupt => {}
-            _ = terminate.recv() => {}
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn new() -> Self {
+        Self {
+            #[cfg(unix)]
+            terminate: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok(),
         }
     }
-    #[cfg(not(unix))]
-    let _ = interrupt.await;
+
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        if let Some(terminate) = self.terminate.as_mut() {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+            return;
+        }
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

@@ -1,7 +1,7 @@
 //! Prometheus metrics. Per-request metrics are resolved to plain atomic handles once, at start,
 //! so counting a request costs an atomic add, not a label lookup.
 
-use std::sync::atomic::{AtomicI64, AtomicU64};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use http::{Method, StatusCode};
 use prometheus_client::encoding::EncodeLabelSet;
@@ -11,6 +11,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
+
+use crate::limit_counters::LimitCounts;
 
 const METHODS: [&str; 8] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "other"];
 const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
@@ -37,6 +39,11 @@ struct StateLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LimitLabel {
+    limit: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct VersionLabel {
     version: &'static str,
 }
@@ -53,6 +60,7 @@ pub struct Metrics {
     key_reloads: Family<ResultLabel, Counter>,
     key_health: Family<StateLabel, Gauge<i64, AtomicI64>>,
     auth_failure_bursts: Counter<u64, AtomicU64>,
+    limits_hit: Family<LimitLabel, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -98,6 +106,8 @@ impl Default for Metrics {
             "Bursts of 401/403 diagnoses over the alert threshold",
             auth_failure_bursts.clone(),
         );
+        let limits_hit = Family::<LimitLabel, Counter>::default();
+        registry.register("limit_exceeded", "Connection limits hit, by limit", limits_hit.clone());
         registry.register(
             "build",
             "Build information",
@@ -114,6 +124,7 @@ impl Default for Metrics {
             key_reloads,
             key_health,
             auth_failure_bursts,
+            limits_hit,
         }
     }
 }
@@ -150,12 +161,34 @@ impl Metrics {
         self.auth_failure_bursts.inc();
     }
 
-    /// Prometheus text format; `key_state` is one of [`KEY_STATES`], read at scrape time.
-    pub fn encode(&self, key_state: &'static str) -> String {
+    /// Requests answered so far, all methods and statuses.
+    pub fn requests_total(&self) -> u64 {
+        self.requests.iter().flatten().map(Counter::get).sum()
+    }
+
+    pub fn in_flight_now(&self) -> i64 {
+        self.in_flight.get()
+    }
+
+    /// Prometheus text format. What other parts count (key state, one of [`KEY_STATES`], and
+    /// the connection limits) is read at scrape time.
+    pub fn encode(&self, key_state: &'static str, limits: &LimitCounts) -> String {
         for state in KEY_STATES {
             self.key_health
                 .get_or_create(&StateLabel { state })
                 .set(i64::from(state == key_state));
+        }
+        let hits = [
+            ("header_too_large", limits.header_too_large),
+            ("header_timeout", limits.header_timeout),
+            ("idle_closed", limits.idle_closed),
+            ("max_connections", limits.connections_refused),
+        ];
+        for (limit, count) in hits {
+            self.limits_hit
+                .get_or_create(&LimitLabel { limit })
+                .inner()
+                .store(count, Ordering::Relaxed);
         }
         let mut out = String::new();
         // Writing into a String cannot fail.

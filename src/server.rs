@@ -65,6 +65,7 @@ pub async fn serve(listener: impl Into<Listener>, app: App, shutdown: impl Futur
     }
 
     drop(listener);
+    app.shared().begin_drain();
     // Each connection holds a receiver; the count left besides our own is the number in flight.
     let in_flight = drain.receiver_count().saturating_sub(1);
     drop(ctx);

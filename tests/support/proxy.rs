@@ -95,3 +95,15 @@ pub fn start_app_on(listener: TcpListener, app: App) -> ProxyHandle {
         task: Some(task),
     }
 }
+
+/// Starts the admin endpoints of `app` on 127.0.0.1:0; returns their base URL.
+pub async fn start_admin(app: &App) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind admin");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(langsmith_proxy::admin::serve_admin(
+        listener,
+        app.clone(),
+        std::future::pending(),
+    ));
+    format!("http://{addr}")
+}

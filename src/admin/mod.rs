@@ -1,0 +1,109 @@
+//! The admin listener (default 127.0.0.1:7879, apart from the proxy port): `/live`, `/ready`,
+//! `/metrics` (Prometheus) and `/status` (JSON, or HTML for a browser).
+
+mod status;
+
+use std::convert::Infallible;
+use std::future::Future;
+
+use bytes::Bytes;
+use http::header::{ACCEPT, CONTENT_TYPE};
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+
+use crate::App;
+
+/// Serves the admin endpoints until `shutdown` resolves. Answers are instant, so connections
+/// are not drained: they end with the process.
+pub async fn serve_admin(listener: TcpListener, app: App, shutdown: impl Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    tracing::warn!(%error, "admin accept failed");
+                    continue;
+                }
+            },
+            () = &mut shutdown => return,
+        };
+        let app = app.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request| {
+                let app = app.clone();
+                async move { Ok::<_, Infallible>(route(&app, &request)) }
+            });
+            let _ = auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+fn route(app: &App, request: &Request<Incoming>) -> Response<Full<Bytes>> {
+    if request.method() != Method::GET && request.method() != Method::HEAD {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "only GET\n");
+    }
+    let shared = app.shared();
+    match request.uri().path() {
+        "/live" => text(StatusCode::OK, "live\n"),
+        "/ready" => {
+            let readiness = shared.readiness();
+            let status = if readiness.ready {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            json(status, &serde_json::to_value(readiness).unwrap_or_default())
+        }
+        "/metrics" => {
+            let body = shared
+                .metrics
+                .encode(shared.key_state(), &app.limit_counters().snapshot());
+            respond(
+                StatusCode::OK,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                body,
+            )
+        }
+        "/status" => {
+            let report = status::report(app);
+            let wants_html = request
+                .headers()
+                .get(ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|accept| accept.contains("text/html"));
+            if wants_html {
+                respond(StatusCode::OK, "text/html; charset=utf-8", status::html(&report))
+            } else {
+                json(StatusCode::OK, &report)
+            }
+        }
+        _ => text(
+            StatusCode::NOT_FOUND,
+            "not found: try /live, /ready, /metrics or /status\n",
+        ),
+    }
+}
+
+fn respond(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
+    respond(status, "text/plain; charset=utf-8", body.to_owned())
+}
+
+fn json(status: StatusCode, value: &serde_json::Value) -> Response<Full<Bytes>> {
+    respond(status, "application/json", format!("{value:#}\n"))
+}

@@ -1,0 +1,267 @@
+//! Operations: metrics after a known scenario, readiness, the status page, the burst alert, the
+//! access log, and graceful shutdown with a streaming request in flight.
+
+mod support;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::Request;
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::Frame;
+use langsmith_proxy::env::Env;
+use langsmith_proxy::secret::ApiKey;
+use support::*;
+
+async fn text(url: &str) -> (u16, String) {
+    let (response, body) = get(url).await;
+    (response.status().as_u16(), String::from_utf8_lossy(&body).into_owned())
+}
+
+#[tokio::test]
+async fn metrics_after_a_known_scenario() {
+    let (upstream, _) = LangSmith {
+        forbidden: Some((http::Method::POST, "/datasets")),
+        ..LangSmith::default()
+    }
+    .start()
+    .await;
+    let proxy = start_proxy(&upstream.url).await;
+    let admin = start_admin(&proxy.app).await;
+    for _ in 0..3 {
+        assert_eq!(get(&proxy.url("/sessions")).await.0.status(), 200);
+    }
+    let (response, _) = send(Request::post(proxy.url("/datasets")).body(full("{}")).expect("request")).await;
+    assert_eq!(response.status(), 403);
+
+    let (status, metrics) = text(&format!("{admin}/metrics")).await;
+    assert_eq!(status, 200);
+    for line in [
+        "langsmith_proxy_requests_total{method=\"GET\",status_class=\"2xx\"} 3",
+        "langsmith_proxy_requests_total{method=\"POST\",status_class=\"4xx\"} 1",
+        "langsmith_proxy_diagnoses_total{code=\"forbidden_unexplained\"} 1",
+        "langsmith_proxy_upstream_response_seconds_count 4",
+        "langsmith_proxy_in_flight_requests 0",
+        "langsmith_proxy_key_health{state=\"unchecked\"} 1",
+        "langsmith_proxy_key_health{state=\"valid\"} 0",
+        "langsmith_proxy_limit_exceeded_total{limit=\"max_connections\"} 0",
+        "langsmith_proxy_build_info{version=\"",
+    ] {
+        assert!(metrics.contains(line), "missing `{line}` in:\n{metrics}");
+    }
+    assert!(!metrics.contains(TEST_KEY));
+}
+
+#[tokio::test]
+async fn ready_once_the_key_is_loaded_and_live_always() {
+    let upstream = FakeUpstream::requiring_key().await;
+    let proxy = start_proxy_with(
+        &upstream.url,
+        &[("client_credentials", "keep-if-present")],
+        Env::default(),
+    )
+    .await;
+    let admin = start_admin(&proxy.app).await;
+    assert_eq!(text(&format!("{admin}/live")).await.0, 200);
+    let (status, body) = text(&format!("{admin}/ready")).await;
+    assert_eq!(status, 503);
+    assert!(body.contains("no key loaded"), "{body}");
+
+    proxy.app.keys().replace(ApiKey::parse(TEST_KEY).expect("key"));
+    let (status, body) = text(&format!("{admin}/ready")).await;
+    assert_eq!(status, 200, "{body}");
+
+    proxy.app.shared().begin_drain();
+    let (status, body) = text(&format!("{admin}/ready")).await;
+    assert_eq!(status, 503);
+    assert!(body.contains("shutting down"));
+}
+
+#[tokio::test]
+async fn ready_can_wait_for_a_valid_key_but_never_for_langsmith() {
+    let (upstream, langsmith) = LangSmith::default().start().await;
+    let flags = [("key.check", "true"), ("ready_requires_valid_key", "true")];
+    let proxy = start_proxy_with(&upstream.url, &flags, env_with_key()).await;
+    let admin = start_admin(&proxy.app).await;
+    proxy.app.key_check().expect("check").refresh(Duration::MAX).await;
+    assert_eq!(text(&format!("{admin}/ready")).await.0, 200);
+    // Without that setting, a rejected key still leaves the proxy ready: it explains the 401s.
+    langsmith.revoke();
+    let plain = start_proxy_with(&upstream.url, &[("key.check", "true")], env_with_key()).await;
+    let plain_admin = start_admin(&plain.app).await;
+    plain.app.key_check().expect("check").refresh(Duration::MAX).await;
+    assert_eq!(text(&format!("{plain_admin}/ready")).await.0, 200);
+}
+
+#[tokio::test]
+async fn status_as_json_and_html() {
+    let upstream = FakeUpstream::start(|_| Reply::json(403, "{\"error\":\"Forbidden\"}\n")).await;
+    let proxy = start_proxy(&upstream.url).await;
+    let admin = start_admin(&proxy.app).await;
+    let (response, _) = get(&proxy.url("/sessions?x=1")).await;
+    let request_id = response.headers()["x-request-id"].to_str().expect("id").to_owned();
+
+    let (status, body) = text(&format!("{admin}/status")).await;
+    assert_eq!(status, 200);
+    let report: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(report["key"]["hint"], TEST_KEY_HINT);
+    assert_eq!(report["key"]["source"], "env:LANGSMITH_API_KEY");
+    assert_eq!(report["upstream"]["url"], upstream.url.as_str());
+    assert_eq!(report["requests"]["total"], 1);
+    assert_eq!(report["diagnoses"]["by_code"]["forbidden_unexplained"], 1);
+    let recent = &report["diagnoses"]["recent"][0];
+    assert_eq!(recent["code"], "forbidden_unexplained");
+    assert_eq!(recent["request_id"], request_id.as_str());
+    assert_eq!(recent["path"], "/sessions");
+    assert!(report["version"].is_string() && report["uptime_seconds"].is_u64());
+
+    let request = Request::get(format!("{admin}/status"))
+        .header("accept", "text/html")
+        .body(empty())
+        .expect("request");
+    let (response, body) = send(request).await;
+    let page = String::from_utf8_lossy(&body);
+    assert_eq!(response.headers()["content-type"], "text/html; charset=utf-8");
+    assert!(page.contains("forbidden_unexplained") && page.contains(&request_id) && page.contains(TEST_KEY_HINT));
+    assert!(!page.contains(TEST_KEY) && !body.is_empty());
+}
+
+#[tokio::test]
+async fn auth_failure_burst_alerts_once_per_window() {
+    let logs = CapturedLogs::global();
+    let upstream = FakeUpstream::start(|_| Reply::json(401, r#"{"detail":"Invalid token"}"#)).await;
+    let flags = [("alerts.auth_failures", "3"), ("alerts.window", "1h")];
+    let proxy = start_proxy_with(&upstream.url, &flags, env_with_key()).await;
+    let admin = start_admin(&proxy.app).await;
+    for _ in 0..7 {
+        assert_eq!(get(&proxy.url("/sessions")).await.0.status(), 401);
+    }
+    let alerts = logs
+        .text()
+        .lines()
+        .filter(|line| line.contains("burst of auth failures"))
+        .count();
+    assert_eq!(alerts, 1, "one alert for the window, not one per request");
+    let (_, body) = text(&format!("{admin}/status")).await;
+    let report: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(report["alerts"].as_array().map(Vec::len), Some(1));
+    assert_eq!(report["alerts"][0]["failures"], 3);
+    assert_eq!(report["alerts"][0]["by_code"]["key_rejected"], 3);
+    let (_, metrics) = text(&format!("{admin}/metrics")).await;
+    assert!(
+        metrics.contains("langsmith_proxy_auth_failure_bursts_total 1"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn access_log_has_the_request_context_and_never_the_key() {
+    let logs = CapturedLogs::global();
+    let upstream = FakeUpstream::start(|_| Reply::json(202, "{\"accepted\":true}")).await;
+    let proxy = start_proxy(&upstream.url).await;
+    let request = Request::post(proxy.url("/runs/multipart?trace=1"))
+        .header("user-agent", "langsmith-py/0.15.1")
+        .header("x-api-key", "proxy-managed")
+        .body(full(vec![b'x'; 1000]))
+        .expect("request");
+    let (response, _) = send(request).await;
+    let request_id = response.headers()["x-request-id"].to_str().expect("id").to_owned();
+    let line = logs
+        .text()
+        .lines()
+        .find(|line| line.contains("\"target\":\"access\"") && line.contains(&request_id))
+        .map(str::to_owned)
+        .expect("an access event for the request");
+    let event: serde_json::Value = serde_json::from_str(&line).expect("json line");
+    let fields = &event["fields"];
+    assert_eq!(fields["method"], "POST");
+    assert_eq!(fields["path"], "/runs/multipart");
+    assert_eq!(fields["status"], 202);
+    assert_eq!(fields["bytes_in"], 1000);
+    assert_eq!(fields["bytes_out"], 17);
+    assert_eq!(fields["completed"], true);
+    assert_eq!(fields["user_agent"], "langsmith-py/0.15.1");
+    assert_eq!(fields["key_source"], "env:LANGSMITH_API_KEY");
+    assert!(fields["key_fingerprint"]
+        .as_str()
+        .is_some_and(|f| f.starts_with("sha256:")));
+    assert!(fields["client"].as_str().is_some_and(|c| c.starts_with("127.0.0.1:")));
+    assert!(!logs.text().contains(TEST_KEY), "the key leaked into the logs");
+}
+
+/// A streaming response in flight when shutdown starts: it completes, new connections are
+/// refused meanwhile, and `serve` returns.
+#[tokio::test]
+async fn shutdown_lets_a_streaming_request_finish_and_refuses_new_ones() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let upstream_url = format!("http://{}", listener.local_addr().expect("addr"));
+    let (chunks_tx, chunks_rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, std::convert::Infallible>>(1);
+    let chunks_rx = std::sync::Mutex::new(Some(chunks_rx));
+    tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.expect("accept");
+        let service = hyper::service::service_fn(move |_req: Request<hyper::body::Incoming>| {
+            let rx = chunks_rx.lock().expect("lock").take().expect("one request");
+            let stream =
+                futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+            async move { Ok::<_, std::convert::Infallible>(http::Response::new(StreamBody::new(stream))) }
+        });
+        let _ = hyper::server::conn::http1::Builder::new()
+            .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+            .await;
+    });
+    let config = load_config(&[("key.check", "false"), ("upstream", &upstream_url)], &env_with_key()).expect("config");
+    let app = langsmith_proxy::App::from_config(&config, &env_with_key()).expect("app");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+    let addr = listener.local_addr().expect("addr");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(langsmith_proxy::serve(listener, app.clone(), async {
+        let _ = stopped.await;
+    }));
+
+    let response = http_client(false)
+        .request(
+            Request::get(format!("http://{addr}/runs/stream"))
+                .body(empty())
+                .expect("request"),
+        )
+        .await
+        .expect("response");
+    let mut body = response.into_body();
+    chunks_tx
+        .send(Ok(Frame::data(Bytes::from_static(b"one;"))))
+        .await
+        .expect("send");
+    assert_eq!(
+        &body
+            .frame()
+            .await
+            .expect("frame")
+            .expect("ok")
+            .into_data()
+            .expect("data")[..],
+        b"one;"
+    );
+
+    stop.send(()).expect("stop");
+    // Readiness flips as the drain starts; then the listener is gone.
+    while app.shared().readiness().ready {
+        tokio::task::yield_now().await;
+    }
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "new connections are refused while draining"
+    );
+
+    chunks_tx
+        .send(Ok(Frame::data(Bytes::from_static(b"two"))))
+        .await
+        .expect("send");
+    drop(chunks_tx);
+    let rest = body
+        .collect()
+        .await
+        .expect("the streaming request completes")
+        .to_bytes();
+    assert_eq!(&rest[..], b"two");
+    served.await.expect("join").expect("serve returns Ok");
+}

@@ -1,0 +1,154 @@
+//! The binary under SIGTERM: systemd hears READY then STOPPING, a streaming request in flight
+//! completes while new connections are refused, and the process exits 0.
+
+mod support;
+
+use std::io::BufRead;
+use std::process::{Command, Stdio};
+
+use bytes::Bytes;
+use http::Request;
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::Frame;
+use support::*;
+use tokio::net::UnixDatagram;
+
+/// Lines of the child's stderr, forwarded from a reader thread.
+fn stderr_lines(stderr: std::process::ChildStderr) -> tokio::sync::mpsc::UnboundedReceiver<String> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    rx
+}
+
+/// Kills the proxy if the test fails before it exits on its own.
+struct KillOnDrop(Option<std::process::Child>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.as_mut() {
+            let _ = child.kill();
+        }
+    }
+}
+
+async fn wait_for_line(lines: &mut tokio::sync::mpsc::UnboundedReceiver<String>, needle: &str) -> String {
+    while let Some(line) = lines.recv().await {
+        if line.contains(needle) {
+            return line;
+        }
+    }
+    panic!("the proxy exited before logging `{needle}`");
+}
+
+#[tokio::test]
+async fn sigterm_drains_a_streaming_request_and_exits_zero() {
+    let upstream_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let upstream_url = format!("http://{}", upstream_listener.local_addr().expect("addr"));
+    let (chunks_tx, chunks_rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, std::convert::Infallible>>(1);
+    let chunks_rx = std::sync::Mutex::new(Some(chunks_rx));
+    tokio::spawn(async move {
+        let (stream, _) = upstream_listener.accept().await.expect("accept");
+        let service = hyper::service::service_fn(move |_req: Request<hyper::body::Incoming>| {
+            let rx = chunks_rx.lock().expect("lock").take().expect("one request");
+            let stream =
+                futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+            async move { Ok::<_, std::convert::Infallible>(http::Response::new(StreamBody::new(stream))) }
+        });
+        let _ = hyper::server::conn::http1::Builder::new()
+            .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+            .await;
+    });
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let notify_path = dir.path().join("notify.sock");
+    let notify = UnixDatagram::bind(&notify_path).expect("notify socket");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_langsmith-proxy"))
+        .env_clear()
+        .env("LANGSMITH_API_KEY", TEST_KEY)
+        .env("NOTIFY_SOCKET", &notify_path)
+        .env("LANGSMITH_PROXY_KEY__CHECK", "false")
+        .current_dir(dir.path())
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--upstream",
+            &upstream_url,
+        ])
+        .args(["--log-format", "json"])
+        .args(["--key-env", "LANGSMITH_API_KEY"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start the proxy");
+    let mut lines = stderr_lines(child.stderr.take().expect("stderr"));
+    let pid = child.id();
+    let mut guard = KillOnDrop(Some(child));
+    let banner = wait_for_line(&mut lines, "langsmith-proxy ready").await;
+    assert!(!banner.contains(TEST_KEY));
+    let banner: serde_json::Value = serde_json::from_str(&banner).expect("json banner");
+    let addr: std::net::SocketAddr = banner["listen"].as_str().expect("listen").parse().expect("addr");
+    let mut datagram = [0u8; 256];
+    let n = notify.recv(&mut datagram).await.expect("READY");
+    assert_eq!(datagram[..n].trim_ascii(), b"READY=1");
+
+    let response = http_client(false)
+        .request(
+            Request::get(format!("http://{addr}/runs/stream"))
+                .body(empty())
+                .expect("request"),
+        )
+        .await
+        .expect("response");
+    let mut body = response.into_body();
+    chunks_tx
+        .send(Ok(Frame::data(Bytes::from_static(b"one;"))))
+        .await
+        .expect("send");
+    assert_eq!(
+        &body
+            .frame()
+            .await
+            .expect("frame")
+            .expect("ok")
+            .into_data()
+            .expect("data")[..],
+        b"one;"
+    );
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let n = notify.recv(&mut datagram).await.expect("STOPPING");
+    assert_eq!(datagram[..n].trim_ascii(), b"STOPPING=1");
+    wait_for_line(&mut lines, "draining connections").await;
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "new connections are refused while draining"
+    );
+
+    chunks_tx
+        .send(Ok(Frame::data(Bytes::from_static(b"two"))))
+        .await
+        .expect("send");
+    drop(chunks_tx);
+    let rest = body
+        .collect()
+        .await
+        .expect("the streaming request completes")
+        .to_bytes();
+    assert_eq!(&rest[..], b"two");
+    let mut child = guard.0.take().expect("child");
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .expect("join")
+        .expect("wait");
+    assert_eq!(status.code(), Some(0));
+}
