@@ -8,7 +8,7 @@ use crate::diagnosis::Journal;
 use crate::env::Env;
 use crate::key_check::{KeyCheck, KeyCheckSettings};
 use crate::proxy::Shared;
-use crate::secret::{KeyLoadError, KeyStore};
+use crate::secret::{FileWatch, KeyLoadError, KeyReloader, KeyStore, ReloadCounters};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -38,6 +38,13 @@ impl App {
             Err(error) => return Err(error.into()),
         };
         let keys = Arc::new(KeyStore::new(config.key_source.clone(), key));
+        let key_reloads = Arc::new(ReloadCounters::default());
+        let key_reloader = Arc::new(KeyReloader::new(
+            keys.clone(),
+            env.clone(),
+            config.key_refresh,
+            key_reloads.clone(),
+        ));
         let outbound_proxy = OutboundProxy::from_env(env, &config.upstream)?;
         let client = client::build(
             config.upstream_ca_file.as_deref(),
@@ -70,6 +77,8 @@ impl App {
             timeouts: config.timeouts,
             key_check,
             journal: Journal::default(),
+            key_reloader,
+            key_reloads,
         });
         Ok(Self {
             shared,
@@ -84,6 +93,12 @@ impl App {
 
     pub fn keys(&self) -> &Arc<KeyStore> {
         &self.shared.keys
+    }
+
+    /// Starts following the key file through rotation (`file:` sources); watching stops when
+    /// the returned guard is dropped. Call inside a tokio runtime.
+    pub fn watch_key_file(&self) -> Option<FileWatch> {
+        FileWatch::start(&self.shared.key_reloader)
     }
 
     pub fn key_check(&self) -> Option<&Arc<KeyCheck>> {

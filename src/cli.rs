@@ -33,6 +33,21 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Manage the key in the OS keychain (needs a build with `--features keyring`).
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Store a key in the OS keychain, read from the terminal without echo or from a pipe;
+    /// then use key.source = "keyring:SERVICE/ACCOUNT".
+    Set {
+        #[arg(long, value_name = "SERVICE", default_value = crate::secret::keyring::DEFAULT_SERVICE)]
+        service: String,
+        #[arg(long, value_name = "ACCOUNT", default_value = crate::secret::keyring::DEFAULT_ACCOUNT)]
+        account: String,
+    },
 }
 
 /// Flags that override settings; each names the setting it sets.

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use langsmith_proxy::cli::{Cli, Command};
+use langsmith_proxy::cli::{Cli, Command, KeyCommand};
 use langsmith_proxy::config::{self, Config};
 use langsmith_proxy::env::Env;
 use langsmith_proxy::{serve, telemetry, App};
@@ -13,6 +13,16 @@ const EXIT_CONFIG: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Storing a key needs no configuration (and must work while the configured source is empty).
+    if let Some(Command::Key(KeyCommand::Set { service, account })) = &cli.command {
+        return match langsmith_proxy::secret::keyring::set_from_stdin(service, account) {
+            Ok(confirmation) => {
+                println!("{confirmation}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => fail(EXIT_CONFIG, &error),
+        };
+    }
     let env = Env::from_process();
     let config = match config::load(&cli.settings.sources(), &env) {
         Ok(config) => config,
@@ -22,6 +32,7 @@ fn main() -> ExitCode {
         Command::Config => print_config(&config, &env),
         Command::Check { json } => check(&config, &env, json),
         Command::Serve => run(&config, &env),
+        Command::Key(_) => ExitCode::SUCCESS,
     }
 }
 

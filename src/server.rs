@@ -19,6 +19,8 @@ pub async fn serve(listener: TcpListener, app: App, shutdown: impl Future<Output
     if let Some(check) = app.key_check() {
         check.refresh_in_background_if_stale();
     }
+    // Lives as long as the server: a rotated key file is picked up until shutdown.
+    let _key_watch = app.watch_key_file();
     let service = proxy::stack(app.shared().clone(), app.client().clone());
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder

@@ -9,7 +9,6 @@ use std::task::{Context, Poll};
 use http::header::{HeaderValue, VIA};
 use http::{HeaderName, Request, Response, Version};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use tower::Service;
 
 use super::{hop_by_hop, ClientAddr, ProxyBody, ProxyError, RequestFacts, Shared};
@@ -32,7 +31,7 @@ impl Forward {
     }
 }
 
-impl Service<Request<Incoming>> for Forward {
+impl Service<Request<ProxyBody>> for Forward {
     type Response = Response<ProxyBody>;
     type Error = Infallible;
     type Future = Pin<Box<dyn Future<Output = Result<Response<ProxyBody>, Infallible>> + Send>>;
@@ -42,14 +41,14 @@ impl Service<Request<Incoming>> for Forward {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: Request<Incoming>) -> Self::Future {
+    fn call(&mut self, request: Request<ProxyBody>) -> Self::Future {
         let shared = self.shared.clone();
         let client = self.client.clone();
         Box::pin(async move { Ok(forward(&shared, &client, request).await) })
     }
 }
 
-async fn forward(shared: &Shared, client: &UpstreamClient, request: Request<Incoming>) -> Response<ProxyBody> {
+async fn forward(shared: &Shared, client: &UpstreamClient, request: Request<ProxyBody>) -> Response<ProxyBody> {
     let facts = RequestFacts::of(&request);
     let upstream_request = upstream_request(shared, request);
     let sent = tokio::time::timeout(shared.timeouts.response_header, client.request(upstream_request)).await;
@@ -74,7 +73,7 @@ async fn forward(shared: &Shared, client: &UpstreamClient, request: Request<Inco
     }
 }
 
-fn upstream_request(shared: &Shared, request: Request<Incoming>) -> Request<ProxyBody> {
+fn upstream_request(shared: &Shared, request: Request<ProxyBody>) -> Request<ProxyBody> {
     let (mut parts, body) = request.into_parts();
     let root = http::uri::PathAndQuery::from_static("/");
     parts.uri = shared.upstream.target(parts.uri.path_and_query().unwrap_or(&root));
@@ -88,7 +87,7 @@ fn upstream_request(shared: &Shared, request: Request<Incoming>) -> Request<Prox
         .headers
         .insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
     parts.headers.append(VIA, VIA_VALUE);
-    Request::from_parts(parts, body.boxed())
+    Request::from_parts(parts, body)
 }
 
 /// Appends the client to an existing `X-Forwarded-For` chain rather than replacing it.

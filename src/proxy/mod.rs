@@ -8,6 +8,7 @@ mod facts;
 mod forward;
 mod hop_by_hop;
 mod report;
+mod retry;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -29,7 +30,7 @@ use crate::client::UpstreamClient;
 use crate::config::{ClientCredentials, Timeouts};
 use crate::diagnosis::Journal;
 use crate::key_check::KeyCheck;
-use crate::secret::KeyStore;
+use crate::secret::{KeyReloader, KeyStore, ReloadCounters};
 use crate::upstream::Upstream;
 
 /// Every body the proxy sends or receives: streamed from the peer, or a small one it made.
@@ -53,6 +54,10 @@ pub struct Shared {
     /// `None` when `key.check = false`.
     pub key_check: Option<Arc<KeyCheck>>,
     pub journal: Journal,
+    /// Re-reads the key source: on file changes, when older than `key.refresh`, after a 401.
+    pub key_reloader: Arc<KeyReloader>,
+    /// Key reloads by result (reloaded / unchanged / failed).
+    pub key_reloads: Arc<ReloadCounters>,
 }
 
 /// The proxy's request path, outermost layer first.
@@ -73,6 +78,7 @@ pub fn stack(
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(access_log::AccessLogLayer)
         .layer(diagnose::DiagnoseLayer::new(shared.clone()))
+        .layer(retry::RetryLayer::new(shared.clone()))
         .layer(credentials::CredentialsLayer::new(shared.clone()))
         .service(forward::Forward::new(shared, client))
 }
