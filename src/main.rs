@@ -32,6 +32,7 @@ fn main() -> ExitCode {
         Command::Config => print_config(&config, &env),
         Command::Check { json } => check(&config, &env, json),
         Command::Serve => run(&config, &env),
+        // Handled above, before the configuration is loaded.
         Command::Key(_) => ExitCode::SUCCESS,
     }
 }

@@ -28,7 +28,7 @@ pub enum CommandError {
     Spawn { shell: &'static str, error: std::io::Error },
     #[error("it did not finish within {} (key.command_timeout) and was stopped; if it waits for a password or an unlock prompt, sign in first or raise key.command_timeout", humantime::format_duration(*after))]
     TimedOut { after: Duration },
-    #[error("it exited with {status}{}", stderr_suffix(stderr))]
+    #[error("it failed ({status}){}", stderr_suffix(stderr))]
     Failed { status: ExitStatus, stderr: String },
     #[error("it printed nothing on standard output{}", stderr_suffix(stderr))]
     Empty { stderr: String },

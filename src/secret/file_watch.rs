@@ -54,6 +54,9 @@ impl FileWatch {
                 return None;
             }
         };
+        // One read as the watch begins: a change since start-up would otherwise wait for the
+        // next event or the TTL.
+        wake.notify_one();
         let reloader = reloader.clone();
         let task = tokio::spawn(async move {
             loop {

@@ -127,8 +127,12 @@ pub fn set_from_stdin(service: &str, account: &str) -> Result<String, KeyringErr
         raw
     };
     let key = source.store(&raw)?;
+    let warning = key
+        .suspicion()
+        .map(|why| format!("\nwarning: the key looks wrong: {why}"))
+        .unwrap_or_default();
     Ok(format!(
-        "stored {} ({}, {}) for service `{service}`, account `{account}`; set key.source = \"keyring:{service}/{account}\"",
+        "stored {} ({}, {}) for service `{service}`, account `{account}`; set key.source = \"keyring:{service}/{account}\"{warning}",
         key.hint(),
         key.kind().as_str(),
         key.fingerprint()
@@ -144,7 +148,9 @@ fn keychain_error(error: ::keyring::Error, service: &str, account: &str) -> Keyr
             service: service.to_owned(),
             account: account.to_owned(),
         },
-        ::keyring::Error::NoStorageAccess(cause) => KeyringError::Unavailable(cause.to_string()),
+        ::keyring::Error::NoStorageAccess(cause) | ::keyring::Error::PlatformFailure(cause) => {
+            KeyringError::Unavailable(cause.to_string())
+        }
         ::keyring::Error::Ambiguous(matches) => KeyringError::Ambiguous(matches.len()),
         ::keyring::Error::BadEncoding(_) => KeyringError::NotText,
         other => KeyringError::Refused(other.to_string()),
