@@ -134,8 +134,8 @@ async fn a_command_printing_nothing_is_an_error() {
 }
 
 #[tokio::test]
-async fn a_hanging_command_is_stopped_at_its_timeout() {
-    let script = Script::new("sleep 30\n");
+async fn a_hanging_command_is_stopped_at_its_timeout_with_what_it_started() {
+    let script = Script::new("sleep 30 & echo $! > \"$(dirname \"$0\")/pid\"; wait\n");
     let started = Instant::now();
     let error = start_error(&[("key.source", &script.spec()), ("key.command_timeout", "300ms")]);
     assert!(error.contains("did not finish within 300ms"), "{error}");
@@ -145,6 +145,22 @@ async fn a_hanging_command_is_stopped_at_its_timeout() {
         "took {:?}",
         started.elapsed()
     );
+
+    #[cfg(target_os = "linux")]
+    {
+        let pid = std::fs::read_to_string(script.dir.path().join("pid")).expect("pid");
+        let stat = format!("/proc/{}/stat", pid.trim());
+        // Killed is gone, or a zombie (state Z) until init reaps it.
+        let gone = || std::fs::read_to_string(&stat).map_or(true, |s| s.contains(") Z "));
+        let waiting = async {
+            while !gone() {
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("the command's child was killed too");
+    }
 }
 
 #[tokio::test]

@@ -85,15 +85,19 @@ impl CommandSource {
     /// Runs the command; returns its standard output (untrimmed) when it exits 0 with some.
     pub async fn run(&self) -> Result<String, CommandError> {
         let (shell, flag) = shell();
-        let mut child = tokio::process::Command::new(shell)
+        let mut command = tokio::process::Command::new(shell);
+        command
             .arg(flag)
             .arg(&self.command)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|error| CommandError::Spawn { shell, error })?;
+            .kill_on_drop(true);
+        // A group of its own, so a timeout stops what the shell started too (`sh -c` does not
+        // exec its last command). It also keeps the command off the terminal: no prompts.
+        #[cfg(unix)]
+        command.process_group(0);
+        let mut child = command.spawn().map_err(|error| CommandError::Spawn { shell, error })?;
         let stdout = read_capped(child.stdout.take(), MAX_STDOUT);
         let stderr = read_capped(child.stderr.take(), MAX_STDERR);
         let finished = async { tokio::join!(child.wait(), stdout, stderr) };
@@ -101,8 +105,7 @@ impl CommandSource {
         let (status, stdout, stderr) = match outcome {
             Ok(done) => done,
             Err(_elapsed) => {
-                // Kill and reap it; a grandchild still holding the pipes is abandoned with them.
-                let _ = child.kill().await;
+                stop(&mut child).await;
                 return Err(CommandError::TimedOut { after: self.timeout });
             }
         };
@@ -123,6 +126,15 @@ impl CommandSource {
         }
         Ok(text)
     }
+}
+
+/// Kills the command's process group, then the shell itself, and reaps it.
+async fn stop(child: &mut tokio::process::Child) {
+    #[cfg(unix)]
+    if let Some(group) = child.id().and_then(|id| rustix::process::Pid::from_raw(id as i32)) {
+        let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+    }
+    let _ = child.kill().await;
 }
 
 #[cfg(unix)]
@@ -148,8 +160,8 @@ async fn read_capped(pipe: Option<impl AsyncRead + Unpin>, limit: u64) -> std::i
     Ok((kept, rest > 0))
 }
 
-/// The start of stderr as one line. Should a tool echo what it printed on stdout (a partial
-/// key, say) to stderr too, that part is blanked.
+/// The start of stderr as one line. Should a tool echo a key there, or what it printed on
+/// stdout (a partial key, say), that part is blanked.
 fn shown_stderr(stderr: &[u8], stdout: &[u8]) -> String {
     let mut text = String::from_utf8_lossy(stderr).into_owned();
     let printed = String::from_utf8_lossy(stdout);
@@ -157,7 +169,17 @@ fn shown_stderr(stderr: &[u8], stdout: &[u8]) -> String {
     if !printed.is_empty() {
         text = text.replace(printed, "[stdout redacted]");
     }
-    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let line = text
+        .split_whitespace()
+        .map(|word| {
+            if word.contains("lsv2_") || word.contains("ls__") {
+                "[key redacted]"
+            } else {
+                word
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
     match line.char_indices().nth(SHOWN_STDERR) {
         Some((cut, _)) => format!("{}…", &line[..cut]),
         None => line,
@@ -199,6 +221,14 @@ mod tests {
             source("head -c 100000 /dev/zero | tr '\\0' a").run().await,
             Err(CommandError::TooLarge)
         ));
+    }
+
+    #[test]
+    fn keys_in_stderr_are_blanked() {
+        assert_eq!(
+            shown_stderr(b"debug: token=lsv2_sk_secret1234 sk-other\n", b"sk-other"),
+            "debug: [key redacted] [stdout redacted]"
+        );
     }
 
     #[test]
