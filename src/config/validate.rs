@@ -182,7 +182,7 @@ pub(super) fn validate(layers: &Layers, env: &Env) -> Result<Config, ConfigError
 fn read_workspace_id(spec: &str, command_timeout: std::time::Duration, env: &Env) -> Result<HeaderValue, String> {
     let source = spec
         .parse::<KeySource>()
-        .map_err(|e| e.to_string().replace("key source", "workspace id source"))?
+        .map_err(|e| e.to_string())?
         .with_command_timeout(command_timeout);
     // The key-worded messages of KeyLoadError would mislead here; say it for a workspace id.
     let text = source.read_text(env).map_err(|error| match error {

@@ -90,7 +90,7 @@ impl KeySource {
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeySourceParseError {
-    #[error("`{0}` is not a key source; use env:NAME, file:PATH, command:CMD or keyring:SERVICE/ACCOUNT")]
+    #[error("`{0}` is not a source; use env:NAME, file:PATH, command:CMD or keyring:SERVICE/ACCOUNT")]
     Unknown(String),
     #[error(
         "`{0}` does not name a keychain entry; write keyring:SERVICE/ACCOUNT, e.g. keyring:langsmith-proxy/default"
