@@ -13,7 +13,7 @@ use crate::limit_counters::LimitCounters;
 use crate::metrics::Metrics;
 use crate::proxy::allowlist::{HostAllowlist, OriginAllowlist};
 use crate::proxy::{GuardPolicy, ProxyVia, Shared};
-use crate::secret::{ClientToken, ClientTokenError, KeyLoadError, KeyStore};
+use crate::secret::{ClientToken, ClientTokenError, FileWatch, KeyLoadError, KeyReloader, KeyStore, ReloadCounters};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -51,6 +51,13 @@ impl App {
             Err(error) => return Err(error.into()),
         };
         let keys = Arc::new(KeyStore::new(config.key_source.clone(), key));
+        let key_reloads = Arc::new(ReloadCounters::default());
+        let key_reloader = Arc::new(KeyReloader::new(
+            keys.clone(),
+            env.clone(),
+            config.key_refresh,
+            key_reloads.clone(),
+        ));
         let outbound_proxy = OutboundProxy::from_env(env, &config.upstream)?;
         let client = client::build(
             config.upstream_ca_file.as_deref(),
@@ -100,6 +107,8 @@ impl App {
             ready_requires_valid_key: config.ready_requires_valid_key,
             guard,
             via: ProxyVia::random(),
+            key_reloader,
+            key_reloads,
         });
         Ok(Self {
             shared,
@@ -116,6 +125,12 @@ impl App {
 
     pub fn keys(&self) -> &Arc<KeyStore> {
         &self.shared.keys
+    }
+
+    /// Starts following the key file through rotation (`file:` sources); watching stops when
+    /// the returned guard is dropped. Call inside a tokio runtime.
+    pub fn watch_key_file(&self) -> Option<FileWatch> {
+        FileWatch::start(&self.shared.key_reloader)
     }
 
     pub fn key_check(&self) -> Option<&Arc<KeyCheck>> {

@@ -37,6 +37,9 @@ pub enum Command {
     Env(EnvArgs),
     /// Run in the app's shell: find what would make its LangSmith SDK fail, and say how to fix it.
     Doctor(DoctorArgs),
+    /// Manage the key in the OS keychain (needs a build with `--features keyring`).
+    #[command(subcommand)]
+    Key(KeyCommand),
 }
 
 #[derive(Debug, Args)]
@@ -51,6 +54,18 @@ pub struct DoctorArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Store a key in the OS keychain, read from the terminal without echo or from a pipe;
+    /// then use key.source = "keyring:SERVICE/ACCOUNT".
+    Set {
+        #[arg(long, value_name = "SERVICE", default_value = crate::secret::keyring::DEFAULT_SERVICE)]
+        service: String,
+        #[arg(long, value_name = "ACCOUNT", default_value = crate::secret::keyring::DEFAULT_ACCOUNT)]
+        account: String,
+    },
 }
 
 /// Flags that override settings; each names the setting it sets.

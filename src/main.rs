@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use langsmith_proxy::admin::serve_admin;
-use langsmith_proxy::cli::{Cli, Command, DoctorArgs};
+use langsmith_proxy::cli::{Cli, Command, DoctorArgs, KeyCommand};
 use langsmith_proxy::config::{self, Config};
 use langsmith_proxy::env::Env;
 use langsmith_proxy::listener::ListenAddr;
@@ -18,6 +18,16 @@ const EXIT_FORCED: u8 = 130;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Storing a key needs no configuration (and must work while the configured source is empty).
+    if let Some(Command::Key(KeyCommand::Set { service, account })) = &cli.command {
+        return match langsmith_proxy::secret::keyring::set_from_stdin(service, account) {
+            Ok(confirmation) => {
+                println!("{confirmation}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => fail(EXIT_CONFIG, &error),
+        };
+    }
     let env = Env::from_process();
     let config = match config::load(&cli.settings.sources(), &env) {
         Ok(config) => config,
@@ -38,6 +48,8 @@ fn main() -> ExitCode {
             Ok(listen) => run_doctor(&args, listen, &env),
             Err(code) => code,
         },
+        // Handled above, before the configuration is loaded.
+        Command::Key(_) => ExitCode::SUCCESS,
     }
 }
 

@@ -13,6 +13,7 @@ use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
 use crate::limit_counters::LimitCounts;
+use crate::secret::ReloadCounts;
 
 const METHODS: [&str; 8] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "other"];
 const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
@@ -153,10 +154,6 @@ impl Metrics {
         &self.in_flight
     }
 
-    pub fn key_reload(&self, result: &'static str) {
-        self.key_reloads.get_or_create(&ResultLabel { result }).inc();
-    }
-
     pub fn auth_failure_burst(&self) {
         self.auth_failure_bursts.inc();
     }
@@ -172,7 +169,7 @@ impl Metrics {
 
     /// Prometheus text format. What other parts count (key state, one of [`KEY_STATES`], and
     /// the connection limits) is read at scrape time.
-    pub fn encode(&self, key_state: &'static str, limits: &LimitCounts) -> String {
+    pub fn encode(&self, key_state: &'static str, limits: &LimitCounts, reloads: &ReloadCounts) -> String {
         for state in KEY_STATES {
             self.key_health
                 .get_or_create(&StateLabel { state })
@@ -184,6 +181,16 @@ impl Metrics {
             ("idle_closed", limits.idle_closed),
             ("max_connections", limits.connections_refused),
         ];
+        for (result, count) in [
+            ("reloaded", reloads.reloaded),
+            ("unchanged", reloads.unchanged),
+            ("failed", reloads.failed),
+        ] {
+            self.key_reloads
+                .get_or_create(&ResultLabel { result })
+                .inner()
+                .store(count, Ordering::Relaxed);
+        }
         for (limit, count) in hits {
             self.limits_hit
                 .get_or_create(&LimitLabel { limit })

@@ -22,6 +22,8 @@ pub async fn serve(listener: impl Into<Listener>, app: App, shutdown: impl Futur
     if let Some(check) = app.key_check() {
         check.refresh_in_background_if_stale();
     }
+    // Lives as long as the server: a rotated key file is picked up until shutdown.
+    let _key_watch = app.watch_key_file();
     let service = proxy::stack(app.shared().clone(), app.client().clone());
     let limits = *app.limits();
     let slots = Arc::new(Semaphore::new(limits.max_connections));

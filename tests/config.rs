@@ -278,6 +278,9 @@ fn shipped_example_loads_as_the_defaults() {
     assert_eq!(config.settings, Settings::default());
 }
 
+/// `workspace_id_source` documents another way to set `workspace_id`; the two exclude each other.
+const EXCLUSIVE_ALTERNATIVE: &str = "workspace_id_source";
+
 /// Uncommenting every `# key = value` line of the example must give a valid file that names
 /// every setting, with the defaults as values (bar the three examples of optional settings).
 #[test]
@@ -286,6 +289,8 @@ fn shipped_example_documents_every_setting_with_its_default() {
     let uncommented: String = text
         .lines()
         .map(|line| match line.strip_prefix("# ") {
+            // The one alternative to a setting above it: both at once is an error by design.
+            Some(rest) if rest.starts_with(EXCLUSIVE_ALTERNATIVE) => line,
             Some(rest) if is_assignment(rest) => rest,
             _ => line,
         })
@@ -316,6 +321,9 @@ fn shipped_example_documents_every_setting_with_its_default() {
                         "{name}.{child} is not documented"
                     );
                 }
+            }
+            None if name == EXCLUSIVE_ALTERNATIVE => {
+                assert!(text.contains(&format!("# {name} =")), "{name} is not documented")
             }
             None => assert!(written.contains_key(name), "{name} is not documented"),
         }

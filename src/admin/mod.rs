@@ -62,9 +62,11 @@ fn route(app: &App, request: &Request<Incoming>) -> Response<Full<Bytes>> {
             json(status, &serde_json::to_value(readiness).unwrap_or_default())
         }
         "/metrics" => {
-            let body = shared
-                .metrics
-                .encode(shared.key_state(), &app.limit_counters().snapshot());
+            let body = shared.metrics.encode(
+                shared.key_state(),
+                &app.limit_counters().snapshot(),
+                &shared.key_reloads.snapshot(),
+            );
             respond(
                 StatusCode::OK,
                 "application/openmetrics-text; version=1.0.0; charset=utf-8",

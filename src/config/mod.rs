@@ -59,5 +59,5 @@ impl ConfigError {
 /// Loads, layers and validates the settings.
 pub fn load(sources: &Sources, env: &Env) -> Result<Config, ConfigError> {
     let layers = layers::Layers::load(sources, env)?;
-    validate::validate(&layers)
+    validate::validate(&layers, env)
 }

@@ -16,6 +16,8 @@ pub struct Settings {
     pub upstream: String,
     pub upstream_ca_file: Option<String>,
     pub workspace_id: Option<String>,
+    /// Where to read the workspace id instead: env:NAME, file:PATH, command:CMD, keyring:S/A.
+    pub workspace_id_source: Option<String>,
     pub client_credentials: String,
     // Plain values before tables: TOML output needs that order.
     /// `/ready` also waits for the key check to say valid (it never waits for LangSmith otherwise).
@@ -58,6 +60,8 @@ impl Default for AlertSettings {
 pub struct KeySettings {
     pub source: String,
     pub refresh: String,
+    /// How long a `command:` source may run.
+    pub command_timeout: String,
     /// Validate the key against LangSmith at start, on `refresh`, and after a 401/403.
     pub check: bool,
 }
@@ -124,6 +128,7 @@ impl Default for Settings {
             upstream: "us".into(),
             upstream_ca_file: None,
             workspace_id: None,
+            workspace_id_source: None,
             client_credentials: "replace".into(),
             regions: REGIONS
                 .iter()
@@ -170,6 +175,7 @@ impl Default for KeySettings {
         Self {
             source: "env:LANGSMITH_API_KEY".into(),
             refresh: "10m".into(),
+            command_timeout: "10s".into(),
             check: true,
         }
     }

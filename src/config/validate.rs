@@ -10,6 +10,7 @@ use super::layers::Layers;
 use super::schema::Settings;
 use super::security::{self, Limits, Security};
 use super::ConfigError;
+use crate::env::Env;
 use crate::listener::ListenAddr;
 use crate::secret::KeySource;
 use crate::upstream::Upstream;
@@ -124,7 +125,7 @@ impl Check<'_> {
     }
 }
 
-pub(super) fn validate(layers: &Layers) -> Result<Config, ConfigError> {
+pub(super) fn validate(layers: &Layers, env: &Env) -> Result<Config, ConfigError> {
     let s = &layers.settings;
     let check = Check { layers };
     let optional = |value: &Option<String>| {
@@ -147,9 +148,22 @@ pub(super) fn validate(layers: &Layers) -> Result<Config, ConfigError> {
     let upstream = check.parse("upstream", &s.upstream, |v| {
         Upstream::parse(v, &regions).map_err(|e| e.to_string())
     })?;
-    let workspace_id = optional(&s.workspace_id)
-        .map(|id| check.parse("workspace_id", &id, parse_workspace_id))
-        .transpose()?;
+    let command_timeout = check.duration("key.command_timeout", &s.key.command_timeout)?;
+    let workspace_id = match (optional(&s.workspace_id), optional(&s.workspace_id_source)) {
+        (Some(_), Some(spec)) => {
+            return Err(ConfigError::Invalid {
+                key: "workspace_id_source".to_owned(),
+                value: spec,
+                origin: layers.origin("workspace_id_source"),
+                problem: "workspace_id is set too; set one of them".to_owned(),
+            })
+        }
+        (Some(id), None) => Some(check.parse("workspace_id", &id, parse_workspace_id)?),
+        (None, Some(spec)) => Some(check.parse("workspace_id_source", &spec, |v| {
+            read_workspace_id(v, command_timeout, env)
+        })?),
+        (None, None) => None,
+    };
     let client_credentials = check.parse("client_credentials", &s.client_credentials, |v| match v {
         "replace" => Ok(ClientCredentials::Replace),
         "keep-if-present" => Ok(ClientCredentials::KeepIfPresent),
@@ -179,7 +193,7 @@ pub(super) fn validate(layers: &Layers) -> Result<Config, ConfigError> {
         upstream_ca_file: optional(&s.upstream_ca_file).map(PathBuf::from),
         workspace_id,
         client_credentials,
-        key_source: check.key_source(&s.key.source)?,
+        key_source: check.key_source(&s.key.source)?.with_command_timeout(command_timeout),
         key_refresh: check.duration("key.refresh", &s.key.refresh)?,
         key_check: s.key.check,
         regions,
@@ -199,6 +213,17 @@ pub(super) fn validate(layers: &Layers) -> Result<Config, ConfigError> {
         limits,
         settings: s.clone(),
     })
+}
+
+/// Reads the workspace id from a source at load, so every later step sees a plain setting.
+/// The text read is never echoed: the source may be the wrong file, a key for instance.
+fn read_workspace_id(spec: &str, command_timeout: std::time::Duration, env: &Env) -> Result<HeaderValue, String> {
+    let source = spec
+        .parse::<KeySource>()
+        .map_err(|e| e.to_string())?
+        .with_command_timeout(command_timeout);
+    let text = source.read_text(env).map_err(|error| error.to_string())?;
+    parse_workspace_id(text.trim()).map_err(|problem| format!("what {source} holds is not usable: {problem}"))
 }
 
 /// Workspace ids are UUIDs; catching a pasted name or URL here beats a 403 later.

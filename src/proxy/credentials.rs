@@ -54,6 +54,7 @@ impl Credentials {
         }
         headers.remove(X_API_KEY);
         headers.remove(AUTHORIZATION);
+        self.shared.key_reloader.refresh_in_background_if_stale();
         let loaded = self.shared.keys.snapshot().ok_or(ProxyError::KeyMissing)?;
         if let Some(check) = &self.shared.key_check {
             check.refresh_in_background_if_stale();

@@ -30,10 +30,7 @@ impl Forward {
     }
 }
 
-impl<B> Service<Request<B>> for Forward
-where
-    B: http_body::Body<Data = bytes::Bytes, Error = hyper::Error> + Send + Sync + 'static,
-{
+impl Service<Request<ProxyBody>> for Forward {
     type Response = Response<ProxyBody>;
     type Error = Infallible;
     type Future = Pin<Box<dyn Future<Output = Result<Response<ProxyBody>, Infallible>> + Send>>;
@@ -43,17 +40,14 @@ where
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: Request<B>) -> Self::Future {
+    fn call(&mut self, request: Request<ProxyBody>) -> Self::Future {
         let shared = self.shared.clone();
         let client = self.client.clone();
         Box::pin(async move { Ok(forward(&shared, &client, request).await) })
     }
 }
 
-async fn forward<B>(shared: &Shared, client: &UpstreamClient, request: Request<B>) -> Response<ProxyBody>
-where
-    B: http_body::Body<Data = bytes::Bytes, Error = hyper::Error> + Send + Sync + 'static,
-{
+async fn forward(shared: &Shared, client: &UpstreamClient, request: Request<ProxyBody>) -> Response<ProxyBody> {
     let facts = RequestFacts::of(&request);
     let upstream_request = upstream_request(shared, request);
     // Counted from the request, connecting included: the pooled client does not expose when
@@ -84,10 +78,7 @@ where
     }
 }
 
-fn upstream_request<B>(shared: &Shared, request: Request<B>) -> Request<ProxyBody>
-where
-    B: http_body::Body<Data = bytes::Bytes, Error = hyper::Error> + Send + Sync + 'static,
-{
+fn upstream_request(shared: &Shared, request: Request<ProxyBody>) -> Request<ProxyBody> {
     let (mut parts, body) = request.into_parts();
     let root = http::uri::PathAndQuery::from_static("/");
     parts.uri = shared.upstream.target(parts.uri.path_and_query().unwrap_or(&root));
@@ -101,7 +92,7 @@ where
         .headers
         .insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
     parts.headers.append(VIA, shared.via.header_value().clone());
-    Request::from_parts(parts, body.boxed())
+    Request::from_parts(parts, body)
 }
 
 /// Appends the client to an existing `X-Forwarded-For` chain rather than replacing it.

@@ -13,6 +13,7 @@ mod guard;
 mod health;
 mod hop_by_hop;
 mod report;
+mod retry;
 mod via;
 
 use std::convert::Infallible;
@@ -41,7 +42,7 @@ use crate::config::{ClientCredentials, Timeouts};
 use crate::diagnosis::Journal;
 use crate::key_check::KeyCheck;
 use crate::metrics::Metrics;
-use crate::secret::KeyStore;
+use crate::secret::{KeyReloader, KeyStore, ReloadCounters};
 use crate::upstream::Upstream;
 
 /// Every body the proxy sends or receives: streamed from the peer, or a small one it made.
@@ -73,6 +74,10 @@ pub struct Shared {
     pub guard: GuardPolicy,
     /// This instance's `Via` entry, for loop detection.
     pub via: ProxyVia,
+    /// Re-reads the key source: on file changes, when older than `key.refresh`, after a 401.
+    pub key_reloader: Arc<KeyReloader>,
+    /// Key reloads by result (reloaded / unchanged / failed).
+    pub key_reloads: Arc<ReloadCounters>,
 }
 
 /// The proxy's request path, outermost layer first.
@@ -94,6 +99,7 @@ pub fn stack(
         .layer(access_log::AccessLogLayer::new(shared.clone()))
         .layer(guard::GuardLayer::new(shared.clone()))
         .layer(diagnose::DiagnoseLayer::new(shared.clone()))
+        .layer(retry::RetryLayer::new(shared.clone()))
         .layer(credentials::CredentialsLayer::new(shared.clone()))
         .service(forward::Forward::new(shared, client))
 }

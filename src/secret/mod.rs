@@ -3,12 +3,19 @@
 
 mod api_key;
 mod client_token;
+mod command;
+mod file_watch;
+pub mod keyring;
+mod reload;
 mod source;
 mod store;
 
 pub use api_key::{ApiKey, KeyFormatError, KeyKind};
 pub use client_token::{ClientToken, ClientTokenError, TokenProblem};
-pub use source::{KeyLoadError, KeySource, SourceReadError};
+pub use command::{CommandError, CommandSource, DEFAULT_COMMAND_TIMEOUT};
+pub use file_watch::FileWatch;
+pub use reload::{KeyReloader, ReloadCounters, ReloadCounts, ReloadOutcome, ReloadReason, REREAD_AFTER_REJECTION};
+pub use source::{KeyLoadError, KeySource, KeySourceParseError, SourceReadError};
 pub use store::{KeyStore, LoadedKey};
 
 /// The documented placeholder apps put in `LANGSMITH_API_KEY` so SDK code paths that insist on

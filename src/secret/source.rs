@@ -1,10 +1,14 @@
-//! Where the key comes from: `env:NAME` or `file:PATH`.
+//! Where the key comes from: `env:NAME`, `file:PATH`, `command:CMD` or `keyring:SERVICE/ACCOUNT`.
+//! The same forms name where the workspace id comes from (`workspace_id_source`).
 
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::time::Duration;
 
 use super::api_key::{ApiKey, KeyFormatError};
+use super::command::{CommandError, CommandSource};
+use super::keyring::{self, KeyringError, KeyringSource};
 use crate::env::Env;
 use crate::near_miss::near_misses;
 
@@ -12,6 +16,8 @@ use crate::near_miss::near_misses;
 pub enum KeySource {
     Env(String),
     File(PathBuf),
+    Command(CommandSource),
+    Keyring(KeyringSource),
 }
 
 /// Why no key could be loaded. Each message says what to do about it.
@@ -30,6 +36,13 @@ pub enum KeyLoadError {
         source_label: String,
         problem: KeyFormatError,
     },
+    #[error("the key command `{command}` gave no key: {problem}")]
+    Command { command: String, problem: CommandError },
+    #[error("no key from {source_label}: {problem}")]
+    Keyring {
+        source_label: String,
+        problem: KeyringError,
+    },
 }
 
 fn did_you_mean(near_miss: Option<&str>) -> String {
@@ -47,10 +60,18 @@ pub enum SourceReadError {
     EnvNotSet { var: String },
     #[error("cannot read file {}: {error}", path.display())]
     FileUnreadable { path: PathBuf, error: std::io::Error },
+    #[error("the command `{command}` failed: {problem}")]
+    Command { command: String, problem: CommandError },
+    #[error("{source_label}: {problem}")]
+    Keyring {
+        source_label: String,
+        problem: KeyringError,
+    },
 }
 
 impl KeySource {
-    /// Reads and validates the key. Never returns or logs the raw value on failure.
+    /// Reads and validates the key. Never returns or logs the raw value on failure. Blocks
+    /// while a command runs (up to its timeout) or the keychain answers.
     pub fn read(&self, env: &Env) -> Result<ApiKey, KeyLoadError> {
         let raw = self.read_text(env).map_err(|error| match error {
             SourceReadError::EnvNotSet { var } => KeyLoadError::EnvNotSet {
@@ -58,46 +79,85 @@ impl KeySource {
                 var,
             },
             SourceReadError::FileUnreadable { path, error } => KeyLoadError::FileUnreadable { path, error },
+            SourceReadError::Command { command, problem } => KeyLoadError::Command { command, problem },
+            SourceReadError::Keyring { source_label, problem } => KeyLoadError::Keyring { source_label, problem },
         })?;
         ApiKey::parse(&raw).map_err(|problem| KeyLoadError::Format {
             source_label: self.to_string(),
             problem,
         })
     }
-}
 
-impl KeySource {
-    /// The source's raw text, for secrets other than the API key (the client token).
+    /// The raw text at the source, untrimmed and unchecked: for the key, the workspace id or
+    /// the client token. The caller says what the value was for.
     pub fn read_text(&self, env: &Env) -> Result<String, SourceReadError> {
-        match self {
+        Ok(match self {
             Self::Env(var) => env
                 .get(var)
-                .map(str::to_owned)
-                .ok_or_else(|| SourceReadError::EnvNotSet { var: var.clone() }),
+                .ok_or_else(|| SourceReadError::EnvNotSet { var: var.clone() })?
+                .to_owned(),
             Self::File(path) => std::fs::read_to_string(path).map_err(|error| SourceReadError::FileUnreadable {
                 path: path.clone(),
                 error,
-            }),
+            })?,
+            Self::Command(command) => command.run_blocking().map_err(|problem| SourceReadError::Command {
+                command: command.command().to_owned(),
+                problem,
+            })?,
+            Self::Keyring(entry) => entry.read().map_err(|problem| SourceReadError::Keyring {
+                source_label: self.to_string(),
+                problem,
+            })?,
+        })
+    }
+
+    /// Sets how long a `command:` source may run (`key.command_timeout`); others are unchanged.
+    pub fn with_command_timeout(self, timeout: Duration) -> Self {
+        match self {
+            Self::Command(command) => Self::Command(command.with_timeout(timeout)),
+            other => other,
         }
+    }
+
+    /// Whether reading again can give another value: not for `env:`, whose snapshot is taken
+    /// once at start.
+    pub fn can_change(&self) -> bool {
+        !matches!(self, Self::Env(_))
     }
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("`{0}` is not a key source; use env:NAME or file:PATH")]
-pub struct KeySourceParseError(String);
+pub enum KeySourceParseError {
+    #[error("`{0}` is not a source; use env:NAME, file:PATH, command:CMD or keyring:SERVICE/ACCOUNT")]
+    Unknown(String),
+    #[error(
+        "`{0}` does not name a keychain entry; write keyring:SERVICE/ACCOUNT, e.g. keyring:langsmith-proxy/default"
+    )]
+    KeyringSpec(String),
+    #[error("{0}")]
+    Keyring(KeyringError),
+}
 
 impl FromStr for KeySource {
     type Err = KeySourceParseError;
 
     fn from_str(spec: &str) -> Result<Self, Self::Err> {
-        let invalid = || KeySourceParseError(spec.to_owned());
+        let invalid = || KeySourceParseError::Unknown(spec.to_owned());
         let (kind, rest) = spec.split_once(':').ok_or_else(invalid)?;
-        if rest.is_empty() {
+        if rest.trim().is_empty() {
             return Err(invalid());
         }
         match kind {
             "env" => Ok(Self::Env(rest.to_owned())),
             "file" => Ok(Self::File(PathBuf::from(rest))),
+            "command" => Ok(Self::Command(CommandSource::new(rest.to_owned()))),
+            "keyring" => {
+                let (service, account) =
+                    keyring::parse_spec(rest).ok_or_else(|| KeySourceParseError::KeyringSpec(spec.to_owned()))?;
+                KeyringSource::new(service, account)
+                    .map(Self::Keyring)
+                    .map_err(KeySourceParseError::Keyring)
+            }
             _ => Err(invalid()),
         }
     }
@@ -108,6 +168,8 @@ impl fmt::Display for KeySource {
         match self {
             Self::Env(var) => write!(f, "env:{var}"),
             Self::File(path) => write!(f, "file:{}", path.display()),
+            Self::Command(command) => write!(f, "command:{}", command.command()),
+            Self::Keyring(entry) => write!(f, "keyring:{}/{}", entry.service(), entry.account()),
         }
     }
 }
@@ -126,6 +188,14 @@ mod tests {
             "file:/run/secrets/key".parse::<KeySource>().ok(),
             Some(KeySource::File("/run/secrets/key".into()))
         );
+        assert_eq!(
+            "command:op read op://vault/langsmith/key".parse::<KeySource>().ok(),
+            Some(KeySource::Command(CommandSource::new(
+                "op read op://vault/langsmith/key".into()
+            )))
+        );
+        assert!("keyring:langsmith-proxy".parse::<KeySource>().is_err());
+        assert!("command: ".parse::<KeySource>().is_err());
         assert!("env:".parse::<KeySource>().is_err());
         assert!("vault:x".parse::<KeySource>().is_err());
         assert!("LANGSMITH_API_KEY".parse::<KeySource>().is_err());

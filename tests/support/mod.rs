@@ -3,6 +3,7 @@
 #![allow(dead_code, unused_imports)] // each test binary uses a different part of the harness
 
 pub mod client;
+pub mod keys;
 pub mod langsmith;
 pub mod logs;
 pub mod proxy;
@@ -10,6 +11,7 @@ pub mod tls;
 pub mod upstream;
 
 pub use client::*;
+pub use keys::*;
 pub use langsmith::*;
 pub use logs::*;
 pub use proxy::*;

@@ -1,0 +1,240 @@
+//! `command:CMD`: the key is what a shell command prints (1Password `op read`, `vault kv get`,
+//! `pass show`, a cloud CLI). The command runs with a timeout; its output never appears in an
+//! error, its stderr does (shortened), because that is where such tools say what went wrong.
+
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+/// `key.command_timeout` unless configured.
+pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
+/// A key is a few dozen bytes; anything this long is not one, and is not kept in memory.
+const MAX_STDOUT: u64 = 64 * 1024;
+/// How much of stderr is kept, and how much of it an error shows.
+const MAX_STDERR: u64 = 16 * 1024;
+const SHOWN_STDERR: usize = 400;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandSource {
+    command: String,
+    timeout: Duration,
+}
+
+/// Why a command gave no key. No variant carries the command's standard output.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error("cannot start it with {shell}: {error}")]
+    Spawn { shell: &'static str, error: std::io::Error },
+    #[error("it did not finish within {} (key.command_timeout) and was stopped; if it waits for a password or an unlock prompt, sign in first or raise key.command_timeout", humantime::format_duration(*after))]
+    TimedOut { after: Duration },
+    #[error("it failed ({status}){}", stderr_suffix(stderr))]
+    Failed { status: ExitStatus, stderr: String },
+    #[error("it printed nothing on standard output{}", stderr_suffix(stderr))]
+    Empty { stderr: String },
+    #[error("it printed more than {MAX_STDOUT} bytes, which is not a key; make it print only the key")]
+    TooLarge,
+    #[error("its output is not UTF-8 text; make it print only the key")]
+    NotText,
+    #[error("reading its output failed: {0}")]
+    Read(std::io::Error),
+}
+
+fn stderr_suffix(stderr: &str) -> String {
+    if stderr.is_empty() {
+        String::new()
+    } else {
+        format!("; its stderr says: {stderr}")
+    }
+}
+
+impl CommandSource {
+    pub fn new(command: String) -> Self {
+        Self {
+            command,
+            timeout: DEFAULT_COMMAND_TIMEOUT,
+        }
+    }
+
+    pub fn with_timeout(self, timeout: Duration) -> Self {
+        Self { timeout, ..self }
+    }
+
+    pub fn command(&self) -> &str {
+        &self.command
+    }
+
+    /// Runs the command to completion from synchronous code (start-up, `langsmith-proxy
+    /// config`, a reload on the blocking pool), inside a tokio runtime or not: on a thread of
+    /// its own with a private runtime, since a runtime cannot be blocked on from within one.
+    pub fn run_blocking(&self) -> Result<String, CommandError> {
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .map_err(CommandError::Read)?;
+                    runtime.block_on(self.run())
+                })
+                .join()
+                .unwrap_or_else(|_| Err(CommandError::Read(std::io::Error::other("the command runner panicked"))))
+        })
+    }
+
+    /// Runs the command; returns its standard output (untrimmed) when it exits 0 with some.
+    pub async fn run(&self) -> Result<String, CommandError> {
+        let (shell, flag) = shell();
+        let mut command = tokio::process::Command::new(shell);
+        command
+            .arg(flag)
+            .arg(&self.command)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        // A group of its own, so a timeout stops what the shell started too (`sh -c` does not
+        // exec its last command). It also keeps the command off the terminal: no prompts.
+        #[cfg(unix)]
+        command.process_group(0);
+        let mut child = command.spawn().map_err(|error| CommandError::Spawn { shell, error })?;
+        let stdout = read_capped(child.stdout.take(), MAX_STDOUT);
+        let stderr = read_capped(child.stderr.take(), MAX_STDERR);
+        let finished = async { tokio::join!(child.wait(), stdout, stderr) };
+        let outcome = tokio::time::timeout(self.timeout, finished).await;
+        let (status, stdout, stderr) = match outcome {
+            Ok(done) => done,
+            Err(_elapsed) => {
+                stop(&mut child).await;
+                return Err(CommandError::TimedOut { after: self.timeout });
+            }
+        };
+        let status = status.map_err(CommandError::Read)?;
+        let (stdout, stdout_truncated) = stdout.map_err(CommandError::Read)?;
+        let stderr = stderr
+            .map(|(bytes, _)| shown_stderr(&bytes, &stdout))
+            .unwrap_or_default();
+        if !status.success() {
+            return Err(CommandError::Failed { status, stderr });
+        }
+        if stdout_truncated {
+            return Err(CommandError::TooLarge);
+        }
+        let text = String::from_utf8(stdout).map_err(|_| CommandError::NotText)?;
+        if text.trim().is_empty() {
+            return Err(CommandError::Empty { stderr });
+        }
+        Ok(text)
+    }
+}
+
+/// Kills the command's process group, then the shell itself, and reaps it.
+async fn stop(child: &mut tokio::process::Child) {
+    #[cfg(unix)]
+    if let Some(group) = child.id().and_then(|id| rustix::process::Pid::from_raw(id as i32)) {
+        let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+    }
+    let _ = child.kill().await;
+}
+
+#[cfg(unix)]
+fn shell() -> (&'static str, &'static str) {
+    ("sh", "-c")
+}
+
+#[cfg(windows)]
+fn shell() -> (&'static str, &'static str) {
+    ("cmd", "/C")
+}
+
+/// Reads up to `limit` bytes; the flag says whether more was there (the rest is drained so the
+/// command does not block on a full pipe).
+async fn read_capped(pipe: Option<impl AsyncRead + Unpin>, limit: u64) -> std::io::Result<(Vec<u8>, bool)> {
+    let Some(pipe) = pipe else {
+        return Ok((Vec::new(), false));
+    };
+    let mut kept = Vec::new();
+    let mut limited = pipe.take(limit);
+    limited.read_to_end(&mut kept).await?;
+    let rest = tokio::io::copy(&mut limited.into_inner(), &mut tokio::io::sink()).await?;
+    Ok((kept, rest > 0))
+}
+
+/// The start of stderr as one line. Should a tool echo a key there, or what it printed on
+/// stdout (a partial key, say), that part is blanked.
+fn shown_stderr(stderr: &[u8], stdout: &[u8]) -> String {
+    let mut text = String::from_utf8_lossy(stderr).into_owned();
+    let printed = String::from_utf8_lossy(stdout);
+    let printed = printed.trim();
+    if !printed.is_empty() {
+        text = text.replace(printed, "[stdout redacted]");
+    }
+    let line = text
+        .split_whitespace()
+        .map(|word| {
+            if word.contains("lsv2_") || word.contains("ls__") {
+                "[key redacted]"
+            } else {
+                word
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    match line.char_indices().nth(SHOWN_STDERR) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line,
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    fn source(command: &str) -> CommandSource {
+        CommandSource::new(command.to_owned()).with_timeout(Duration::from_secs(5))
+    }
+
+    #[tokio::test]
+    async fn returns_stdout() {
+        assert_eq!(
+            source("printf 'lsv2_pt_x\\n'").run().await.ok().as_deref(),
+            Some("lsv2_pt_x\n")
+        );
+    }
+
+    #[tokio::test]
+    async fn failure_shows_stderr_never_stdout() {
+        let error = source("echo lsv2_pt_partial; echo 'not signed in' >&2; echo lsv2_pt_partial >&2; exit 3")
+            .run()
+            .await
+            .expect_err("exit 3");
+        let message = error.to_string();
+        assert!(message.contains("exit status: 3"), "{message}");
+        assert!(message.contains("not signed in"), "{message}");
+        assert!(!message.contains("lsv2_pt_partial"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn empty_and_oversized_output_are_errors() {
+        assert!(matches!(source("true").run().await, Err(CommandError::Empty { .. })));
+        assert!(matches!(
+            source("head -c 100000 /dev/zero | tr '\\0' a").run().await,
+            Err(CommandError::TooLarge)
+        ));
+    }
+
+    #[test]
+    fn keys_in_stderr_are_blanked() {
+        assert_eq!(
+            shown_stderr(b"debug: token=lsv2_sk_secret1234 sk-other\n", b"sk-other"),
+            "debug: [key redacted] [stdout redacted]"
+        );
+    }
+
+    #[test]
+    fn long_stderr_is_shortened() {
+        let shown = shown_stderr("e\n".repeat(1000).as_bytes(), b"");
+        assert!(shown.ends_with('…'));
+        assert!(shown.chars().count() <= SHOWN_STDERR + 1);
+    }
+}

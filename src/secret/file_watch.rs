@@ -1,0 +1,115 @@
+//! Follows a `file:` key through rotation. The directory holding the file is watched, not the
+//! file: Kubernetes updates a secret mount by writing a new timestamped directory and renaming
+//! a `..data_tmp` symlink over `..data`, so the file's own inode never changes; editors and
+//! `mv` replace it too. Events are coalesced: however many arrive during a read, one more read
+//! follows, and it sees the latest content.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use notify::event::{AccessKind, AccessMode};
+use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use super::{KeyReloader, KeySource, ReloadReason};
+
+/// Watches while it lives; dropping it stops the watch and its reload task.
+pub struct FileWatch {
+    _watcher: RecommendedWatcher,
+    task: JoinHandle<()>,
+}
+
+impl FileWatch {
+    /// Starts watching when the key comes from a file. Call inside a tokio runtime. `None` for
+    /// other sources, or when the directory cannot be watched (logged; the `key.refresh`
+    /// re-read still applies).
+    pub fn start(reloader: &Arc<KeyReloader>) -> Option<Self> {
+        let KeySource::File(path) = reloader.source() else {
+            return None;
+        };
+        let dir = watched_dir(path);
+        let wake = Arc::new(Notify::new());
+        let waker = wake.clone();
+        let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
+            Ok(event) if !worth_a_read(&event.kind) => {}
+            Ok(_) => waker.notify_one(),
+            Err(error) => {
+                // Lost events (a queue overflow, say): read again to be sure.
+                tracing::warn!(%error, "watching the key file's directory reported an error");
+                waker.notify_one();
+            }
+        });
+        let watching = watcher.and_then(|mut watcher| {
+            watcher.watch(&dir, RecursiveMode::NonRecursive)?;
+            Ok(watcher)
+        });
+        let watcher = match watching {
+            Ok(watcher) => watcher,
+            Err(error) => {
+                tracing::warn!(
+                    dir = %dir.display(), %error,
+                    "cannot watch the key file's directory; the key is re-read every key.refresh and after a 401"
+                );
+                return None;
+            }
+        };
+        // One read as the watch begins: a change since start-up would otherwise wait for the
+        // next event or the TTL.
+        wake.notify_one();
+        let reloader = reloader.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                wake.notified().await;
+                reloader.reload(ReloadReason::FileChanged).await;
+            }
+        });
+        tracing::debug!(dir = %dir.display(), "watching the key file's directory");
+        Some(Self {
+            _watcher: watcher,
+            task,
+        })
+    }
+}
+
+impl Drop for FileWatch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// `key` alone lives in the current directory.
+fn watched_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Opening and reading (the proxy's own reads among them) change nothing; a writer closing
+/// the file means it is complete.
+fn worth_a_read(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn watches_the_parent_directory() {
+        assert_eq!(watched_dir(Path::new("/etc/secret/key")), PathBuf::from("/etc/secret"));
+        assert_eq!(watched_dir(Path::new("key")), PathBuf::from("."));
+    }
+
+    #[test]
+    fn ignores_reads() {
+        assert!(!worth_a_read(&EventKind::Access(AccessKind::Open(AccessMode::Read))));
+        assert!(worth_a_read(&EventKind::Access(AccessKind::Close(AccessMode::Write))));
+        assert!(worth_a_read(&EventKind::Modify(notify::event::ModifyKind::Any)));
+    }
+}

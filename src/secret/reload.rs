@@ -1,0 +1,247 @@
+//! Re-reads the key source and swaps the key in the [`KeyStore`]: when the watched file
+//! changes, when the last read is older than `key.refresh` (checked lazily on the wall clock,
+//! like the key check, so no timer misfires after a laptop sleeps), and after an upstream 401
+//! (at most once per [`REREAD_AFTER_REJECTION`]). A read that fails or finds nothing keeps the
+//! current key: the proxy never swaps to nothing.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use super::{ApiKey, KeySource, KeyStore, LoadedKey};
+use crate::env::Env;
+
+/// A 401 makes the proxy re-read its source at most this often.
+pub const REREAD_AFTER_REJECTION: Duration = Duration::from_secs(30);
+
+/// Why a reload ran; logged with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReloadReason {
+    /// The last read is older than `key.refresh`.
+    Refresh,
+    /// The key file's directory changed.
+    FileChanged,
+    /// LangSmith answered 401 to the current key.
+    Rejected,
+}
+
+impl ReloadReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Refresh => "refresh",
+            Self::FileChanged => "file_changed",
+            Self::Rejected => "rejected",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReloadOutcome {
+    /// A different key was read and is now in use.
+    Reloaded,
+    /// The source holds the key already in use.
+    Unchanged,
+    /// The source could not be read or held no usable key; the current key stays.
+    Failed,
+}
+
+/// Reloads by result, for metrics and `/status`.
+#[derive(Debug, Default)]
+pub struct ReloadCounters {
+    reloaded: AtomicU64,
+    unchanged: AtomicU64,
+    failed: AtomicU64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ReloadCounts {
+    pub reloaded: u64,
+    pub unchanged: u64,
+    pub failed: u64,
+}
+
+impl ReloadCounters {
+    pub fn snapshot(&self) -> ReloadCounts {
+        ReloadCounts {
+            reloaded: self.reloaded.load(Ordering::Relaxed),
+            unchanged: self.unchanged.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+        }
+    }
+
+    fn count(&self, outcome: ReloadOutcome) {
+        let counter = match outcome {
+            ReloadOutcome::Reloaded => &self.reloaded,
+            ReloadOutcome::Unchanged => &self.unchanged,
+            ReloadOutcome::Failed => &self.failed,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+pub struct KeyReloader {
+    keys: Arc<KeyStore>,
+    env: Arc<Env>,
+    ttl: Duration,
+    counters: Arc<ReloadCounters>,
+    /// Wall-clock milliseconds of the last read (start-up's included); claimed with a
+    /// compare-and-swap so one stale moment starts one background read.
+    last_read_ms: AtomicU64,
+    /// Single flight for reads; holds when a 401 last caused one.
+    running: tokio::sync::Mutex<Option<SystemTime>>,
+}
+
+impl std::fmt::Debug for KeyReloader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyReloader")
+            .field("source", self.keys.source())
+            .field("ttl", &self.ttl)
+            .field("counts", &self.counters.snapshot())
+            .finish_non_exhaustive()
+    }
+}
+
+impl KeyReloader {
+    /// `keys` was just loaded from its source; the TTL counts from now.
+    pub fn new(keys: Arc<KeyStore>, env: Env, ttl: Duration, counters: Arc<ReloadCounters>) -> Self {
+        Self {
+            keys,
+            env: Arc::new(env),
+            ttl,
+            counters,
+            last_read_ms: AtomicU64::new(now_ms()),
+            running: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    pub fn source(&self) -> &KeySource {
+        self.keys.source()
+    }
+
+    /// Called on every request: cheap (one atomic load and a clock read) unless the last read
+    /// is older than `key.refresh`, then one request starts a read in the background.
+    pub fn refresh_in_background_if_stale(self: &Arc<Self>) {
+        if !self.source().can_change() {
+            return;
+        }
+        let last = self.last_read_ms.load(Ordering::Acquire);
+        let now = now_ms();
+        // A clock that went backwards counts as stale too.
+        let stale = now
+            .checked_sub(last)
+            .is_none_or(|age| age >= self.ttl.as_millis() as u64);
+        if !stale
+            || self
+                .last_read_ms
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+        {
+            return;
+        }
+        let reloader = self.clone();
+        tokio::spawn(async move {
+            reloader.reload(ReloadReason::Refresh).await;
+        });
+    }
+
+    /// Reads the source now and swaps the key if it changed.
+    pub async fn reload(&self, reason: ReloadReason) -> ReloadOutcome {
+        let _running = self.running.lock().await;
+        self.read_and_swap(reason).await
+    }
+
+    /// After LangSmith answered 401 to `rejected`: the key to retry with, if a different one is
+    /// in use by now — swapped by another reload meanwhile, or found by re-reading the source
+    /// (rate-limited to once per [`REREAD_AFTER_REJECTION`]).
+    pub async fn after_rejection(&self, rejected: &ApiKey) -> Option<Arc<LoadedKey>> {
+        let replaced = || {
+            self.keys
+                .snapshot()
+                .filter(|current| !current.key.matches(rejected.header_value().as_bytes()))
+        };
+        if !self.source().can_change() {
+            return None;
+        }
+        if let Some(current) = replaced() {
+            return Some(current);
+        }
+        let mut last_rejection = self.running.lock().await;
+        // Requests rejected together wait here for one re-read, then all see its result.
+        if let Some(current) = replaced() {
+            return Some(current);
+        }
+        let now = SystemTime::now();
+        let recent = last_rejection
+            .and_then(|at| now.duration_since(at).ok())
+            .is_some_and(|age| age < REREAD_AFTER_REJECTION);
+        if recent {
+            return None;
+        }
+        *last_rejection = Some(now);
+        self.read_and_swap(ReloadReason::Rejected).await;
+        replaced()
+    }
+
+    /// Call with `running` held.
+    async fn read_and_swap(&self, reason: ReloadReason) -> ReloadOutcome {
+        let source = self.source().clone();
+        let env = self.env.clone();
+        // Commands and keychains block; a file may sit on a slow network mount.
+        let read = match tokio::task::spawn_blocking(move || source.read(&env)).await {
+            Ok(read) => read.map_err(|error| error.to_string()),
+            Err(failed) => Err(format!("the reading task failed: {failed}")),
+        };
+        self.last_read_ms.store(now_ms(), Ordering::Release);
+        let outcome = self.swap(reason, read);
+        self.counters.count(outcome);
+        outcome
+    }
+
+    fn swap(&self, reason: ReloadReason, read: Result<ApiKey, String>) -> ReloadOutcome {
+        let source = self.source();
+        let old = self.keys.snapshot();
+        let old_fingerprint = old.as_ref().map_or("none", |k| k.key.fingerprint());
+        let old_hint = old.as_ref().map_or("none", |k| k.key.hint());
+        match read {
+            Err(error) => {
+                tracing::error!(
+                    key_source = %source, reason = reason.as_str(), key_fingerprint = old_fingerprint,
+                    key_hint = old_hint, error,
+                    "key reload failed; the proxy keeps using the current key"
+                );
+                ReloadOutcome::Failed
+            }
+            Ok(key)
+                if old
+                    .as_ref()
+                    .is_some_and(|o| o.key.matches(key.header_value().as_bytes())) =>
+            {
+                tracing::debug!(
+                    key_source = %source, reason = reason.as_str(), key_fingerprint = old_fingerprint,
+                    "key reload: unchanged"
+                );
+                ReloadOutcome::Unchanged
+            }
+            Ok(key) => {
+                tracing::info!(
+                    key_source = %source, reason = reason.as_str(),
+                    old_fingerprint, old_hint, new_fingerprint = key.fingerprint(), new_hint = key.hint(),
+                    "key reloaded: {old_hint} ({old_fingerprint}) → {} ({})", key.hint(), key.fingerprint()
+                );
+                if let Some(why) = key.suspicion() {
+                    tracing::warn!(key_source = %source, key_hint = key.hint(), "the new key looks wrong: {why}");
+                }
+                self.keys.replace(key);
+                ReloadOutcome::Reloaded
+            }
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis() as u64)
+}

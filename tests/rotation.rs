@@ -1,0 +1,325 @@
+//! Zero-downtime key rotation: a Kubernetes-style secret mount swapped under load, and the
+//! re-read and retry after LangSmith rejects a key that has been replaced at its source.
+#![cfg(unix)]
+
+mod support;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::Request;
+use langsmith_proxy::env::Env;
+use langsmith_proxy::secret::ReloadCounts;
+use support::*;
+use tempfile::TempDir;
+
+/// A secret volume written the way the kubelet does it: each version in a new timestamped
+/// directory, a `..data_tmp` symlink to it renamed over `..data`, the old directory removed,
+/// and `key` a symlink to `..data/key` that itself never changes.
+struct KubernetesSecret {
+    dir: TempDir,
+    version: usize,
+    current: Option<PathBuf>,
+}
+
+impl KubernetesSecret {
+    fn new(first: &str) -> Self {
+        let mut secret = Self {
+            dir: tempfile::tempdir().expect("tempdir"),
+            version: 0,
+            current: None,
+        };
+        secret.write(first);
+        std::os::unix::fs::symlink("..data/key", secret.key_path()).expect("key symlink");
+        secret
+    }
+
+    fn key_path(&self) -> PathBuf {
+        self.dir.path().join("key")
+    }
+
+    fn write(&mut self, key: &str) {
+        self.version += 1;
+        let name = format!("..2025_06_01_12_00_00.{:09}", self.version);
+        let version_dir = self.dir.path().join(&name);
+        std::fs::create_dir(&version_dir).expect("version dir");
+        std::fs::write(version_dir.join("key"), format!("{key}\n")).expect("write key");
+        let tmp = self.dir.path().join("..data_tmp");
+        std::os::unix::fs::symlink(&name, &tmp).expect("..data_tmp");
+        std::fs::rename(&tmp, self.dir.path().join("..data")).expect("rename over ..data");
+        if let Some(old) = self.current.replace(version_dir) {
+            std::fs::remove_dir_all(old).expect("remove old version");
+        }
+    }
+}
+
+fn counts(proxy: &ProxyHandle) -> ReloadCounts {
+    proxy.app.shared().key_reloads.snapshot()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubernetes_secret_swapped_under_load_fails_no_request() {
+    const SWAPS: usize = 200;
+    const WORKERS: usize = 4;
+    const REQUESTS_PER_SWAP: usize = 5;
+
+    let mut secret = KubernetesSecret::new(&numbered_key(0));
+    let upstream = FakeUpstream::start(|_| Reply::ok()).await;
+    let source = format!("file:{}", secret.key_path().display());
+    let proxy = start_proxy_with(&upstream.url, &[("key.source", &source)], Env::default()).await;
+
+    let (progress, mut completed) = tokio::sync::watch::channel(0usize);
+    let progress = Arc::new(progress);
+    let stop = Arc::new(AtomicBool::new(false));
+    let url = proxy.url("/info");
+    let workers: Vec<_> = (0..WORKERS)
+        .map(|_| {
+            let (progress, stop, url) = (progress.clone(), stop.clone(), url.clone());
+            tokio::spawn(async move {
+                let client = http_client(false);
+                let mut failures = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let request = Request::get(&url).body(empty()).expect("request");
+                    match client.request(request).await {
+                        Ok(response) if response.status() == 200 => {}
+                        Ok(response) => failures.push(format!("status {}", response.status())),
+                        Err(error) => failures.push(error.to_string()),
+                    }
+                    progress.send_modify(|n| *n += 1);
+                }
+                failures
+            })
+        })
+        .collect();
+
+    let rotation = async {
+        for n in 1..=SWAPS {
+            secret.write(&numbered_key(n));
+            // A steady stream between swaps: wait for requests, not for time.
+            let target = *completed.borrow() + REQUESTS_PER_SWAP;
+            completed.wait_for(|done| *done >= target).await.expect("workers alive");
+        }
+        // The watch follows the last swap too.
+        while upstream.keys_seen().last().map(String::as_str) != Some(numbered_key(SWAPS).as_str()) {
+            let target = *completed.borrow() + 1;
+            completed.wait_for(|done| *done >= target).await.expect("workers alive");
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), rotation)
+        .await
+        .expect("the proxy picked up the last key within 60 s");
+    stop.store(true, Ordering::Relaxed);
+    let mut failures = Vec::new();
+    for worker in workers {
+        failures.extend(worker.await.expect("worker"));
+    }
+
+    assert!(failures.is_empty(), "failed requests: {failures:?}");
+    let issued: HashSet<String> = (0..=SWAPS).map(numbered_key).collect();
+    let seen = upstream.keys_seen();
+    assert!(seen.len() >= SWAPS * REQUESTS_PER_SWAP, "{} requests", seen.len());
+    for sent in &seen {
+        assert!(
+            issued.contains(sent),
+            "the upstream got {sent:?}, not one of the issued keys"
+        );
+    }
+    // How many of the versions requests saw depends on scheduling; each one they saw was
+    // loaded by a reload (the first at start).
+    let distinct: HashSet<&String> = seen.iter().collect();
+    let counts = counts(&proxy);
+    assert!(distinct.len() >= 2, "{counts:?}");
+    assert!(counts.reloaded >= distinct.len() as u64 - 1, "{counts:?}");
+    proxy.stop().await;
+}
+
+/// A `command:` source printing what `file` holds, so a test can change the key at its source
+/// without the file watch (which only `file:` sources have) noticing.
+struct CommandKey {
+    dir: TempDir,
+}
+
+impl CommandKey {
+    fn new(first: &str) -> Self {
+        let source = Self {
+            dir: tempfile::tempdir().expect("tempdir"),
+        };
+        source.set(first);
+        source
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.path().join("current")
+    }
+
+    fn set(&self, key: &str) {
+        std::fs::write(self.path(), key).expect("write key");
+    }
+
+    fn spec(&self) -> String {
+        format!("command:cat '{}'", self.path().display())
+    }
+}
+
+/// An upstream that takes only `valid` and answers 401 otherwise, like LangSmith.
+async fn accepting(valid: String) -> FakeUpstream {
+    FakeUpstream::start(move |req| {
+        if req.header("x-api-key") == Some(valid.as_str()) {
+            Reply::ok()
+        } else {
+            Reply::json(401, r#"{"detail":"Invalid token"}"#)
+        }
+    })
+    .await
+}
+
+async fn start_with_command(upstream: &FakeUpstream, source: &CommandKey) -> ProxyHandle {
+    let spec = source.spec();
+    start_proxy_with(
+        &upstream.url,
+        &[("key.source", &spec), ("key.refresh", "1h")],
+        Env::default(),
+    )
+    .await
+}
+
+/// The proxy started with `old` from a command; then LangSmith accepts only `new`, which the
+/// command prints from now on (as after a rotation the proxy has not noticed yet).
+struct RotatedAtSource {
+    old: String,
+    new: String,
+    upstream: FakeUpstream,
+    proxy: ProxyHandle,
+    _source: CommandKey,
+}
+
+impl RotatedAtSource {
+    async fn start() -> Self {
+        let (old, new) = (numbered_key(1), numbered_key(2));
+        let source = CommandKey::new(&old);
+        let upstream = accepting(new.clone()).await;
+        let proxy = start_with_command(&upstream, &source).await;
+        source.set(&new);
+        Self {
+            old,
+            new,
+            upstream,
+            proxy,
+            _source: source,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_401_rereads_the_source_and_retries_a_get_with_the_new_key() {
+    let t = RotatedAtSource::start().await;
+
+    let (response, body) = get(&t.proxy.url("/sessions?limit=1")).await;
+    assert_eq!(response.status(), 200, "{}", String::from_utf8_lossy(&body));
+    assert!(response.headers().get("x-langsmith-proxy-diagnosis").is_none());
+    assert_eq!(t.upstream.keys_seen(), [t.old, t.new.clone()]);
+    let retried = t.upstream.last();
+    assert_eq!(retried.method, "GET");
+    assert_eq!(retried.target, "/sessions?limit=1");
+    assert_eq!(
+        counts(&t.proxy),
+        ReloadCounts {
+            reloaded: 1,
+            ..ReloadCounts::default()
+        }
+    );
+    assert_eq!(
+        t.proxy.app.keys().snapshot().map(|k| k.key.fingerprint().to_owned()),
+        langsmith_proxy::secret::ApiKey::parse(&t.new)
+            .ok()
+            .map(|k| k.fingerprint().to_owned())
+    );
+    t.proxy.stop().await;
+}
+
+#[tokio::test]
+async fn a_post_with_a_body_is_not_retried_but_the_next_request_has_the_new_key() {
+    let t = RotatedAtSource::start().await;
+
+    let request = Request::post(t.proxy.url("/runs"))
+        .header("content-type", "application/json")
+        .body(full(r#"{"name":"run"}"#))
+        .expect("request");
+    let (response, _) = send(request).await;
+    assert_eq!(response.status(), 401);
+    assert!(
+        response.headers().get("x-langsmith-proxy-diagnosis").is_some(),
+        "the 401 is still explained"
+    );
+    assert_eq!(t.upstream.keys_seen(), [t.old.as_str()], "the POST went upstream once");
+    assert_eq!(counts(&t.proxy).reloaded, 1, "the source was re-read all the same");
+
+    let (response, _) = get(&t.proxy.url("/sessions")).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(t.upstream.keys_seen(), [t.old, t.new]);
+    t.proxy.stop().await;
+}
+
+#[tokio::test]
+async fn rereads_after_a_401_are_rate_limited() {
+    let source = CommandKey::new(&numbered_key(1));
+    let upstream = accepting(numbered_key(9)).await;
+    let proxy = start_with_command(&upstream, &source).await;
+
+    let (response, _) = get(&proxy.url("/sessions")).await;
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        counts(&proxy),
+        ReloadCounts {
+            unchanged: 1,
+            ..ReloadCounts::default()
+        }
+    );
+    // Changed at the source, but within the rate limit: no second read, no retry.
+    source.set(&numbered_key(9));
+    let (response, _) = get(&proxy.url("/sessions")).await;
+    assert_eq!(response.status(), 401);
+    assert_eq!(counts(&proxy).unchanged + counts(&proxy).reloaded, 1);
+    assert_eq!(upstream.requests().len(), 2);
+    proxy.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_rejected_together_share_one_reread_and_are_all_retried() {
+    let t = RotatedAtSource::start().await;
+
+    let url = t.proxy.url("/sessions");
+    let requests = (0..8).map(|_| get(&url));
+    for (response, _) in futures_util::future::join_all(requests).await {
+        assert_eq!(response.status(), 200);
+    }
+    assert_eq!(
+        counts(&t.proxy),
+        ReloadCounts {
+            reloaded: 1,
+            ..ReloadCounts::default()
+        }
+    );
+    let seen = t.upstream.keys_seen();
+    assert_eq!(seen.iter().filter(|k| **k == t.new).count(), 8, "{seen:?}");
+    assert!(seen.iter().all(|k| *k == t.old || *k == t.new));
+    t.proxy.stop().await;
+}
+
+/// Keeps the helper honest: the kubelet layout resolves through both symlinks.
+#[test]
+fn kubernetes_layout_resolves_to_the_latest_key() {
+    let mut secret = KubernetesSecret::new(&numbered_key(1));
+    secret.write(&numbered_key(2));
+    let read = std::fs::read_to_string(secret.key_path()).expect("read");
+    assert_eq!(read.trim(), numbered_key(2));
+    assert!(Path::new(&secret.key_path()).is_symlink());
+    assert_eq!(
+        std::fs::read_dir(secret.dir.path()).expect("dir").count(),
+        3,
+        "key, ..data and one version"
+    );
+}
