@@ -45,7 +45,7 @@ fn main() -> ExitCode {
             Err(code) => code,
         },
         Command::Doctor(args) => match tcp_listen(&config) {
-            Ok(listen) => run_doctor(&args, listen, &env),
+            Ok(listen) => run_doctor(&args, &config, listen, &env),
             Err(code) => code,
         },
         // Handled above, before the configuration is loaded.
@@ -68,9 +68,13 @@ fn tcp_listen(config: &Config) -> Result<std::net::SocketAddr, ExitCode> {
 }
 
 /// Exit 0 when nothing is wrong, 1 when `doctor` found something.
-fn run_doctor(args: &DoctorArgs, proxy_listen: std::net::SocketAddr, env: &Env) -> ExitCode {
+fn run_doctor(args: &DoctorArgs, config: &Config, proxy_listen: std::net::SocketAddr, env: &Env) -> ExitCode {
     let inputs = doctor::Inputs { env, proxy_listen };
-    let report = doctor::examine(&inputs, &doctor::TcpProbe::default());
+    let regions = doctor::LangSmithRegionCheck {
+        regions: config.regions.clone(),
+        timeouts: config.timeouts,
+    };
+    let report = doctor::examine_with(&inputs, &doctor::TcpProbe::default(), &regions);
     if args.json {
         println!("{:#}", doctor::json(&report));
     } else {

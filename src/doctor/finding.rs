@@ -40,6 +40,8 @@ pub enum Code {
     EndpointIsWebUi,
     /// The endpoint is a LangSmith region's API host: the app bypasses the proxy.
     EndpointIsRegionHost,
+    /// The endpoint is a region's API host, and the key works only elsewhere (or nowhere).
+    KeyRegionMismatch,
     /// The endpoint is a loopback address where nothing listens.
     ProxyNotListening,
     /// HTTP(S)_PROXY would send requests for the loopback endpoint to another proxy.
@@ -78,6 +80,7 @@ impl Code {
             Self::TracingValueNotTrue => "tracing_value_not_true",
             Self::TracingPlaceholderWithoutProxy => "tracing_placeholder_without_proxy",
             Self::WorkspaceMissing => "workspace_missing",
+            Self::KeyRegionMismatch => "key_region_mismatch",
         }
     }
 
@@ -90,6 +93,7 @@ impl Code {
             | Self::EndpointIsWebUi
             | Self::ProxyNotListening
             | Self::NoProxyMissingLoopback
+            | Self::KeyRegionMismatch
             | Self::TracingPlaceholderWithoutProxy => Severity::Error,
             Self::VariableNearMiss
             | Self::PrefixShadowed

@@ -12,6 +12,7 @@ mod endpoint;
 mod finding;
 mod probe;
 mod profile;
+mod regions;
 mod render;
 mod sdk_env;
 
@@ -22,6 +23,7 @@ pub use endpoint::EndpointKind;
 pub use finding::{Code, Finding, Severity};
 pub use probe::{Probe, TcpProbe};
 pub use profile::{Profile, ProfileState};
+pub use regions::{LangSmithRegionCheck, NoRegionCheck, RegionCheck};
 pub use render::{human, json};
 pub use sdk_env::{Origin, Resolved};
 
@@ -57,10 +59,20 @@ impl Report {
     }
 }
 
+/// Examines without asking LangSmith where the key works.
 pub fn examine(inputs: &Inputs<'_>, probe: &dyn Probe) -> Report {
+    examine_with(inputs, probe, &NoRegionCheck)
+}
+
+pub fn examine_with(inputs: &Inputs<'_>, probe: &dyn Probe, regions: &dyn RegionCheck) -> Report {
     let profile = profile::load(inputs.env);
     let effective = Effective::resolve(inputs.env, &profile);
     let endpoint = endpoint::classify(&effective.endpoint.value, probe);
+    // Only a real key sent straight to a region can be in the wrong one.
+    let key_regions = match (&endpoint, effective.key.as_ref().map(|k| &k.value)) {
+        (EndpointKind::Region(_), Some(KeyValue::Key(key))) => regions.accepting(key),
+        _ => None,
+    };
     let proxy_endpoint = proxy_endpoint(inputs.proxy_listen);
     let mut findings = checks::run(&checks::Facts {
         env: inputs.env,
@@ -68,6 +80,7 @@ pub fn examine(inputs: &Inputs<'_>, probe: &dyn Probe) -> Report {
         effective: &effective,
         endpoint: &endpoint,
         proxy_endpoint: &proxy_endpoint,
+        key_regions: key_regions.as_deref(),
     });
     findings.sort_by_key(Finding::severity);
     Report {

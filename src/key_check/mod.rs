@@ -183,6 +183,29 @@ impl KeyCheck {
     }
 }
 
+/// Which of `regions` accept `key` (used by `doctor`, which has no proxy running to ask).
+/// `None` when a region could not be reached and none accepted the key: no verdict.
+pub async fn regions_accepting(
+    client: &UpstreamClient,
+    key: &HeaderValue,
+    regions: &[(String, Upstream)],
+    timeouts: &Timeouts,
+) -> Option<Vec<String>> {
+    let probes = regions.iter().map(|(name, upstream)| async move {
+        (name.clone(), probe::probe(client, upstream, key, None, timeouts).await)
+    });
+    let answers = futures_util::future::join_all(probes).await;
+    let accepted: Vec<String> = answers
+        .iter()
+        .filter(|(_, health)| matches!(health, Health::Valid { .. }))
+        .map(|(name, _)| name.clone())
+        .collect();
+    let unreachable = answers
+        .iter()
+        .any(|(_, health)| matches!(health, Health::Unreachable { .. }));
+    (!accepted.is_empty() || !unreachable).then_some(accepted)
+}
+
 fn log_outcome(key: &LoadedKey, record: &CheckRecord, upstream: &Upstream) {
     let fingerprint = key.key.fingerprint();
     let hint = key.key.hint();

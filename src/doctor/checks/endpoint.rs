@@ -1,9 +1,8 @@
 //! Where the SDK sends requests: not a URL, the web app, LangSmith directly, or a loopback
 //! address where nothing listens.
 //!
-//! The "region that does not match where the key works" check belongs here once the key check
-//! exists: gather `(key, endpoint) -> accepted regions` in `doctor::examine`, keep the answer
-//! in `Facts`, and compare it with `EndpointKind::Region` below.
+//! When the endpoint is a region's API host, `doctor::examine` asks LangSmith which regions
+//! accept the key (`Facts::key_regions`): a mismatch is the classic "403 from the wrong region".
 
 use super::Facts;
 use crate::doctor::endpoint::EndpointKind;
@@ -14,6 +13,12 @@ pub fn check(f: &Facts<'_>) -> Vec<Finding> {
     let endpoint = &f.effective.endpoint;
     let value = printable(&endpoint.value);
     let origin = &endpoint.origin;
+    let mut findings = Vec::new();
+    if let (EndpointKind::Region(region), Some(accepting)) = (f.endpoint, f.key_regions) {
+        if !accepting.iter().any(|name| name == region) {
+            findings.push(region_mismatch(region, accepting, &value));
+        }
+    }
     let finding = match f.endpoint {
         EndpointKind::Invalid(reason) => Finding::new(
             Code::EndpointInvalid,
@@ -62,7 +67,29 @@ pub fn check(f: &Facts<'_>) -> Vec<Finding> {
                 fix,
             )
         }
-        EndpointKind::Loopback { listening: true, .. } | EndpointKind::Other => return Vec::new(),
+        EndpointKind::Loopback { listening: true, .. } | EndpointKind::Other => return findings,
     };
-    vec![finding]
+    findings.push(finding);
+    findings
+}
+
+fn region_mismatch(region: &str, accepting: &[String], endpoint: &str) -> Finding {
+    match accepting.first() {
+        Some(home) => Finding::new(
+            Code::KeyRegionMismatch,
+            format!(
+                "The endpoint {endpoint} is LangSmith's {region} region, but the key works in {}: every call gets 401/403.",
+                accepting.join(", ")
+            ),
+            [
+                format!("run langsmith-proxy with --upstream {home} and point the app at it"),
+                format!("or, without the proxy, use the {home} API host as LANGSMITH_ENDPOINT"),
+            ],
+        ),
+        None => Finding::new(
+            Code::KeyRegionMismatch,
+            format!("The endpoint {endpoint} is LangSmith's {region} region, and no region accepts the key: it is wrong, revoked or expired."),
+            ["create a new key in LangSmith → Settings → API Keys and set it where the app (or the proxy) reads it".to_owned()],
+        ),
+    }
 }

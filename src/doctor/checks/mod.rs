@@ -23,6 +23,8 @@ pub struct Facts<'a> {
     pub endpoint: &'a EndpointKind,
     /// The URL apps should use for this proxy (from its `listen` setting), for fixes.
     pub proxy_endpoint: &'a str,
+    /// The regions that accept the app's key, when the endpoint is a region and LangSmith said.
+    pub key_regions: Option<&'a [String]>,
 }
 
 impl Facts<'_> {

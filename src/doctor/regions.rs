@@ -1,0 +1,42 @@
+//! Where the app's key works: asked of LangSmith itself when the endpoint is a region's API
+//! host, so `doctor` can say "this key belongs to eu". A trait, so tests stay off the network.
+
+use crate::client;
+use crate::config::Timeouts;
+use crate::key_check::regions_accepting;
+use crate::secret::ApiKey;
+use crate::upstream::Upstream;
+
+pub trait RegionCheck {
+    /// The regions that accept `key`; `None` when that could not be found out.
+    fn accepting(&self, key: &ApiKey) -> Option<Vec<String>>;
+}
+
+/// Asks nobody: for runs that must not touch the network.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoRegionCheck;
+
+impl RegionCheck for NoRegionCheck {
+    fn accepting(&self, _key: &ApiKey) -> Option<Vec<String>> {
+        None
+    }
+}
+
+/// Checks the key against every configured region (`regions.<name>`), concurrently.
+pub struct LangSmithRegionCheck {
+    pub regions: Vec<(String, Upstream)>,
+    pub timeouts: Timeouts,
+}
+
+impl RegionCheck for LangSmithRegionCheck {
+    fn accepting(&self, key: &ApiKey) -> Option<Vec<String>> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?;
+        runtime.block_on(async {
+            let client = client::build(None, None, &self.timeouts).ok()?;
+            regions_accepting(&client, key.header_value(), &self.regions, &self.timeouts).await
+        })
+    }
+}
