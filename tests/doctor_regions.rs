@@ -44,7 +44,7 @@ fn key_from_another_region_is_named() {
         .iter()
         .find(|f| f.code == Code::KeyRegionMismatch)
         .expect("mismatch found");
-    let text = format!("{}", doctor::human(&report));
+    let text = doctor::human(&report).to_string();
     assert!(text.contains("--upstream eu"), "{text}");
     assert!(finding.summary.contains("works in eu"), "{}", finding.summary);
     assert!(!report.is_ok());
