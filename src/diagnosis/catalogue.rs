@@ -169,7 +169,15 @@ fn reload_step(source: &str) -> String {
         Some(("env", var)) => {
             format!("Set {var} in the proxy's environment to the new key and restart the proxy (key.source = {source})")
         }
-        Some(("file", path)) => format!("Write the new key to {path} (key.source = {source})"),
+        Some(("file", path)) => {
+            format!("Write the new key to {path}: the proxy watches the file and swaps keys without a restart")
+        }
+        Some(("command", _)) => format!(
+            "Update the key where the command reads it ({source}): the proxy re-runs it after a 401 and every key.refresh"
+        ),
+        Some(("keyring", entry)) => format!(
+            "Store the new key with `langsmith-proxy key set` (keyring entry {entry}): the proxy re-reads it after a 401"
+        ),
         _ => format!("Update the key at its source ({source})"),
     }
 }

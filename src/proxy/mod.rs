@@ -80,6 +80,15 @@ pub struct Shared {
     pub key_reloads: Arc<ReloadCounters>,
 }
 
+/// Credential headers, and the client token's header when one is configured.
+fn sensitive_headers(shared: &Shared) -> Vec<HeaderName> {
+    let token = shared.guard.token.as_ref().map(|token| token.header().clone());
+    [X_API_KEY, AUTHORIZATION, PROXY_AUTHORIZATION, COOKIE]
+        .into_iter()
+        .chain(token)
+        .collect()
+}
+
 /// The proxy's request path, outermost layer first.
 pub fn stack(
     shared: Arc<Shared>,
@@ -88,12 +97,7 @@ pub fn stack(
 {
     ServiceBuilder::new()
         // Before anything can log a header.
-        .layer(SetSensitiveRequestHeadersLayer::new([
-            X_API_KEY,
-            AUTHORIZATION,
-            PROXY_AUTHORIZATION,
-            COOKIE,
-        ]))
+        .layer(SetSensitiveRequestHeadersLayer::new(sensitive_headers(&shared)))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(access_log::AccessLogLayer::new(shared.clone()))
