@@ -51,12 +51,9 @@ async fn valid_key_exits_zero_and_lists_workspaces() {
 
 #[tokio::test]
 async fn rejected_key_exits_three_with_a_fix() {
-    let (upstream, _) = LangSmith {
-        valid_key: "lsv2_pt_someone_elses_key_000000000000000000",
-        ..LangSmith::default()
-    }
-    .start()
-    .await;
+    let (upstream, _) = LangSmith::refusing_test_key((401, r#"{"detail":"Invalid token"}"#))
+        .start()
+        .await;
     let output = check(TEST_KEY, &["--upstream", &upstream.url, "--json"]).await;
     assert_eq!(output.status.code(), Some(3));
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json report");
@@ -69,13 +66,9 @@ async fn rejected_key_exits_three_with_a_fix() {
 
 #[tokio::test]
 async fn wrong_region_exits_four_and_names_it() {
-    let (us, _) = LangSmith {
-        valid_key: "lsv2_pt_someone_elses_key_000000000000000000",
-        reject: (403, "{\"error\":\"Forbidden\"}\n"),
-        ..LangSmith::default()
-    }
-    .start()
-    .await;
+    let (us, _) = LangSmith::refusing_test_key((403, "{\"error\":\"Forbidden\"}\n"))
+        .start()
+        .await;
     let (eu, _) = LangSmith::default().start().await;
     let (us_url, eu_url) = (format!("us={}", us.url), format!("eu={}", eu.url));
     let (apac, aws) = (format!("apac={}", us.url), format!("aws={}", us.url));

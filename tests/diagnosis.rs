@@ -104,11 +104,7 @@ async fn revoked_key_valid_at_start_then_401() {
 #[tokio::test]
 async fn wrong_region_names_the_region_that_accepts_the_key() {
     let logs = CapturedLogs::global();
-    let us = LangSmith {
-        valid_key: "lsv2_pt_someone_elses_key_000000000000000000",
-        reject: (403, "{\"error\":\"Forbidden\"}\n"),
-        ..LangSmith::default()
-    };
+    let us = LangSmith::refusing_test_key((403, "{\"error\":\"Forbidden\"}\n"));
     let (us, _) = us.start().await;
     let (eu, _) = LangSmith::default().start().await;
     let flags = [
@@ -290,12 +286,9 @@ async fn missing_key_is_answered_by_the_proxy() {
 
 #[tokio::test]
 async fn never_validated_key_is_rejected_not_revoked() {
-    let (upstream, _) = LangSmith {
-        valid_key: "lsv2_pt_someone_elses_key_000000000000000000",
-        ..LangSmith::default()
-    }
-    .start()
-    .await;
+    let (upstream, _) = LangSmith::refusing_test_key((401, r#"{"detail":"Invalid token"}"#))
+        .start()
+        .await;
     let proxy = start_checked(&upstream.url, &[], env_with_key()).await;
     let (response, body) = get(&proxy.url("/sessions")).await;
     let member = assert_diagnosed(&response, &body, 401, "key_rejected");

@@ -80,13 +80,9 @@ fn no_mismatch_when_the_key_belongs_there_or_nobody_could_tell() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_real_check_asks_each_region() {
-    let (us, _) = LangSmith {
-        valid_key: "lsv2_pt_someone_elses_key_000000000000000000",
-        reject: (403, "{\"error\":\"Forbidden\"}\n"),
-        ..LangSmith::default()
-    }
-    .start()
-    .await;
+    let (us, _) = LangSmith::refusing_test_key((403, "{\"error\":\"Forbidden\"}\n"))
+        .start()
+        .await;
     let (eu, _) = LangSmith::default().start().await;
     let table = [("us", us.url.as_str()), ("eu", eu.url.as_str())];
     let check = LangSmithRegionCheck {

@@ -182,7 +182,7 @@ async fn request_body_streams_before_the_client_finishes() {
     let proxy = start_proxy(&upstream_url).await;
 
     let (chunks_tx, chunks_rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, std::convert::Infallible>>(1);
-    let body = StreamBody::new(tokio_stream_from(chunks_rx)).boxed();
+    let body = StreamBody::new(receiver_stream(chunks_rx)).boxed();
     let request = Request::post(proxy.url("/runs/multipart")).body(body).expect("request");
     let response = tokio::spawn(send(request));
     chunks_tx
@@ -206,30 +206,14 @@ async fn request_body_streams_before_the_client_finishes() {
 /// The client must receive the first chunk while the upstream still holds back the rest.
 #[tokio::test]
 async fn response_body_streams_before_the_upstream_finishes() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let upstream_url = format!("http://{}", listener.local_addr().expect("addr"));
-    let (chunks_tx, chunks_rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, std::convert::Infallible>>(1);
-    let chunks_rx = std::sync::Mutex::new(Some(chunks_rx));
-    tokio::spawn(async move {
-        let (stream, _) = listener.accept().await.expect("accept");
-        let service = hyper::service::service_fn(move |_req: Request<hyper::body::Incoming>| {
-            let rx = chunks_rx.lock().expect("lock").take().expect("one request");
-            async move { Ok::<_, std::convert::Infallible>(http::Response::new(StreamBody::new(tokio_stream_from(rx)))) }
-        });
-        let _ = hyper::server::conn::http1::Builder::new()
-            .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-            .await;
-    });
+    let (upstream_url, chunks_tx) = streaming_upstream().await;
     let proxy = start_proxy(&upstream_url).await;
     let response = http_client(false)
         .request(Request::get(proxy.url("/runs/stream")).body(empty()).expect("request"))
         .await
         .expect("response");
     let mut body = response.into_body();
-    chunks_tx
-        .send(Ok(Frame::data(Bytes::from_static(b"event: one\n\n"))))
-        .await
-        .expect("send");
+    send_chunk(&chunks_tx, b"event: one\n\n").await;
     let first = body
         .frame()
         .await
@@ -238,10 +222,7 @@ async fn response_body_streams_before_the_upstream_finishes() {
         .into_data()
         .expect("data");
     assert_eq!(&first[..], b"event: one\n\n");
-    chunks_tx
-        .send(Ok(Frame::data(Bytes::from_static(b"event: two\n\n"))))
-        .await
-        .expect("send");
+    send_chunk(&chunks_tx, b"event: two\n\n").await;
     drop(chunks_tx);
     let rest = body.collect().await.expect("rest").to_bytes();
     assert_eq!(&rest[..], b"event: two\n\n");
@@ -269,11 +250,4 @@ async fn h2c_clients_are_served_and_upstream_connections_reused() {
         1,
         "the proxy should keep one pooled upstream connection"
     );
-}
-
-/// Adapts an mpsc receiver into a Stream without pulling in tokio-stream.
-fn tokio_stream_from<T: Send + 'static>(
-    rx: tokio::sync::mpsc::Receiver<T>,
-) -> impl futures_util::Stream<Item = T> + Send + 'static {
-    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) })
 }

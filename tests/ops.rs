@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::Request;
-use http_body_util::{BodyExt, StreamBody};
+use http_body_util::BodyExt;
 use hyper::body::Frame;
 use langsmith_proxy::env::Env;
 use langsmith_proxy::secret::ApiKey;
@@ -194,22 +194,7 @@ async fn access_log_has_the_request_context_and_never_the_key() {
 /// refused meanwhile, and `serve` returns.
 #[tokio::test]
 async fn shutdown_lets_a_streaming_request_finish_and_refuses_new_ones() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let upstream_url = format!("http://{}", listener.local_addr().expect("addr"));
-    let (chunks_tx, chunks_rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, std::convert::Infallible>>(1);
-    let chunks_rx = std::sync::Mutex::new(Some(chunks_rx));
-    tokio::spawn(async move {
-        let (stream, _) = listener.accept().await.expect("accept");
-        let service = hyper::service::service_fn(move |_req: Request<hyper::body::Incoming>| {
-            let rx = chunks_rx.lock().expect("lock").take().expect("one request");
-            let stream =
-                futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
-            async move { Ok::<_, std::convert::Infallible>(http::Response::new(StreamBody::new(stream))) }
-        });
-        let _ = hyper::server::conn::http1::Builder::new()
-            .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-            .await;
-    });
+    let (upstream_url, chunks_tx) = streaming_upstream().await;
     let config = load_config(&[("key.check", "false"), ("upstream", &upstream_url)], &env_with_key()).expect("config");
     let app = langsmith_proxy::App::from_config(&config, &env_with_key()).expect("app");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 
 use bytes::Bytes;
 use http::Request;
-use http_body_util::{BodyExt, StreamBody};
+use http_body_util::BodyExt;
 use hyper::body::Frame;
 use support::*;
 use tokio::net::UnixDatagram;
@@ -46,22 +46,7 @@ async fn wait_for_line(lines: &mut tokio::sync::mpsc::UnboundedReceiver<String>,
 
 #[tokio::test]
 async fn sigterm_drains_a_streaming_request_and_exits_zero() {
-    let upstream_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let upstream_url = format!("http://{}", upstream_listener.local_addr().expect("addr"));
-    let (chunks_tx, chunks_rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, std::convert::Infallible>>(1);
-    let chunks_rx = std::sync::Mutex::new(Some(chunks_rx));
-    tokio::spawn(async move {
-        let (stream, _) = upstream_listener.accept().await.expect("accept");
-        let service = hyper::service::service_fn(move |_req: Request<hyper::body::Incoming>| {
-            let rx = chunks_rx.lock().expect("lock").take().expect("one request");
-            let stream =
-                futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
-            async move { Ok::<_, std::convert::Infallible>(http::Response::new(StreamBody::new(stream))) }
-        });
-        let _ = hyper::server::conn::http1::Builder::new()
-            .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-            .await;
-    });
+    let (upstream_url, chunks_tx) = streaming_upstream().await;
 
     let dir = tempfile::tempdir().expect("tempdir");
     let notify_path = dir.path().join("notify.sock");

@@ -39,6 +39,15 @@ impl Default for LangSmith {
 }
 
 impl LangSmith {
+    /// A LangSmith where the test key is not valid (another key is), answering `reject`.
+    pub fn refusing_test_key(reject: (u16, &'static str)) -> Self {
+        Self {
+            valid_key: "lsv2_pt_someone_elses_key_000000000000000000",
+            reject,
+            ..Self::default()
+        }
+    }
+
     pub async fn start(self) -> (FakeUpstream, Arc<Self>) {
         let behaviour = Arc::new(self);
         let handler = behaviour.clone();

@@ -7,6 +7,7 @@ pub mod keys;
 pub mod langsmith;
 pub mod logs;
 pub mod proxy;
+pub mod streaming;
 pub mod tls;
 pub mod upstream;
 
@@ -15,6 +16,7 @@ pub use keys::*;
 pub use langsmith::*;
 pub use logs::*;
 pub use proxy::*;
+pub use streaming::*;
 pub use tls::*;
 pub use upstream::*;
 

@@ -1,0 +1,47 @@
+//! An upstream whose one response body the test feeds chunk by chunk: proof that bodies stream
+//! and that a drain waits for a response still in flight.
+
+use bytes::Bytes;
+use http::Request;
+use http_body_util::StreamBody;
+use hyper::body::Frame;
+use tokio::sync::mpsc;
+
+pub type Chunks = mpsc::Sender<Result<Frame<Bytes>, std::convert::Infallible>>;
+
+/// Starts the upstream on 127.0.0.1:0; returns its URL and the sender of its body's chunks.
+/// Dropping the sender ends the body.
+pub async fn streaming_upstream() -> (String, Chunks) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let (chunks, receiver) = mpsc::channel(1);
+    let receiver = std::sync::Mutex::new(Some(receiver));
+    tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.expect("accept");
+        let service = hyper::service::service_fn(move |_request: Request<hyper::body::Incoming>| {
+            let receiver = receiver.lock().expect("lock").take().expect("one request");
+            async move { Ok::<_, std::convert::Infallible>(http::Response::new(StreamBody::new(receiver_stream(receiver)))) }
+        });
+        let _ = hyper::server::conn::http1::Builder::new()
+            .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+            .await;
+    });
+    (url, chunks)
+}
+
+/// An mpsc receiver as a Stream, without pulling in tokio-stream.
+pub fn receiver_stream<T: Send + 'static>(
+    receiver: mpsc::Receiver<T>,
+) -> impl futures_util::Stream<Item = T> + Send + 'static {
+    futures_util::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|item| (item, receiver))
+    })
+}
+
+/// Sends one chunk of the streamed body.
+pub async fn send_chunk(chunks: &Chunks, data: &'static [u8]) {
+    chunks
+        .send(Ok(Frame::data(Bytes::from_static(data))))
+        .await
+        .expect("the upstream takes the chunk");
+}
