@@ -16,9 +16,9 @@ const MIN_LEN: usize = 16;
 #[derive(Debug, thiserror::Error)]
 pub enum ClientTokenError {
     #[error("cannot load the client token (client_token.source = {from}): {error}; fix the source or remove client_token.source")]
-    Unreadable { from: KeySource, error: SourceReadError },
+    Unreadable { from: String, error: Box<SourceReadError> },
     #[error("the client token from {from} is unusable: {problem}")]
-    Unusable { from: KeySource, problem: &'static str },
+    Unusable { from: String, problem: &'static str },
 }
 
 /// Why a request's token was refused.
@@ -40,12 +40,12 @@ pub struct ClientToken {
 impl ClientToken {
     pub fn load(source: &KeySource, header: HeaderName, env: &Env) -> Result<Self, ClientTokenError> {
         let text = source.read_text(env).map_err(|error| ClientTokenError::Unreadable {
-            from: source.clone(),
-            error,
+            from: source.to_string(),
+            error: Box::new(error),
         })?;
         let token = text.trim();
         let unusable = |problem| ClientTokenError::Unusable {
-            from: source.clone(),
+            from: source.to_string(),
             problem,
         };
         if !token.bytes().all(|b| b.is_ascii_graphic()) {
