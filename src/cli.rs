@@ -40,6 +40,49 @@ pub enum Command {
     /// Manage the key in the OS keychain (needs a build with `--features keyring`).
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Ask a running proxy whether it is ready (GET /ready on admin_listen): exit 0 when ready,
+    /// 1 otherwise, with the reason. For container health checks and exec probes.
+    Health(HealthArgs),
+    /// Run the proxy in the background for this user: a systemd user unit (Linux) or a launchd
+    /// agent (macOS), with the effective settings and key source.
+    #[command(subcommand)]
+    Service(ServiceCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct HealthArgs {
+    /// How long to wait for the answer.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServiceCommand {
+    /// Write the service file with the settings in effect here (flags, LANGSMITH_PROXY_*
+    /// variables, config file) and say how to start, stop and read its logs.
+    Install(ServiceInstallArgs),
+    /// Remove the service file that `service install` wrote.
+    Uninstall(ServiceTarget),
+}
+
+#[derive(Debug, Args)]
+pub struct ServiceTarget {
+    /// For the current user (the default, and the only kind: a systemd user unit or a launchd
+    /// agent; no root needed).
+    #[arg(long)]
+    pub user: bool,
+    /// The service manager to write for: linux (systemd) or macos (launchd). Default: this machine's.
+    #[arg(long, value_enum, value_name = "OS")]
+    pub os: Option<crate::service::TargetOs>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServiceInstallArgs {
+    #[command(flatten)]
+    pub target: ServiceTarget,
+    /// Print the file instead of writing it.
+    #[arg(long)]
+    pub print: bool,
 }
 
 #[derive(Debug, Args)]

@@ -4,11 +4,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use langsmith_proxy::admin::serve_admin;
-use langsmith_proxy::cli::{Cli, Command, DoctorArgs, KeyCommand};
+use langsmith_proxy::cli::{Cli, Command, DoctorArgs, KeyCommand, ServiceCommand};
 use langsmith_proxy::config::{self, Config};
 use langsmith_proxy::env::Env;
 use langsmith_proxy::listener::ListenAddr;
-use langsmith_proxy::{doctor, serve, shell_env, telemetry, App, Listener};
+use langsmith_proxy::{doctor, health_probe, serve, service, shell_env, telemetry, App, Listener};
 use sd_notify::NotifyState;
 
 const EXIT_RUNTIME: u8 = 1;
@@ -29,8 +29,20 @@ fn main() -> ExitCode {
         };
     }
     let env = Env::from_process();
+    // Removing the service needs no configuration (and must work while it is broken).
+    if let Some(Command::Service(ServiceCommand::Uninstall(target))) = &cli.command {
+        return match service::TargetOs::resolve(target.os).and_then(|os| service::uninstall(os, &env)) {
+            Ok(report) => {
+                print!("{report}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => fail(EXIT_RUNTIME, &error),
+        };
+    }
     let config = match config::load(&cli.settings.sources(), &env) {
         Ok(config) => config,
+        // Docker reserves exit status 2 in health checks: `health` fails with 1 whatever the cause.
+        Err(error) if matches!(cli.command, Some(Command::Health(_))) => return fail(EXIT_RUNTIME, &error),
         Err(error) => return fail(EXIT_CONFIG, &error),
     };
     match cli.command.unwrap_or(Command::Serve) {
@@ -48,8 +60,28 @@ fn main() -> ExitCode {
             Ok(listen) => run_doctor(&args, &config, listen, &env),
             Err(code) => code,
         },
+        Command::Health(args) => match health_probe::check(config.admin_listen, args.timeout) {
+            Ok(report) => {
+                println!("{report}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => fail(EXIT_RUNTIME, &error),
+        },
+        Command::Service(ServiceCommand::Install(args)) => {
+            let sources = cli.settings.sources();
+            match service::install_here(&config, &sources, &env, args.target.os, args.print) {
+                Ok(outcome) => {
+                    for warning in &outcome.warnings {
+                        eprintln!("langsmith-proxy: warning: {warning}");
+                    }
+                    print!("{}", outcome.output);
+                    ExitCode::SUCCESS
+                }
+                Err(error) => fail(EXIT_RUNTIME, &error),
+            }
+        }
         // Handled above, before the configuration is loaded.
-        Command::Key(_) => ExitCode::SUCCESS,
+        Command::Key(_) | Command::Service(ServiceCommand::Uninstall(_)) => ExitCode::SUCCESS,
     }
 }
 

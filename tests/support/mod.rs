@@ -2,6 +2,7 @@
 //! through `serve(...)`, and small client helpers. Every socket is on 127.0.0.1:0.
 #![allow(dead_code, unused_imports)] // each test binary uses a different part of the harness
 
+pub mod binary;
 pub mod client;
 pub mod keys;
 pub mod langsmith;
@@ -11,6 +12,7 @@ pub mod streaming;
 pub mod tls;
 pub mod upstream;
 
+pub use binary::*;
 pub use client::*;
 pub use keys::*;
 pub use langsmith::*;
