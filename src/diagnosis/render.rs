@@ -81,15 +81,16 @@ impl Diagnosis {
             status.canonical_reason().unwrap_or("Error"),
             self.code
         );
-        let clean: String = text
-            .chars()
-            .flat_map(|c| match c {
-                '…' => "...".chars().collect::<Vec<_>>(),
-                '→' => vec!['>'],
-                c if c == ' ' || c.is_ascii_graphic() => vec![c],
-                _ => vec![],
-            })
-            .collect();
+        // A reason phrase is ASCII: spell out the two non-ASCII signs the texts use, drop others.
+        let mut clean = String::with_capacity(text.len());
+        for c in text.chars() {
+            match c {
+                '…' => clean.push_str("..."),
+                '→' => clean.push('>'),
+                c if c == ' ' || c.is_ascii_graphic() => clean.push(c),
+                _ => {}
+            }
+        }
         ReasonPhrase::try_from(clean.into_bytes()).ok()
     }
 }
