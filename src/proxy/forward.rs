@@ -18,15 +18,20 @@ use crate::diagnosis;
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 
+/// Cloned for every request (hyper's service calls take `&self`): both fields are shared
+/// pointers, so a clone is two reference-count increments rather than a copy of the client.
 #[derive(Clone)]
 pub struct Forward {
     shared: Arc<Shared>,
-    client: UpstreamClient,
+    client: Arc<UpstreamClient>,
 }
 
 impl Forward {
     pub fn new(shared: Arc<Shared>, client: UpstreamClient) -> Self {
-        Self { shared, client }
+        Self {
+            shared,
+            client: Arc::new(client),
+        }
     }
 }
 
