@@ -61,6 +61,7 @@ pub async fn run(app: &App) -> Option<(Report, std::sync::Arc<LoadedKey>)> {
             source: key.source.to_string(),
             kind: key.key.kind(),
             hint: key.key.hint().to_owned(),
+            suspicion: key.key.suspicion(),
             check: Some(&record),
         },
         workspace_sent: configured_workspace,

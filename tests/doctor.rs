@@ -397,11 +397,36 @@ fn tracing_values_other_than_true() {
             ("LANGSMITH_TRACING", "false"),
         ],
     );
-    assert_eq!(report.codes(), [Code::TracingValueNotTrue, Code::TracingValueNotTrue]);
-    let all: Vec<&str> = report.findings.iter().map(|f| f.summary.as_str()).collect();
+    let all: Vec<&str> = report
+        .findings
+        .iter()
+        .filter(|f| f.code == Code::TracingValueNotTrue)
+        .map(|f| f.summary.as_str())
+        .collect();
+    assert_eq!(all.len(), 2, "{all:?}");
     assert!(all[0].contains("LANGSMITH_TRACING_V2=\"1\""), "{all:?}");
     assert!(all[1].contains("LANGCHAIN_TRACING=\"True\""), "{all:?}");
     assert!(!report.effective.tracing_on());
+}
+
+#[test]
+fn tracing_variables_that_disagree_name_the_one_that_decides() {
+    let (_proxy, url) = running_proxy();
+    let report = via(
+        &url,
+        &[("LANGSMITH_TRACING", "false"), ("LANGCHAIN_TRACING_V2", "true")],
+    );
+    assert_eq!(report.codes(), [Code::PrefixShadowed], "{}", doctor::human(&report));
+    let text = summary(&report, Code::PrefixShadowed);
+    assert!(
+        text.contains("LANGCHAIN_TRACING_V2=true decides") && text.contains("ignore LANGSMITH_TRACING=false"),
+        "{text}"
+    );
+    assert!(report.effective.tracing_on());
+
+    // Agreeing variables are no problem.
+    let report = via(&url, &[("LANGSMITH_TRACING", "true"), ("LANGCHAIN_TRACING_V2", "true")]);
+    assert_eq!(report.codes(), [], "{}", doctor::human(&report));
 }
 
 #[test]

@@ -79,9 +79,9 @@ pub fn describe(cause: &Cause<'_>, evidence: &Evidence<'_>) -> Diagnosis {
                 format!("Apps keep LANGSMITH_ENDPOINT at the proxy; without the proxy they would need LANGSMITH_ENDPOINT={url}"),
             ],
         ),
-        Cause::Malformed => (
+        Cause::Malformed { why } => (
             Code::KeyMalformed,
-            format!("LangSmith rejected the key from {source} ({hint}), which does not look like a LangSmith key (those start with lsv2_pt_ or lsv2_sk_)."),
+            format!("LangSmith rejected the key from {source} ({hint}), which does not look like a LangSmith key: {why}."),
             vec![
                 format!("Copy the key again from {KEYS_PAGE}; check that nothing else (another service's key) was pasted"),
                 reload_step(source),
@@ -175,9 +175,12 @@ fn reload_step(source: &str) -> String {
         Some(("command", _)) => format!(
             "Update the key where the command reads it ({source}): the proxy re-runs it after a 401 and every key.refresh"
         ),
-        Some(("keyring", entry)) => format!(
-            "Store the new key with `langsmith-proxy key set` (keyring entry {entry}): the proxy re-reads it after a 401"
-        ),
+        Some(("keyring", entry)) => {
+            let (service, account) = entry.split_once('/').unwrap_or((entry, ""));
+            format!(
+                "Store the new key with `langsmith-proxy key set --service {service} --account {account}` (a build with the keyring feature): the proxy re-reads it after a 401"
+            )
+        }
         _ => format!("Update the key at its source ({source})"),
     }
 }

@@ -28,7 +28,9 @@ pub enum Cause<'a> {
         region: &'a str,
         url: &'a str,
     },
-    Malformed,
+    Malformed {
+        why: &'static str,
+    },
     WorkspaceDenied {
         requested: &'a str,
         reachable: &'a [Workspace],
@@ -54,12 +56,17 @@ pub fn cause<'a>(evidence: &Evidence<'a>) -> Cause<'a> {
             likely_limit: likely_limit(evidence),
         };
     }
-    if status == StatusCode::METHOD_NOT_ALLOWED || evidence.body.is_html {
+    if status == StatusCode::METHOD_NOT_ALLOWED || (status == StatusCode::NOT_FOUND && evidence.body.is_html) {
         return Cause::WebUi;
     }
-    let (kind, check) = match &evidence.credential {
+    let org_scoped_error = evidence.body.error() == Some("org_scoped_key_requires_workspace");
+    let (kind, suspicion, check) = match &evidence.credential {
+        // The app's own key is fine there; only the workspace is missing.
+        CredentialEvidence::Client if org_scoped_error => return Cause::WorkspaceRequired { reachable: None },
         CredentialEvidence::Client => return Cause::ClientKeyRejected,
-        CredentialEvidence::Proxy { kind, check, .. } => (Some(*kind), *check),
+        CredentialEvidence::Proxy {
+            kind, suspicion, check, ..
+        } => (Some(*kind), *suspicion, *check),
         CredentialEvidence::None => return Cause::Missing,
     };
     let message = evidence.body.message().to_ascii_lowercase();
@@ -70,20 +77,20 @@ pub fn cause<'a>(evidence: &Evidence<'a>) -> Cause<'a> {
         Health::Valid { workspaces } => Some(workspaces.as_slice()),
         _ => None,
     });
-    let org_scoped_error = evidence.body.error() == Some("org_scoped_key_requires_workspace");
-    // A bare 403 for a service key sent without a workspace is the same cause, unlabelled.
-    let bare_service_key_403 = status == StatusCode::FORBIDDEN
-        && kind == Some(KeyKind::ServiceKey)
-        && evidence.workspace_sent.is_none()
-        && is_generic(&message);
-    if org_scoped_error || bare_service_key_403 {
+    // A bare 403 sent without a workspace is the same cause, unlabelled, for a service key or
+    // for a key the check found to need a workspace.
+    let needs_workspace =
+        kind == Some(KeyKind::ServiceKey) || check.is_some_and(|record| record.health.needs_workspace());
+    let bare_403_without_workspace =
+        status == StatusCode::FORBIDDEN && needs_workspace && evidence.workspace_sent.is_none() && is_generic(&message);
+    if org_scoped_error || bare_403_without_workspace {
         return Cause::WorkspaceRequired { reachable: workspaces };
     }
     if let Some(RegionVerdict::AcceptedIn { region, url }) = check.map(|record| &record.region) {
         return Cause::WrongRegion { region, url };
     }
-    if status == StatusCode::UNAUTHORIZED && kind == Some(KeyKind::Unrecognized) {
-        return Cause::Malformed;
+    if let (StatusCode::UNAUTHORIZED, Some(why)) = (status, suspicion) {
+        return Cause::Malformed { why };
     }
     if let (true, Some(reachable)) = (status == StatusCode::FORBIDDEN, workspaces) {
         return match evidence.workspace_sent {
@@ -190,6 +197,14 @@ mod tests {
         record(health, last_valid_at, region)
     }
 
+    fn needs_workspace() -> CheckRecord {
+        let health = Health::Rejected {
+            status: 403,
+            body: r#"{"error":"org_scoped_key_requires_workspace"}"#.to_owned(),
+        };
+        record(health, Some(SystemTime::now()), RegionVerdict::NotProbed)
+    }
+
     /// One row: what the upstream said, with which key and what the check knows → the code.
     struct Row {
         name: &'static str,
@@ -199,6 +214,7 @@ mod tests {
         method: Method,
         path: &'static str,
         kind: Option<KeyKind>,
+        suspicion: Option<&'static str>,
         client_key: bool,
         workspace_sent: Option<&'static str>,
         check: Option<CheckRecord>,
@@ -214,6 +230,7 @@ mod tests {
             method: Method::POST,
             path: "/runs/multipart",
             kind: Some(KeyKind::PersonalAccessToken),
+            suspicion: None,
             client_key: false,
             workspace_sent: None,
             check: None,
@@ -229,6 +246,7 @@ mod tests {
                 source: "env:LANGSMITH_API_KEY".to_owned(),
                 kind,
                 hint: "lsv2_pt_…abcd".to_owned(),
+                suspicion: row.suspicion,
                 check: row.check.as_ref(),
             },
             (false, None) => CredentialEvidence::None,
@@ -258,8 +276,18 @@ mod tests {
             },
             Row {
                 kind: Some(KeyKind::Unrecognized),
+                suspicion: Some("it does not start with lsv2_pt_ or lsv2_sk_"),
                 ..row(
                     "not a LangSmith key",
+                    401,
+                    r#"{"detail":"Invalid token"}"#,
+                    Code::KeyMalformed,
+                )
+            },
+            Row {
+                suspicion: Some("it is shorter than LangSmith keys"),
+                ..row(
+                    "truncated lsv2_pt_ key",
                     401,
                     r#"{"detail":"Invalid token"}"#,
                     Code::KeyMalformed,
@@ -325,6 +353,24 @@ mod tests {
                 )
             },
             Row {
+                check: Some(needs_workspace()),
+                ..row(
+                    "bare 403 for a key the check found org-scoped",
+                    403,
+                    r#"{"detail":"Forbidden"}"#,
+                    Code::WorkspaceRequired,
+                )
+            },
+            Row {
+                client_key: true,
+                ..row(
+                    "client's own key, org-scoped",
+                    403,
+                    r#"{"error":"org_scoped_key_requires_workspace"}"#,
+                    Code::WorkspaceRequired,
+                )
+            },
+            Row {
                 workspace_sent: Some(WS_B),
                 check: Some(valid(vec![workspace(WS_A, "Admin", false)])),
                 ..row(
@@ -366,6 +412,15 @@ mod tests {
                     404,
                     "<!doctype html><html>app</html>",
                     Code::UpstreamIsWebUi,
+                )
+            },
+            Row {
+                content_type: Some("text/html"),
+                ..row(
+                    "a firewall's HTML 403 is not the web app",
+                    403,
+                    "<html><body>Access denied</body></html>",
+                    Code::ForbiddenUnexplained,
                 )
             },
             row(

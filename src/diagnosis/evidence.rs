@@ -55,6 +55,8 @@ pub enum CredentialEvidence<'a> {
         source: String,
         kind: KeyKind,
         hint: String,
+        /// Why the key looks wrong before LangSmith is asked (prefix, length, characters).
+        suspicion: Option<&'static str>,
         check: Option<&'a CheckRecord>,
     },
     Client,

@@ -20,11 +20,15 @@ pub use render::{
 
 use http::{HeaderMap, StatusCode};
 
-/// Whether an upstream response is one the Diagnose layer explains.
+/// Whether an upstream response is one the Diagnose layer explains. An HTML 404 is the web
+/// app answering an API path; other HTML errors (a gateway's 502 page, an HTML 413) pass
+/// through untouched, so clients still retry what is worth retrying.
 pub fn wants(status: StatusCode, headers: &HeaderMap) -> bool {
-    matches!(status.as_u16(), 401 | 403 | 405 | 429)
-        || (status.is_client_error() || status.is_server_error())
-            && headers
-                .get(http::header::CONTENT_TYPE)
-                .is_some_and(|ct| ct.as_bytes().starts_with(b"text/html"))
+    match status.as_u16() {
+        401 | 403 | 405 | 429 => true,
+        404 => headers
+            .get(http::header::CONTENT_TYPE)
+            .is_some_and(|ct| ct.as_bytes().starts_with(b"text/html")),
+        _ => false,
+    }
 }

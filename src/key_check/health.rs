@@ -33,6 +33,19 @@ pub enum Health {
     },
 }
 
+impl Health {
+    /// LangSmith knows the key but will not answer without a workspace: an org-scoped key, or
+    /// one that reaches several workspaces.
+    pub fn needs_workspace(&self) -> bool {
+        matches!(self, Health::Rejected { status: 403, body } if body.contains("org_scoped_key_requires_workspace"))
+    }
+
+    /// The upstream recognises the key (whether or not it also wants a workspace).
+    pub fn key_recognised(&self) -> bool {
+        matches!(self, Health::Valid { .. }) || self.needs_workspace()
+    }
+}
+
 /// Where else the key works, when the configured region rejects it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "verdict", rename_all = "snake_case")]

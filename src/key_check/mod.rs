@@ -112,15 +112,17 @@ impl KeyCheck {
         )
         .await;
         let now = SystemTime::now();
+        // A key that only lacks a workspace is in the right region.
         let region = match &health {
-            Health::Rejected { .. } => self.region_verdict(&key).await,
+            Health::Rejected { .. } if !health.needs_workspace() => self.region_verdict(&key).await,
             _ => RegionVerdict::NotProbed,
         };
         let record = Arc::new(CheckRecord {
             fingerprint: key.key.fingerprint().to_owned(),
-            last_valid_at: match health {
-                Health::Valid { .. } => Some(now),
-                _ => previous.last_valid_at,
+            last_valid_at: if health.key_recognised() {
+                Some(now)
+            } else {
+                previous.last_valid_at
             },
             health,
             checked_at: Some(now),
@@ -157,10 +159,7 @@ impl KeyCheck {
             (name, upstream, health)
         });
         let results = futures_util::future::join_all(probes).await;
-        let verdict = match results
-            .iter()
-            .find(|(_, _, health)| matches!(health, Health::Valid { .. }))
-        {
+        let verdict = match results.iter().find(|(_, _, health)| health.key_recognised()) {
             Some((name, upstream, _)) => RegionVerdict::AcceptedIn {
                 region: (*name).clone(),
                 url: upstream.url().to_owned(),
@@ -197,7 +196,7 @@ pub async fn regions_accepting(
     let answers = futures_util::future::join_all(probes).await;
     let accepted: Vec<String> = answers
         .iter()
-        .filter(|(_, health)| matches!(health, Health::Valid { .. }))
+        .filter(|(_, health)| health.key_recognised())
         .map(|(name, _)| name.clone())
         .collect();
     let unreachable = answers
@@ -215,6 +214,11 @@ fn log_outcome(key: &LoadedKey, record: &CheckRecord, upstream: &Upstream) {
             workspaces = workspaces.len(),
             roles = %workspaces.iter().filter_map(|w| w.role_name.as_deref()).collect::<Vec<_>>().join(","),
             "key check: the key is valid"
+        ),
+        Health::Rejected { status, body } if record.health.needs_workspace() => tracing::warn!(
+            key_source = %key.source, key_hint = hint, key_fingerprint = fingerprint, upstream = upstream.url(),
+            status, body = %body,
+            "key check: LangSmith knows the key but wants a workspace with it (org-scoped key): set workspace_id (flag --workspace-id)"
         ),
         Health::Rejected { status, body } => tracing::error!(
             key_source = %key.source, key_hint = hint, key_fingerprint = fingerprint, upstream = upstream.url(),

@@ -21,6 +21,9 @@ use crate::key_check::RECHECK_AFTER_REJECTION;
 const MAX_ERROR_BODY: usize = 64 * 1024;
 /// How long a failing request may wait for a fresh key check to sharpen its diagnosis.
 const CHECK_WAIT: Duration = Duration::from_secs(10);
+/// How long an error body may take to arrive (at most `timeouts.response_header`): an upstream
+/// that sends a 403's headers and stalls gets explained with what it sent.
+const ERROR_BODY_WAIT: Duration = Duration::from_secs(10);
 
 #[derive(Clone)]
 pub struct DiagnoseLayer {
@@ -106,7 +109,8 @@ where
 
 async fn explain(shared: Arc<Shared>, facts: RequestFacts, response: Response<ProxyBody>) -> Response<ProxyBody> {
     let (mut parts, body) = response.into_parts();
-    let raw = match read_bounded(body).await {
+    let wait = ERROR_BODY_WAIT.min(shared.timeouts.response_header);
+    let raw = match read_bounded(body, wait).await {
         Ok(raw) => raw,
         Err(passthrough) => return Response::from_parts(parts, passthrough),
     };
@@ -120,7 +124,11 @@ async fn explain(shared: Arc<Shared>, facts: RequestFacts, response: Response<Pr
     let rejected = status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN;
     if let (true, Credential::Proxy(_), Some(check)) = (rejected, &facts.credential, &shared.key_check) {
         // Fresh facts make a sharper diagnosis; rate-limited, and never holds the answer long.
-        let _ = tokio::time::timeout(CHECK_WAIT, check.refresh(RECHECK_AFTER_REJECTION)).await;
+        // The check runs on its own task, so one slower than the wait (a region probe on a
+        // slow network) still finishes and informs the next diagnosis.
+        let check = check.clone();
+        let running = tokio::spawn(async move { check.refresh(RECHECK_AFTER_REJECTION).await });
+        let _ = tokio::time::timeout(CHECK_WAIT, running).await;
     }
     let record = facts.check_record(&shared);
     let credential = match &facts.credential {
@@ -128,6 +136,7 @@ async fn explain(shared: Arc<Shared>, facts: RequestFacts, response: Response<Pr
             source: loaded.source.to_string(),
             kind: loaded.key.kind(),
             hint: loaded.key.hint().to_owned(),
+            suspicion: loaded.key.suspicion(),
             check: record.as_deref(),
         },
         Credential::Client => CredentialEvidence::Client,
@@ -154,11 +163,12 @@ async fn explain(shared: Arc<Shared>, facts: RequestFacts, response: Response<Pr
     Response::from_parts(parts, Full::new(body).map_err(|never| match never {}).boxed())
 }
 
-/// Reads up to [`MAX_ERROR_BODY`]. A longer body is handed back intact (what was read, then
-/// the rest) for passing through.
-async fn read_bounded(mut body: ProxyBody) -> Result<Bytes, ProxyBody> {
+/// Reads up to [`MAX_ERROR_BODY`] within `wait`. A longer body is handed back intact (what was
+/// read, then the rest) for passing through; a body still arriving after `wait` is cut there.
+async fn read_bounded(mut body: ProxyBody, wait: Duration) -> Result<Bytes, ProxyBody> {
+    let deadline = tokio::time::Instant::now() + wait;
     let mut buffer = BytesMut::new();
-    while let Some(frame) = body.frame().await {
+    while let Ok(Some(frame)) = tokio::time::timeout_at(deadline, body.frame()).await {
         let Ok(frame) = frame else {
             // The upstream broke off mid-body: explain what arrived.
             break;

@@ -48,6 +48,7 @@ const CHECKS: &[Check] = &[
     names::blanks,
     profile::check,
     tracing::check,
+    tracing::shadowed,
 ];
 
 pub fn run(facts: &Facts<'_>) -> Vec<Finding> {

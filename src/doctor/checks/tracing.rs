@@ -5,10 +5,16 @@ use super::Facts;
 use crate::doctor::finding::{Code, Finding};
 use crate::doctor::sdk_env::{printable, PREFIXES, TRACING_STEMS};
 
-pub fn check(f: &Facts<'_>) -> Vec<Finding> {
-    PREFIXES
+/// The tracing variables in the order the SDKs consult them: `TRACING_V2` before `TRACING`,
+/// `LANGSMITH_` before `LANGCHAIN_` (reference/langsmith-api.md §2.1).
+fn in_sdk_order() -> impl Iterator<Item = String> {
+    TRACING_STEMS
         .iter()
-        .flat_map(|prefix| TRACING_STEMS.iter().map(move |stem| format!("{prefix}{stem}")))
+        .flat_map(|stem| PREFIXES.iter().map(move |prefix| format!("{prefix}{stem}")))
+}
+
+pub fn check(f: &Facts<'_>) -> Vec<Finding> {
+    in_sdk_order()
         .filter_map(|name| {
             let value = f.env.get(&name)?;
             // Blank values are reported as such; `false` says what it means.
@@ -25,4 +31,36 @@ pub fn check(f: &Facts<'_>) -> Vec<Finding> {
             ))
         })
         .collect()
+}
+
+/// Several tracing variables set to different values: the first the SDKs consult decides, and
+/// the others are silently ignored (`LANGSMITH_TRACING=false` does not win over
+/// `LANGCHAIN_TRACING_V2=true`).
+pub fn shadowed(f: &Facts<'_>) -> Vec<Finding> {
+    let set: Vec<(String, &str)> = in_sdk_order()
+        .filter_map(|name| {
+            let value = f.env.get(&name)?.trim();
+            (!value.is_empty()).then_some((name, value))
+        })
+        .collect();
+    let Some(((winner, value), rest)) = set.split_first() else {
+        return Vec::new();
+    };
+    let ignored: Vec<String> = rest
+        .iter()
+        .filter(|(_, other)| other != value)
+        .map(|(name, other)| format!("{name}={}", printable(other)))
+        .collect();
+    if ignored.is_empty() {
+        return Vec::new();
+    }
+    vec![Finding::new(
+        Code::PrefixShadowed,
+        format!(
+            "{winner}={} decides whether the SDKs trace; they ignore {} (they read TRACING_V2 before TRACING, LANGSMITH_ before LANGCHAIN_).",
+            printable(value),
+            ignored.join(", ")
+        ),
+        [format!("keep one tracing variable: unset the others, or set {winner} to the value you mean")],
+    )]
 }

@@ -1,0 +1,148 @@
+//! The edges of diagnosis: answers that must not be explained (a gateway's HTML page), an
+//! upstream that stalls mid-error-body, a key the check found to need a workspace, a key that
+//! is cut short.
+
+mod support;
+
+use std::time::Duration;
+
+use http::{Method, Request};
+use langsmith_proxy::env::Env;
+use support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// Generous bound on answers that must come quickly: a hang fails the test instead of blocking it.
+const PROMPTLY: Duration = Duration::from_secs(20);
+
+#[tokio::test]
+async fn gateway_html_error_passes_through_untouched() {
+    let page = "<html><body><h1>502 Bad Gateway</h1></body></html>";
+    let upstream = FakeUpstream::start(move |_| Reply::json(502, page).with_header("content-type", "text/html")).await;
+    let proxy = start_proxy(&upstream.url).await;
+    let (response, body) = get(&proxy.url("/runs/query")).await;
+    assert_eq!(response.status(), 502);
+    assert_eq!(body, page.as_bytes(), "the page is passed on as it came");
+    assert!(response.headers().get("x-langsmith-proxy-diagnosis").is_none());
+    assert!(
+        response.headers().get("x-should-retry").is_none(),
+        "clients may retry a gateway error"
+    );
+}
+
+#[tokio::test]
+async fn firewall_html_403_is_not_taken_for_the_web_app() {
+    let upstream = FakeUpstream::start(|_| {
+        Reply::json(403, "<html><body>Request blocked</body></html>").with_header("content-type", "text/html")
+    })
+    .await;
+    let proxy = start_proxy(&upstream.url).await;
+    let (response, body) = get(&proxy.url("/sessions")).await;
+    assert_eq!(response.status(), 403);
+    assert_eq!(
+        response.headers()["x-langsmith-proxy-diagnosis"],
+        "forbidden_unexplained"
+    );
+    let parsed = json(&body);
+    assert!(parsed["upstream_body"]
+        .as_str()
+        .expect("wrapped")
+        .contains("Request blocked"));
+}
+
+#[tokio::test]
+async fn stalled_error_body_is_explained_with_what_arrived() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let Ok((mut socket, _)) = listener.accept().await else {
+            return;
+        };
+        let mut request = [0u8; 4096];
+        let _ = socket.read(&mut request).await;
+        let head = "HTTP/1.1 403 Forbidden\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n";
+        let _ = socket.write_all(format!("{head}{{\"detail\":").as_bytes()).await;
+        // Never sends the rest; keeps the connection open until the test ends.
+        let _ = socket.read(&mut request).await;
+    });
+    let proxy = start_proxy_with(
+        &format!("http://{addr}"),
+        &[("timeouts.response_header", "300ms")],
+        env_with_key(),
+    )
+    .await;
+    let (response, body) = tokio::time::timeout(PROMPTLY, get(&proxy.url("/sessions")))
+        .await
+        .expect("the proxy answered instead of waiting for the rest of the body");
+    assert_eq!(response.status(), 403);
+    assert_eq!(
+        response.headers()["x-langsmith-proxy-diagnosis"],
+        "forbidden_unexplained"
+    );
+    assert!(json(&body)["upstream_body"]
+        .as_str()
+        .expect("what arrived is quoted")
+        .contains("detail"));
+}
+
+#[tokio::test]
+async fn key_that_needs_a_workspace_is_not_sent_probing_other_regions() {
+    let logs = CapturedLogs::global();
+    // The check is told the key is org-scoped; later requests get a bare 403.
+    let us = FakeUpstream::start(|req| {
+        if req.target.starts_with("/api/v1/workspaces") {
+            Reply::json(403, r#"{"error":"org_scoped_key_requires_workspace"}"#)
+        } else {
+            Reply::json(403, r#"{"detail":"Forbidden"}"#)
+        }
+    })
+    .await;
+    let eu = FakeUpstream::requiring_key().await;
+    let flags = [
+        ("key.check", "true"),
+        ("regions.us", us.url.as_str()),
+        ("regions.eu", eu.url.as_str()),
+        ("regions.apac", eu.url.as_str()),
+        ("regions.aws", eu.url.as_str()),
+    ];
+    let proxy = start_proxy_with("us", &flags, env_with_key()).await;
+    let check = proxy.app.key_check().expect("key check on");
+    let record = check.refresh(Duration::MAX).await.expect("a key is loaded");
+    assert!(record.health.needs_workspace(), "{:?}", record.health);
+    assert!(record.last_valid_at.is_some(), "LangSmith knows the key");
+
+    let (response, body) = send(
+        Request::builder()
+            .method(Method::POST)
+            .uri(proxy.url("/runs/multipart"))
+            .body(full("x"))
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(response.status(), 403);
+    assert_eq!(response.headers()["x-langsmith-proxy-diagnosis"], "workspace_required");
+    assert!(json(&body)["langsmith_proxy"]["fix"]
+        .to_string()
+        .contains("--workspace-id"));
+    assert!(
+        eu.requests().is_empty(),
+        "no region probe for a key that only lacks a workspace"
+    );
+    let logs = logs.text();
+    assert!(logs.contains("wants a workspace"), "{logs}");
+    assert!(!logs.contains("LangSmith rejects the key"), "{logs}");
+    assert!(!logs.contains(TEST_KEY));
+}
+
+#[tokio::test]
+async fn truncated_key_is_called_malformed() {
+    let truncated = "lsv2_pt_0123456789abcdef";
+    let (upstream, _) = LangSmith::default().start().await;
+    let proxy = start_proxy_with(&upstream.url, &[], Env::from_pairs([("LANGSMITH_API_KEY", truncated)])).await;
+    let (response, body) = get(&proxy.url("/sessions")).await;
+    assert_eq!(response.status(), 401);
+    assert_eq!(response.headers()["x-langsmith-proxy-diagnosis"], "key_malformed");
+    let summary = json(&body)["langsmith_proxy"]["summary"].to_string();
+    assert!(summary.contains("shorter than LangSmith keys"), "{summary}");
+    assert!(!String::from_utf8_lossy(&body).contains(truncated));
+}
