@@ -30,5 +30,6 @@ pub mod telemetry;
 pub mod upstream;
 
 pub use app::App;
+pub use connection::MAX_REFUSING;
 pub use listener::Listener;
 pub use server::serve;

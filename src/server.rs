@@ -33,6 +33,7 @@ pub async fn serve(listener: impl Into<Listener>, app: App, shutdown: impl Futur
         limits,
         counters: app.limit_counters().clone(),
         drain: draining,
+        refusing: Arc::new(Semaphore::new(connection::MAX_REFUSING)),
     };
     tokio::pin!(shutdown);
 

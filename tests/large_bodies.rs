@@ -8,7 +8,8 @@ use http::{Method, Request};
 use support::*;
 
 const LEN: u64 = 1024 * 1024 * 1024;
-const MAX_GROWTH_KIB: u64 = 64 * 1024;
+/// Half the 64 MiB the core issue allows, for the whole test process (client and upstream too).
+const MAX_GROWTH_KIB: u64 = 32 * 1024;
 
 /// Peak resident set size in KiB, where /proc exists.
 fn peak_rss_kib() -> Option<u64> {

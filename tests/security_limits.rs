@@ -143,6 +143,33 @@ async fn connections_over_the_limit_get_503() {
     drop(holder);
 }
 
+#[tokio::test]
+async fn a_flood_over_the_limit_is_closed_without_piling_up() {
+    use tokio::io::AsyncReadExt;
+    let upstream = FakeUpstream::start(|_| Reply::ok()).await;
+    let flags = [("limits.max_connections", "1"), ("limits.header_read_timeout", "60s")];
+    let proxy = start_proxy_with(&upstream.url, &flags, env_with_key()).await;
+    let mut counts = proxy.app.limit_counters().subscribe();
+    let holder = TcpStream::connect(proxy.addr).await.expect("connect");
+    // Silent connections over the limit: each waits (up to the header timeout) for its 503.
+    let mut waiting = Vec::new();
+    for _ in 0..langsmith_proxy::MAX_REFUSING {
+        waiting.push(TcpStream::connect(proxy.addr).await.expect("connect"));
+    }
+    wait_for(&mut counts, |c| {
+        c.connections_refused == langsmith_proxy::MAX_REFUSING as u64
+    })
+    .await;
+    // One more is closed at once instead of waiting too.
+    let mut extra = TcpStream::connect(proxy.addr).await.expect("connect");
+    let mut buffer = [0u8; 64];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(20), extra.read(&mut buffer))
+        .await
+        .expect("closed promptly, not held until the header timeout");
+    assert!(matches!(read, Ok(0) | Err(_)), "closed without an answer: {read:?}");
+    drop((holder, waiting));
+}
+
 #[test]
 fn limits_are_validated() {
     let env = env_with_key();

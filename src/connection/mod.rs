@@ -22,6 +22,10 @@ use crate::proxy::{ProxyBody, ProxyError, RequestFacts, Shared};
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
+/// Connections over the limit answered with a 503 at once; past this many, the next ones are
+/// closed without an answer, so a flood cannot pile up tasks.
+pub const MAX_REFUSING: usize = 64;
+
 /// hyper's own default; setting any value moves the header array to the heap, so it is only
 /// set when the configuration differs.
 const HYPER_DEFAULT_MAX_HEADERS: usize = 100;
@@ -53,6 +57,8 @@ pub struct Context {
     pub counters: Arc<LimitCounters>,
     /// Changes (or closes) when the server starts draining.
     pub drain: watch::Receiver<()>,
+    /// Slots for answering connections over `limits.max_connections` ([`MAX_REFUSING`]).
+    pub refusing: Arc<tokio::sync::Semaphore>,
 }
 
 /// Serves one connection to the end, then records which limit, if any, ended it.
@@ -113,6 +119,10 @@ fn record_end(error: &BoxError, request_started: bool, counters: &LimitCounters,
 pub fn refuse(stream: Stream, peer: Peer, shared: Arc<Shared>, ctx: &Context) {
     let limit = ctx.limits.max_connections;
     ctx.counters.record(LimitEvent::ConnectionRefused);
+    let Ok(refusing) = ctx.refusing.clone().try_acquire_owned() else {
+        tracing::warn!(%peer, limit, "connection over limits.max_connections while {MAX_REFUSING} others are being answered 503: closed");
+        return;
+    };
     tracing::warn!(%peer, limit, "connection over limits.max_connections: answering 503");
     let mut builder = ctx.builder.clone();
     builder.http1().keep_alive(false);
@@ -124,5 +134,6 @@ pub fn refuse(stream: Stream, peer: Peer, shared: Arc<Shared>, ctx: &Context) {
     tokio::spawn(async move {
         let connection = builder.serve_connection(TokioIo::new(stream), service);
         let _ = tokio::time::timeout(bound, connection).await;
+        drop(refusing);
     });
 }

@@ -1,4 +1,4 @@
-//! Spots bursts of auth failures: more than N 401/403 diagnoses within a window raise one alert
+//! Spots bursts of auth failures: N or more 401/403 diagnoses within a window raise one alert
 //! (one ERROR event with the breakdown by code), then stay quiet until the window has passed.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -8,6 +8,9 @@ use serde::Serialize;
 
 /// The alerts kept for the status page.
 const KEPT_ALERTS: usize = 10;
+/// Failures remembered at most (or the threshold, when larger): a flood of 401s must not grow
+/// memory without bound. Past it the breakdown covers the most recent failures.
+const MAX_REMEMBERED: usize = 10_000;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct BurstAlert {
@@ -42,6 +45,9 @@ impl BurstDetector {
     pub fn record(&mut self, code: &'static str, now: Instant) -> Option<BurstAlert> {
         if self.threshold == 0 {
             return None;
+        }
+        if self.recent.len() >= MAX_REMEMBERED.max(self.threshold) {
+            self.recent.pop_front();
         }
         self.recent.push_back((now, code));
         while self
@@ -126,5 +132,16 @@ mod tests {
                 .is_none(),
             "0 turns it off"
         );
+    }
+
+    #[test]
+    fn a_flood_is_remembered_up_to_a_bound() {
+        let mut detector = BurstDetector::new(5, Duration::from_secs(3600));
+        let start = Instant::now();
+        for _ in 0..MAX_REMEMBERED * 3 {
+            detector.record("key_rejected", start);
+        }
+        assert_eq!(detector.recent.len(), MAX_REMEMBERED);
+        assert_eq!(detector.alerts().len(), 1, "still one alert per window");
     }
 }
