@@ -82,3 +82,15 @@ async fn foreign_via_entries_pass() {
         "{via}"
     );
 }
+
+#[test]
+fn the_apps_endpoint_variables_never_become_the_upstream() {
+    // In the app's shell LANGSMITH_ENDPOINT points at the proxy; reading it would loop.
+    let env = langsmith_proxy::env::Env::from_pairs([
+        ("LANGSMITH_API_KEY", TEST_KEY),
+        ("LANGSMITH_ENDPOINT", "http://127.0.0.1:7878"),
+        ("LANGCHAIN_ENDPOINT", "http://127.0.0.1:7878"),
+    ]);
+    let config = load_config(&[], &env).expect("config");
+    assert_eq!(config.upstream.url(), "https://api.smith.langchain.com");
+}

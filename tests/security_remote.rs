@@ -89,3 +89,25 @@ fn the_binary_exits_2_and_names_the_fix() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn serving_on_a_non_loopback_address_warns_at_every_start() {
+    let logs = CapturedLogs::global();
+    let upstream = FakeUpstream::requiring_key().await;
+    let env = env_with_key();
+    let config = load_config(&[("upstream", upstream.url.as_str()), ("allow_remote", "true")], &env).expect("config");
+    let app = langsmith_proxy::App::from_config(&config, &env).expect("app");
+    // Every interface; the test itself only connects over loopback.
+    let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let proxy = start_app_on(listener, app);
+    let (response, _) = get(&format!("http://127.0.0.1:{port}/info")).await;
+    assert_eq!(response.status(), 200);
+    let text = logs.text();
+    let warning = text
+        .lines()
+        .find(|line| line.contains(&format!("0.0.0.0:{port}")) && line.contains("WITHOUT a client token"))
+        .unwrap_or_else(|| panic!("no warning for 0.0.0.0:{port} in:\n{text}"));
+    assert!(warning.contains("WARN"), "{warning}");
+    proxy.stop().await;
+}

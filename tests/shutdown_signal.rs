@@ -78,6 +78,18 @@ async fn sigterm_drains_a_streaming_request_and_exits_zero() {
     assert!(!banner.contains(TEST_KEY));
     let banner: serde_json::Value = serde_json::from_str(&banner).expect("json banner");
     let addr: std::net::SocketAddr = banner["listen"].as_str().expect("listen").parse().expect("addr");
+    // The banner tells the user what to export and which key and upstream are in use.
+    let message = banner["message"].as_str().expect("message");
+    assert!(
+        message.contains(&format!(
+            "export LANGSMITH_ENDPOINT=http://{addr} LANGSMITH_API_KEY=proxy-managed"
+        )),
+        "{message}"
+    );
+    assert_eq!(banner["upstream"], upstream_url.as_str());
+    assert_eq!(banner["key_source"], "env:LANGSMITH_API_KEY");
+    assert_eq!(banner["key_hint"], TEST_KEY_HINT);
+    assert_eq!(banner["key_kind"], "personal_access_token");
     let mut datagram = [0u8; 256];
     let n = notify.recv(&mut datagram).await.expect("READY");
     assert_eq!(datagram[..n].trim_ascii(), b"READY=1");

@@ -98,7 +98,15 @@ impl FakeUpstream {
 
     /// HTTPS upstream with a certificate for localhost/127.0.0.1 signed by `ca`.
     pub async fn start_tls(ca: &TestCa, handler: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) -> Self {
-        Self::start_inner(Arc::new(handler), Some(TlsAcceptor::from(ca.server_config()))).await
+        Self::start_tls_with(ca.server_config(), handler).await
+    }
+
+    /// HTTPS upstream with the given TLS settings (e.g. other ALPN protocols).
+    pub async fn start_tls_with(
+        config: Arc<rustls::ServerConfig>,
+        handler: impl Fn(&Recorded) -> Reply + Send + Sync + 'static,
+    ) -> Self {
+        Self::start_inner(Arc::new(handler), Some(TlsAcceptor::from(config))).await
     }
 
     /// An upstream that accepts only [`super::TEST_KEY`] like LangSmith does, 200 otherwise.
