@@ -14,9 +14,7 @@ async fn http1_only_tls_upstream_is_spoken_to_in_http1() {
     let mut config = (*ca.server_config()).clone();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     let upstream = FakeUpstream::start_tls_with(Arc::new(config), |_| Reply::ok()).await;
-    let ca_file = ca.pem_file();
-    let ca_path = ca_file.to_str().expect("utf-8 path");
-    let proxy = start_proxy_with(&upstream.url, &[("upstream_ca_file", ca_path)], env_with_key()).await;
+    let proxy = start_proxy_trusting(&ca, &upstream.url).await;
     for _ in 0..3 {
         let (response, body) = get(&proxy.url("/info")).await;
         assert_eq!(response.status(), 200, "{}", String::from_utf8_lossy(&body));

@@ -77,6 +77,13 @@ pub async fn start_app(app: App) -> ProxyHandle {
     start_app_on(listener, app)
 }
 
+/// A proxy in front of the TLS `upstream`, trusting `ca` through `upstream_ca_file`.
+pub async fn start_proxy_trusting(ca: &super::TestCa, upstream: &str) -> ProxyHandle {
+    let ca_file = ca.pem_file();
+    let ca_path = ca_file.to_str().expect("utf-8 path");
+    start_proxy_with(upstream, &[("upstream_ca_file", ca_path)], env_with_key()).await
+}
+
 /// Serves `app` on a listener bound beforehand (to know its address before configuring).
 pub fn start_app_on(listener: TcpListener, app: App) -> ProxyHandle {
     let addr = listener.local_addr().expect("addr");
