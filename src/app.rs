@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::client::{self, ClientBuildError, OutboundProxy, UpstreamClient};
-use crate::config::{ClientCredentials, Config, Limits};
+use crate::config::{ClientCredentials, Config, Limits, Origin};
 use crate::diagnosis::Journal;
 use crate::env::Env;
 use crate::key_check::{KeyCheck, KeyCheckSettings};
@@ -15,14 +15,18 @@ use crate::proxy::allowlist::{HostAllowlist, OriginAllowlist};
 use crate::proxy::{GuardPolicy, ProxyVia, Shared};
 use crate::secret::{ClientToken, ClientTokenError, FileWatch, KeyLoadError, KeyReloader, KeyStore, ReloadCounters};
 
+/// What stops the proxy from starting once the configuration is valid. Errors about a source
+/// or a file say which setting named it and where that setting came from.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("{0}")]
-    Key(#[from] KeyLoadError),
+    #[error("{error} (setting `key.source`, from {origin})")]
+    Key { error: KeyLoadError, origin: Origin },
+    #[error("{error} (setting `upstream_ca_file`, from {origin})")]
+    CaFile { error: ClientBuildError, origin: Origin },
     #[error("{0}")]
     Client(#[from] ClientBuildError),
-    #[error("{0}")]
-    ClientToken(#[from] ClientTokenError),
+    #[error("{error} (setting `client_token.source`, from {origin})")]
+    ClientToken { error: ClientTokenError, origin: Origin },
 }
 
 /// A ready-to-serve proxy: key store, upstream client and settings.
@@ -48,7 +52,12 @@ impl App {
                 tracing::warn!("no key loaded; only requests that bring their own key will work: {error}");
                 None
             }
-            Err(error) => return Err(error.into()),
+            Err(error) => {
+                return Err(StartError::Key {
+                    error,
+                    origin: config.origins.key_source.clone(),
+                })
+            }
         };
         let keys = Arc::new(KeyStore::new(config.key_source.clone(), key));
         let key_reloads = Arc::new(ReloadCounters::default());
@@ -63,7 +72,14 @@ impl App {
             config.upstream_ca_file.as_deref(),
             outbound_proxy.as_ref(),
             &config.timeouts,
-        )?;
+        )
+        .map_err(|error| match error {
+            ClientBuildError::CaFile { .. } | ClientBuildError::CaFileEmpty { .. } => StartError::CaFile {
+                error,
+                origin: config.origins.upstream_ca_file.clone(),
+            },
+            other => StartError::Client(other),
+        })?;
         let key_check = config.key_check.then(|| {
             Arc::new(KeyCheck::new(
                 keys.clone(),
@@ -87,7 +103,11 @@ impl App {
             .client_token
             .as_ref()
             .map(|token| ClientToken::load(&token.source, token.header.clone(), env))
-            .transpose()?;
+            .transpose()
+            .map_err(|error| StartError::ClientToken {
+                error,
+                origin: config.origins.client_token.clone(),
+            })?;
         let guard = GuardPolicy {
             hosts: HostAllowlist::new(&config.listen, &security.allowed_hosts),
             origins: OriginAllowlist::new(&security.allowed_origins),

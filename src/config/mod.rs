@@ -10,7 +10,7 @@ use std::path::PathBuf;
 pub use layers::{env_var_name, FlagValue, Origin, Sources, ENV_PREFIX};
 pub use schema::Settings;
 pub use security::{ClientTokenConfig, Limits, Security};
-pub use validate::{ClientCredentials, Config, LogFormat, Timeouts};
+pub use validate::{ClientCredentials, Config, LogFormat, StartOrigins, Timeouts};
 
 use crate::env::Env;
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use http::HeaderValue;
 
-use super::layers::Layers;
+use super::layers::{Layers, Origin};
 use super::schema::Settings;
 use super::security::{self, Limits, Security};
 use super::ConfigError;
@@ -69,6 +69,16 @@ pub struct Config {
     pub limits: Limits,
     /// The effective settings as strings, for `langsmith-proxy config`.
     pub settings: Settings,
+    /// Where the settings read at start (not at load) came from, for their errors.
+    pub origins: StartOrigins,
+}
+
+/// The layers that set the sources and files the proxy reads when it starts.
+#[derive(Debug, Clone)]
+pub struct StartOrigins {
+    pub key_source: Origin,
+    pub upstream_ca_file: Origin,
+    pub client_token: Origin,
 }
 
 pub(super) struct Check<'a> {
@@ -212,6 +222,11 @@ pub(super) fn validate(layers: &Layers, env: &Env) -> Result<Config, ConfigError
         security,
         limits,
         settings: s.clone(),
+        origins: StartOrigins {
+            key_source: layers.origin("key.source"),
+            upstream_ca_file: layers.origin("upstream_ca_file"),
+            client_token: layers.origin("client_token.source"),
+        },
     })
 }
 

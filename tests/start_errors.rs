@@ -1,0 +1,63 @@
+//! Errors found when the proxy starts (a key file that cannot be read, a missing CA file or
+//! client token) name the setting and the layer it came from, like configuration errors do.
+
+mod support;
+
+use langsmith_proxy::env::Env;
+use langsmith_proxy::App;
+use support::*;
+
+fn start_error(flags: &[(&'static str, &str)], env: &Env) -> String {
+    let config = load_config(flags, env).expect("a valid configuration");
+    match App::from_config(&config, env) {
+        Ok(_) => panic!("started with {flags:?}"),
+        Err(error) => error.to_string(),
+    }
+}
+
+#[test]
+fn unreadable_key_file_names_key_source_and_its_flag() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("missing-key");
+    let source = format!("file:{}", missing.display());
+    let message = start_error(
+        &[("key.source", source.as_str())],
+        &Env::from_pairs([] as [(&str, &str); 0]),
+    );
+    assert!(
+        message.contains("setting `key.source`, from flag --test-flag"),
+        "{message}"
+    );
+}
+
+#[test]
+fn unset_key_variable_names_the_default_as_its_origin() {
+    let message = start_error(&[], &Env::from_pairs([] as [(&str, &str); 0]));
+    assert!(message.contains("LANGSMITH_API_KEY is not set"), "{message}");
+    assert!(message.contains("from the built-in default"), "{message}");
+}
+
+#[test]
+fn missing_ca_file_names_the_environment_variable_that_set_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("ca.pem");
+    let env = Env::from_pairs([
+        ("LANGSMITH_API_KEY", TEST_KEY),
+        ("LANGSMITH_PROXY_UPSTREAM_CA_FILE", missing.to_str().expect("utf-8")),
+    ]);
+    let message = start_error(&[], &env);
+    assert!(
+        message.contains("setting `upstream_ca_file`, from environment variable LANGSMITH_PROXY_UPSTREAM_CA_FILE"),
+        "{message}"
+    );
+}
+
+#[test]
+fn unset_client_token_variable_names_client_token_source() {
+    let message = start_error(&[("client_token.source", "env:PROXY_CLIENT_TOKEN")], &env_with_key());
+    assert!(message.contains("PROXY_CLIENT_TOKEN"), "{message}");
+    assert!(
+        message.contains("setting `client_token.source`, from flag --test-flag"),
+        "{message}"
+    );
+}
