@@ -55,6 +55,44 @@ async fn a_slowloris_client_is_closed_at_the_header_timeout() {
 }
 
 #[tokio::test]
+async fn an_h2c_client_trickling_its_first_frames_is_closed_at_the_header_timeout() {
+    let upstream = FakeUpstream::start(|_| Reply::ok()).await;
+    let proxy = start_proxy_with(
+        &upstream.url,
+        &[("limits.header_read_timeout", "300ms")],
+        env_with_key(),
+    )
+    .await;
+    let mut counts = proxy.app.limit_counters().subscribe();
+    let stream = TcpStream::connect(proxy.addr).await.expect("connect");
+    let (mut reader, mut writer) = stream.into_split();
+    let started = Instant::now();
+    writer
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .expect("preface");
+    // A SETTINGS frame announcing 600 bytes, sent one byte per 50 ms: every byte resets the
+    // idle timer, and no request head ever completes.
+    let trickle = tokio::spawn(async move {
+        let mut frame = vec![0x00, 0x02, 0x58, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00];
+        frame.resize(9 + 600, 0);
+        for byte in frame {
+            if writer.write_all(&[byte]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(BOUND, reader.read_to_end(&mut rest)).await;
+    assert!(read.is_ok(), "the trickling connection was held open past {BOUND:?}");
+    assert!(started.elapsed() >= HEADER_TIMEOUT, "closed before the header timeout");
+    wait_for(&mut counts, |c| c.header_timeout == 1).await;
+    trickle.abort();
+    assert!(upstream.requests().is_empty());
+}
+
+#[tokio::test]
 async fn oversized_request_heads_get_431() {
     let upstream = FakeUpstream::start(|_| Reply::ok()).await;
     let proxy = start_proxy_with(

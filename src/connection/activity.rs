@@ -1,5 +1,5 @@
-//! Watches the bytes moving on a connection: when it last moved any, and whether the client has
-//! started a request the proxy has not answered yet.
+//! Watches the bytes moving on a connection: when it last moved any, whether the client has
+//! started a request the proxy has not answered yet, and whether any request head ever arrived.
 
 use std::io;
 use std::pin::Pin;
@@ -17,6 +17,8 @@ pub struct Activity {
     last_ms: AtomicU64,
     /// The client sent bytes after the proxy last wrote: a request is under way.
     read_since_write: AtomicBool,
+    /// A whole request head reached the service (HTTP/1.1 or HTTP/2).
+    had_request: AtomicBool,
 }
 
 impl Activity {
@@ -25,6 +27,7 @@ impl Activity {
             start: Instant::now(),
             last_ms: AtomicU64::new(0),
             read_since_write: AtomicBool::new(false),
+            had_request: AtomicBool::new(false),
         })
     }
 
@@ -40,6 +43,14 @@ impl Activity {
 
     pub fn request_started(&self) -> bool {
         self.read_since_write.load(Ordering::Relaxed)
+    }
+
+    pub fn note_request(&self) {
+        self.had_request.store(true, Ordering::Relaxed);
+    }
+
+    pub fn had_request(&self) -> bool {
+        self.had_request.load(Ordering::Relaxed)
     }
 
     /// Resolves once no byte has moved for `timeout`.

@@ -70,12 +70,30 @@ where
 {
     let activity = Activity::new();
     let io = TokioIo::new(Tracked::new(stream, activity.clone()));
+    let service = NotingRequests {
+        inner: service,
+        activity: activity.clone(),
+    };
     let connection = ctx.builder.serve_connection(io, service);
     tokio::pin!(connection);
+    // hyper bounds each HTTP/1.1 request head, but not an h2c client that trickles its preface
+    // or first HEADERS frame: every connection must bring a whole request head in time.
+    let first_request = tokio::time::sleep(ctx.limits.header_read_timeout);
+    tokio::pin!(first_request);
     let mut closing = false;
     let result = loop {
         tokio::select! {
             result = connection.as_mut() => break result,
+            () = &mut first_request, if !closing && !activity.had_request() => {
+                if activity.request_started() {
+                    ctx.counters.record(LimitEvent::HeaderTimeout);
+                    tracing::warn!(%peer, "no whole request head within limits.header_read_timeout: connection closed");
+                } else {
+                    ctx.counters.record(LimitEvent::IdleClosed);
+                    tracing::debug!(%peer, "closed a connection that sent nothing within limits.header_read_timeout");
+                }
+                return;
+            }
             _ = ctx.drain.changed(), if !closing => {
                 closing = true;
                 connection.as_mut().graceful_shutdown();
@@ -92,6 +110,26 @@ where
     // the count.
     if let Err(error) = result {
         record_end(&error, activity.request_started(), &ctx.counters, peer);
+    }
+}
+
+/// Tells the connection's [`Activity`] when a request head has arrived.
+struct NotingRequests<S> {
+    inner: S,
+    activity: Arc<Activity>,
+}
+
+impl<S> hyper::service::Service<Request<Incoming>> for NotingRequests<S>
+where
+    S: hyper::service::Service<Request<Incoming>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
+        self.activity.note_request();
+        self.inner.call(request)
     }
 }
 
