@@ -181,6 +181,30 @@ fn invalid_values_name_the_setting_and_their_origin() {
     assert!(message.contains("flag --workspace-id"), "{message}");
 }
 
+/// A secret kept in a `LANGSMITH_PROXY_*` variable is read as a setting: the error says so and
+/// how to fix it, and never shows the value.
+#[test]
+fn a_secret_in_a_prefixed_variable_is_explained() {
+    let token = "tok-0123456789abcdef";
+    for var in ["LANGSMITH_PROXY_CLIENT_TOKEN", "LANGSMITH_PROXY_TOKEN"] {
+        let message = load_err(None, &[(var, token)], vec![]).to_string();
+        assert!(message.contains(var), "{message}");
+        assert!(
+            message.contains("variables starting with LANGSMITH_PROXY_ are read as settings"),
+            "{message}"
+        );
+        assert!(message.contains("env:PROXY_CLIENT_TOKEN"), "{message}");
+        assert!(!message.contains(token), "the value leaked: {message}");
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write_file(&dir, "typo.toml", "token = \"x\"\n");
+    let message = load_err(Some(&file), &[], vec![]).to_string();
+    assert!(
+        !message.contains("LANGSMITH_PROXY_ are read"),
+        "only for variables: {message}"
+    );
+}
+
 #[test]
 fn values_of_the_wrong_shape_name_the_setting_and_their_origin() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -307,7 +331,11 @@ fn shipped_example_documents_every_setting_with_its_default() {
     };
     expected.client_token.source = config.settings.client_token.source.clone();
     assert!(expected.upstream_ca_file.is_some() && expected.workspace_id.is_some());
-    assert!(expected.client_token.source.is_some());
+    let token_source = expected.client_token.source.clone().unwrap_or_default();
+    assert!(
+        !token_source.starts_with(&format!("env:{}_", config::ENV_PREFIX)),
+        "the example's variable would be read as a setting: {token_source}"
+    );
     assert_eq!(config.settings, expected);
 
     let written: toml::Table = uncommented.parse().expect("toml");
