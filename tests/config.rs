@@ -181,6 +181,30 @@ fn invalid_values_name_the_setting_and_their_origin() {
     assert!(message.contains("flag --workspace-id"), "{message}");
 }
 
+/// Waiting for a valid key while never checking it would keep /ready at 503 forever.
+#[test]
+fn ready_requires_valid_key_needs_the_key_check() {
+    let flags = vec![
+        flag("ready_requires_valid_key", "--ready-flag", "true"),
+        flag("key.check", "--check-flag", "false"),
+    ];
+    let message = load_err(None, &[], flags).to_string();
+    for needed in [
+        "`ready_requires_valid_key`",
+        "`key.check`",
+        "flag --ready-flag",
+        "flag --check-flag",
+        "set key.check = true or ready_requires_valid_key = false",
+    ] {
+        assert!(message.contains(needed), "missing {needed:?}: {message}");
+    }
+    let flags = vec![
+        flag("ready_requires_valid_key", "--ready-flag", "true"),
+        flag("key.check", "--check-flag", "true"),
+    ];
+    assert!(load(None, &[("LANGSMITH_API_KEY", TEST_KEY)], flags).is_ok());
+}
+
 /// A secret kept in a `LANGSMITH_PROXY_*` variable is read as a setting: the error says so and
 /// how to fix it, and never shows the value.
 #[test]

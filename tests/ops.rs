@@ -3,6 +3,8 @@
 
 mod support;
 
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -92,6 +94,43 @@ async fn ready_can_wait_for_a_valid_key_but_never_for_langsmith() {
     let plain_admin = start_admin(&plain.app).await;
     plain.app.key_check().expect("check").refresh(Duration::MAX).await;
     assert_eq!(text(&format!("{plain_admin}/ready")).await.0, 200);
+}
+
+/// With `ready_requires_valid_key`, an outage of LangSmith after a valid check keeps the proxy
+/// ready; only a rejection of the key (or a key never validated) makes it unready.
+#[tokio::test]
+async fn ready_keeps_a_valid_verdict_while_langsmith_is_unreachable() {
+    const VALID: u8 = 0;
+    const OUTAGE: u8 = 1;
+    const REJECTED: u8 = 2;
+    let answer = Arc::new(AtomicU8::new(OUTAGE));
+    let state = answer.clone();
+    let upstream = FakeUpstream::start(move |_| match state.load(Ordering::SeqCst) {
+        VALID => Reply::json(200, "[]"),
+        OUTAGE => Reply::json(503, "{\"detail\":\"maintenance\"}"),
+        _ => Reply::json(401, "{\"detail\":\"Invalid token\"}"),
+    })
+    .await;
+    let flags = [("key.check", "true"), ("ready_requires_valid_key", "true")];
+    let proxy = start_proxy_with(&upstream.url, &flags, env_with_key()).await;
+    let admin = start_admin(&proxy.app).await;
+    let check = proxy.app.key_check().expect("check");
+    let ready_after = |verdict: u8| {
+        let (answer, check, admin) = (answer.clone(), check.clone(), admin.clone());
+        async move {
+            answer.store(verdict, Ordering::SeqCst);
+            check.refresh(Duration::ZERO).await;
+            text(&format!("{admin}/ready")).await
+        }
+    };
+    assert_eq!(ready_after(OUTAGE).await.0, 503, "never validated");
+    assert_eq!(ready_after(VALID).await.0, 200);
+    assert_eq!(ready_after(OUTAGE).await.0, 200, "an outage keeps the valid verdict");
+    let (status, body) = ready_after(REJECTED).await;
+    assert_eq!(status, 503);
+    assert!(body.contains("rejected"), "{body}");
+    assert_eq!(ready_after(OUTAGE).await.0, 503, "an outage keeps the rejection too");
+    assert_eq!(ready_after(VALID).await.0, 200);
 }
 
 #[tokio::test]

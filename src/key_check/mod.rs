@@ -122,6 +122,11 @@ impl KeyCheck {
                 Health::Valid { .. } => Some(now),
                 _ => previous.last_valid_at,
             },
+            validated: match health {
+                Health::Valid { .. } => true,
+                Health::Rejected { .. } => false,
+                Health::Unreachable { .. } | Health::Unknown => previous.validated,
+            },
             health,
             checked_at: Some(now),
             region,
