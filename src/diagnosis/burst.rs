@@ -1,4 +1,4 @@
-//! Spots bursts of auth failures: more than N 401/403 diagnoses within a window raise one alert
+//! Spots bursts of auth failures: N or more 401/403 diagnoses within a window raise one alert
 //! (one ERROR event with the breakdown by code), then stay quiet until the window has passed.
 
 use std::collections::{BTreeMap, VecDeque};
