@@ -27,7 +27,7 @@ use crate::proxy::ProxyBody;
 use crate::upstream::Upstream;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
-pub type UpstreamClient = Client<HttpsConnector<UpstreamConnector>, ProxyBody>;
+pub type UpstreamClient = Client<ConnectTimeout<HttpsConnector<UpstreamConnector>>, ProxyBody>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientBuildError {
@@ -113,6 +113,48 @@ impl Service<Uri> for UpstreamConnector {
     }
 }
 
+/// Bounds the whole connection setup by `timeouts.connect`: TCP connect, the CONNECT tunnel and
+/// the TLS handshake (the TCP connector's own timeout covers only the first). Ends in an I/O
+/// `TimedOut` error, which the proxy answers with 504 `upstream_timeout`.
+#[derive(Clone)]
+pub struct ConnectTimeout<C> {
+    inner: C,
+    after: Duration,
+}
+
+impl<C> Service<Uri> for ConnectTimeout<C>
+where
+    C: Service<Uri>,
+    C::Error: Into<BoxError>,
+    C::Future: Send + 'static,
+{
+    type Response = C::Response;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<C::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, dst: Uri) -> Self::Future {
+        let connecting = self.inner.call(dst);
+        let after = self.after;
+        Box::pin(async move {
+            match tokio::time::timeout(after, connecting).await {
+                Ok(connected) => connected.map_err(Into::into),
+                Err(_elapsed) => Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "connecting (TCP, tunnel, TLS handshake) took longer than {} (timeouts.connect)",
+                        humantime::format_duration(after)
+                    ),
+                )
+                .into()),
+            }
+        })
+    }
+}
+
 pub fn build(
     ca_file: Option<&Path>,
     outbound_proxy: Option<&OutboundProxy>,
@@ -136,6 +178,10 @@ pub fn build(
         .enable_http1()
         .enable_http2()
         .wrap_connector(UpstreamConnector { direct, tunnel });
+    let connector = ConnectTimeout {
+        inner: connector,
+        after: timeouts.connect,
+    };
     Ok(Client::builder(TokioExecutor::new())
         .pool_timer(TokioTimer::new())
         .timer(TokioTimer::new())

@@ -15,6 +15,8 @@ const EXIT_RUNTIME: u8 = 1;
 const EXIT_CONFIG: u8 = 2;
 /// A second SIGINT/SIGTERM during the drain: like a shell's 128 + SIGINT.
 const EXIT_FORCED: u8 = 130;
+/// How long blocking tasks still running after the drain may take before the process exits.
+const RUNTIME_SHUTDOWN: std::time::Duration = std::time::Duration::from_secs(1);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -174,7 +176,7 @@ fn run(config: &Config, env: &Env) -> ExitCode {
         Ok(runtime) => runtime,
         Err(error) => return fail(EXIT_RUNTIME, &error),
     };
-    runtime.block_on(async {
+    let code = runtime.block_on(async {
         telemetry::init(config);
         let app = match App::from_config(config, env) {
             Ok(app) => app,
@@ -206,7 +208,11 @@ fn run(config: &Config, env: &Env) -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => fail(EXIT_RUNTIME, &error),
         }
-    })
+    });
+    // Dropping the runtime would wait for every blocking task, a key read stuck on a keychain
+    // or a hung network mount included: after the drain, give them a moment, not forever.
+    runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
+    code
 }
 
 /// Resolves when accepting should stop: on the first SIGTERM/SIGINT, `/ready` turns unready at

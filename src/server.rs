@@ -13,6 +13,9 @@ use crate::listener::{Listener, Peer};
 use crate::proxy::{self, ClientAddr};
 use crate::App;
 
+/// How long accepting pauses after an accept error (out of file descriptors and the like).
+pub const ACCEPT_RETRY: Duration = Duration::from_millis(50);
+
 /// Serves `app` on `listener` (a tokio `TcpListener` or a [`Listener`]) until `shutdown`
 /// resolves, then stops accepting and lets the connections in flight finish within the
 /// configured grace period.
@@ -44,7 +47,7 @@ pub async fn serve(listener: impl Into<Listener>, app: App, shutdown: impl Futur
                 Err(error) => {
                     // Out of file descriptors and the like: keep serving what we have.
                     tracing::error!(%error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    tokio::time::sleep(ACCEPT_RETRY).await;
                     continue;
                 }
             },

@@ -181,6 +181,54 @@ fn invalid_values_name_the_setting_and_their_origin() {
     assert!(message.contains("flag --workspace-id"), "{message}");
 }
 
+/// Waiting for a valid key while never checking it would keep /ready at 503 forever.
+#[test]
+fn ready_requires_valid_key_needs_the_key_check() {
+    let flags = vec![
+        flag("ready_requires_valid_key", "--ready-flag", "true"),
+        flag("key.check", "--check-flag", "false"),
+    ];
+    let message = load_err(None, &[], flags).to_string();
+    for needed in [
+        "`ready_requires_valid_key`",
+        "`key.check`",
+        "flag --ready-flag",
+        "flag --check-flag",
+        "set key.check = true or ready_requires_valid_key = false",
+    ] {
+        assert!(message.contains(needed), "missing {needed:?}: {message}");
+    }
+    let flags = vec![
+        flag("ready_requires_valid_key", "--ready-flag", "true"),
+        flag("key.check", "--check-flag", "true"),
+    ];
+    assert!(load(None, &[("LANGSMITH_API_KEY", TEST_KEY)], flags).is_ok());
+}
+
+/// A secret kept in a `LANGSMITH_PROXY_*` variable is read as a setting: the error says so and
+/// how to fix it, and never shows the value.
+#[test]
+fn a_secret_in_a_prefixed_variable_is_explained() {
+    let token = "tok-0123456789abcdef";
+    for var in ["LANGSMITH_PROXY_CLIENT_TOKEN", "LANGSMITH_PROXY_TOKEN"] {
+        let message = load_err(None, &[(var, token)], vec![]).to_string();
+        assert!(message.contains(var), "{message}");
+        assert!(
+            message.contains("variables starting with LANGSMITH_PROXY_ are read as settings"),
+            "{message}"
+        );
+        assert!(message.contains("env:PROXY_CLIENT_TOKEN"), "{message}");
+        assert!(!message.contains(token), "the value leaked: {message}");
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write_file(&dir, "typo.toml", "token = \"x\"\n");
+    let message = load_err(Some(&file), &[], vec![]).to_string();
+    assert!(
+        !message.contains("LANGSMITH_PROXY_ are read"),
+        "only for variables: {message}"
+    );
+}
+
 #[test]
 fn values_of_the_wrong_shape_name_the_setting_and_their_origin() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -307,7 +355,11 @@ fn shipped_example_documents_every_setting_with_its_default() {
     };
     expected.client_token.source = config.settings.client_token.source.clone();
     assert!(expected.upstream_ca_file.is_some() && expected.workspace_id.is_some());
-    assert!(expected.client_token.source.is_some());
+    let token_source = expected.client_token.source.clone().unwrap_or_default();
+    assert!(
+        !token_source.starts_with(&format!("env:{}_", config::ENV_PREFIX)),
+        "the example's variable would be read as a setting: {token_source}"
+    );
     assert_eq!(config.settings, expected);
 
     let written: toml::Table = uncommented.parse().expect("toml");

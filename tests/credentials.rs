@@ -150,6 +150,28 @@ async fn workspace_id_sets_x_tenant_id_over_the_clients() {
     }
 }
 
+/// `Connection` names the client's hop-by-hop headers: it cannot make the proxy drop the key
+/// and workspace it injects, nor its own forwarding headers.
+#[tokio::test]
+async fn a_connection_header_cannot_strip_what_the_proxy_injects() {
+    let upstream = FakeUpstream::start(|_| Reply::ok()).await;
+    let proxy = start_proxy_with(&upstream.url, &[("workspace_id", WORKSPACE)], env_with_key()).await;
+    let named = "x-api-key, x-tenant-id, via, x-forwarded-for, x-forwarded-proto, x-hop";
+    let (response, _) = request_with(&proxy, &[("connection", named), ("x-hop", "1")]).await;
+    assert_eq!(response.status(), 200);
+    let seen = upstream.last();
+    assert_eq!(seen.header("x-api-key"), Some(TEST_KEY));
+    assert_eq!(seen.header("x-tenant-id"), Some(WORKSPACE));
+    assert!(seen.header("via").is_some_and(|via| via.contains("langsmith-proxy")));
+    assert_eq!(seen.header("x-forwarded-for"), Some("127.0.0.1"));
+    assert_eq!(seen.header("x-forwarded-proto"), Some("http"));
+    assert!(
+        seen.header("x-hop").is_none(),
+        "a header the client named is still hop-by-hop"
+    );
+    assert!(seen.header("connection").is_none_or(|c| !c.contains("x-api-key")));
+}
+
 #[tokio::test]
 async fn clients_x_tenant_id_passes_through_without_workspace_id() {
     let upstream = FakeUpstream::start(|_| Reply::ok()).await;

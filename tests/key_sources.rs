@@ -322,18 +322,101 @@ mod keyring_source {
     use super::*;
     use langsmith_proxy::secret::KeySource;
 
+    use keyring::credential::{Credential, CredentialApi, CredentialBuilderApi};
+
+    /// Entries of this service behave like a locked keychain: a read never answers.
+    const LOCKED_SERVICE: &str = "langsmith-proxy-test-locked";
+
+    /// keyring's mock store, bar [`LOCKED_SERVICE`]. Every test installs this same builder, so
+    /// tests running in parallel cannot swap each other's store.
+    struct TestStore(Box<keyring::credential::CredentialBuilder>);
+
+    impl CredentialBuilderApi for TestStore {
+        fn build(&self, target: Option<&str>, service: &str, user: &str) -> keyring::Result<Box<Credential>> {
+            if service == LOCKED_SERVICE {
+                return Ok(Box::new(LockedKeychain));
+            }
+            self.0.build(target, service, user)
+        }
+
+        fn as_any(&self) -> &dyn std::any::Any {
+            self
+        }
+    }
+
+    #[derive(Debug)]
+    struct LockedKeychain;
+
+    impl CredentialApi for LockedKeychain {
+        fn set_secret(&self, _: &[u8]) -> keyring::Result<()> {
+            Ok(())
+        }
+
+        /// Waits for an unlock that never comes.
+        fn get_secret(&self) -> keyring::Result<Vec<u8>> {
+            loop {
+                std::thread::park();
+            }
+        }
+
+        fn delete_credential(&self) -> keyring::Result<()> {
+            Ok(())
+        }
+
+        fn as_any(&self) -> &dyn std::any::Any {
+            self
+        }
+    }
+
     fn use_mock_store() {
-        keyring::set_default_credential_builder(keyring::mock::default_credential_builder());
+        keyring::set_default_credential_builder(Box::new(TestStore(keyring::mock::default_credential_builder())));
     }
 
     /// No key check, and the fake upstream: nothing leaves loopback.
     fn keyring_config(spec: &str, upstream: &FakeUpstream) -> langsmith_proxy::config::Config {
-        let flags = [
+        keyring_config_with(spec, upstream, &[])
+    }
+
+    fn keyring_config_with(
+        spec: &str,
+        upstream: &FakeUpstream,
+        extra: &[(&'static str, &str)],
+    ) -> langsmith_proxy::config::Config {
+        let mut flags = vec![
             ("key.check", "false"),
             ("upstream", upstream.url.as_str()),
             ("key.source", spec),
         ];
+        flags.extend_from_slice(extra);
         load_config(&flags, &Env::default()).expect("config")
+    }
+
+    /// A keychain that never answers (locked, its unlock prompt unseen) fails the read after
+    /// key.command_timeout instead of holding the start or the reload lock; while that read still
+    /// waits, the next one fails at once rather than leaving another thread behind.
+    #[tokio::test]
+    async fn a_keychain_that_never_answers_times_out() {
+        use_mock_store();
+        let upstream = FakeUpstream::start(|_| Reply::ok()).await;
+        let spec = format!("keyring:{LOCKED_SERVICE}/ci");
+        let config = keyring_config_with(&spec, &upstream, &[("key.command_timeout", "200ms")]);
+        let started = Instant::now();
+        let error = match App::from_config(&config, &Env::default()) {
+            Ok(_) => panic!("started without a key"),
+            Err(error) => error.to_string(),
+        };
+        assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+        assert!(error.contains("did not answer within 200ms"), "{error}");
+        assert!(error.contains("unlock"), "{error}");
+
+        let started = Instant::now();
+        let error = entry(&config).read().expect_err("still locked").to_string();
+        assert!(
+            started.elapsed() < Duration::from_millis(200),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(error.contains("still waiting"), "{error}");
     }
 
     fn entry(config: &langsmith_proxy::config::Config) -> &langsmith_proxy::secret::keyring::KeyringSource {

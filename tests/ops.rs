@@ -3,6 +3,8 @@
 
 mod support;
 
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -94,6 +96,43 @@ async fn ready_can_wait_for_a_valid_key_but_never_for_langsmith() {
     assert_eq!(text(&format!("{plain_admin}/ready")).await.0, 200);
 }
 
+/// With `ready_requires_valid_key`, an outage of LangSmith after a valid check keeps the proxy
+/// ready; only a rejection of the key (or a key never validated) makes it unready.
+#[tokio::test]
+async fn ready_keeps_a_valid_verdict_while_langsmith_is_unreachable() {
+    const VALID: u8 = 0;
+    const OUTAGE: u8 = 1;
+    const REJECTED: u8 = 2;
+    let answer = Arc::new(AtomicU8::new(OUTAGE));
+    let state = answer.clone();
+    let upstream = FakeUpstream::start(move |_| match state.load(Ordering::SeqCst) {
+        VALID => Reply::json(200, "[]"),
+        OUTAGE => Reply::json(503, "{\"detail\":\"maintenance\"}"),
+        _ => Reply::json(401, "{\"detail\":\"Invalid token\"}"),
+    })
+    .await;
+    let flags = [("key.check", "true"), ("ready_requires_valid_key", "true")];
+    let proxy = start_proxy_with(&upstream.url, &flags, env_with_key()).await;
+    let admin = start_admin(&proxy.app).await;
+    let check = proxy.app.key_check().expect("check");
+    let ready_after = |verdict: u8| {
+        let (answer, check, admin) = (answer.clone(), check.clone(), admin.clone());
+        async move {
+            answer.store(verdict, Ordering::SeqCst);
+            check.refresh(Duration::ZERO).await;
+            text(&format!("{admin}/ready")).await
+        }
+    };
+    assert_eq!(ready_after(OUTAGE).await.0, 503, "never validated");
+    assert_eq!(ready_after(VALID).await.0, 200);
+    assert_eq!(ready_after(OUTAGE).await.0, 200, "an outage keeps the valid verdict");
+    let (status, body) = ready_after(REJECTED).await;
+    assert_eq!(status, 503);
+    assert!(body.contains("rejected"), "{body}");
+    assert_eq!(ready_after(OUTAGE).await.0, 503, "an outage keeps the rejection too");
+    assert_eq!(ready_after(VALID).await.0, 200);
+}
+
 #[tokio::test]
 async fn status_as_json_and_html() {
     let upstream = FakeUpstream::start(|_| Reply::json(403, "{\"error\":\"Forbidden\"}\n")).await;
@@ -181,6 +220,10 @@ async fn access_log_has_the_request_context_and_never_the_key() {
     assert_eq!(fields["bytes_in"], 1000);
     assert_eq!(fields["bytes_out"], 17);
     assert_eq!(fields["completed"], true);
+    assert!(fields.get("outcome").is_none(), "{line}");
+    let upstream_ms = fields["upstream_ms"].as_f64().expect("upstream_ms");
+    let headers_ms = fields["headers_ms"].as_f64().expect("headers_ms");
+    assert!(upstream_ms > 0.0 && upstream_ms <= headers_ms, "{line}");
     assert_eq!(fields["user_agent"], "langsmith-py/0.15.1");
     assert_eq!(fields["key_source"], "env:LANGSMITH_API_KEY");
     assert!(fields["key_fingerprint"]
@@ -188,6 +231,55 @@ async fn access_log_has_the_request_context_and_never_the_key() {
         .is_some_and(|f| f.starts_with("sha256:")));
     assert!(fields["client"].as_str().is_some_and(|c| c.starts_with("127.0.0.1:")));
     assert!(!logs.text().contains(TEST_KEY), "the key leaked into the logs");
+}
+
+/// A client that hangs up while the upstream has not answered yet still gets its access event,
+/// once, with no status and the outcome `client_closed`.
+#[tokio::test]
+async fn a_client_that_leaves_before_the_response_is_logged_once() {
+    let logs = CapturedLogs::global();
+    let (reached, mut upstream_reached) = tokio::sync::mpsc::unbounded_channel();
+    let upstream = FakeUpstream::start(move |_| {
+        let _ = reached.send(());
+        Reply {
+            status: http::StatusCode::OK,
+            headers: vec![],
+            body: ReplyBody::Hang,
+        }
+    })
+    .await;
+    let proxy = start_proxy(&upstream.url).await;
+    let request_id = format!("client-closed-{}", std::process::id());
+    let mut client = tokio::net::TcpStream::connect(proxy.addr).await.expect("connect");
+    let head = format!("GET /runs/slow HTTP/1.1\r\nhost: 127.0.0.1\r\nx-request-id: {request_id}\r\n\r\n");
+    tokio::io::AsyncWriteExt::write_all(&mut client, head.as_bytes())
+        .await
+        .expect("write");
+    upstream_reached.recv().await.expect("the upstream got the request");
+    drop(client);
+
+    let metrics = &proxy.app.shared().metrics;
+    let dropped = async {
+        while metrics.in_flight_now() != 0 {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), dropped)
+        .await
+        .expect("the request is dropped when its client leaves");
+    let text = logs.text();
+    let events: Vec<&str> = text
+        .lines()
+        .filter(|line| line.contains("\"target\":\"access\"") && line.contains(&request_id))
+        .collect();
+    assert_eq!(events.len(), 1, "{events:?}");
+    let event: serde_json::Value = serde_json::from_str(events[0]).expect("json line");
+    let fields = &event["fields"];
+    assert_eq!(fields["outcome"], "client_closed");
+    assert_eq!(fields["completed"], false);
+    assert_eq!(fields["path"], "/runs/slow");
+    assert!(fields.get("status").is_none(), "{fields}");
+    assert!(fields.get("upstream_ms").is_none(), "{fields}");
 }
 
 /// A streaming response in flight when shutdown starts: it completes, new connections are

@@ -24,15 +24,33 @@ async fn wait_for(counts: &mut watch::Receiver<LimitCounts>, reached: impl FnMut
         .expect("counters dropped");
 }
 
-#[tokio::test]
-async fn a_slowloris_client_is_closed_at_the_header_timeout() {
+/// A proxy in front of a fake upstream, with [`HEADER_TIMEOUT`] as `limits.header_read_timeout`.
+async fn proxy_with_short_header_timeout() -> (FakeUpstream, ProxyHandle) {
     let upstream = FakeUpstream::start(|_| Reply::ok()).await;
+    let timeout = format!("{}ms", HEADER_TIMEOUT.as_millis());
     let proxy = start_proxy_with(
         &upstream.url,
-        &[("limits.header_read_timeout", "300ms")],
+        &[("limits.header_read_timeout", &timeout)],
         env_with_key(),
     )
     .await;
+    (upstream, proxy)
+}
+
+/// The client sends nothing more; the server must end the connection on its own, not before
+/// the header timeout, with at most a 408.
+async fn assert_closed_at_the_header_timeout(mut stream: TcpStream, since: Instant) {
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(BOUND, stream.read_to_end(&mut rest)).await;
+    assert!(read.is_ok(), "the connection was held open past {BOUND:?}");
+    assert!(since.elapsed() >= HEADER_TIMEOUT, "closed before the header timeout");
+    let answer = String::from_utf8_lossy(&rest);
+    assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 408"), "{answer}");
+}
+
+#[tokio::test]
+async fn a_slowloris_client_is_closed_at_the_header_timeout() {
+    let (upstream, proxy) = proxy_with_short_header_timeout().await;
     let mut counts = proxy.app.limit_counters().subscribe();
     let mut stream = TcpStream::connect(proxy.addr).await.expect("connect");
     let started = Instant::now();
@@ -41,17 +59,25 @@ async fn a_slowloris_client_is_closed_at_the_header_timeout() {
         .await
         .expect("write");
 
-    // The client never finishes its headers; the proxy must end the connection on its own.
-    let mut rest = Vec::new();
-    let read = tokio::time::timeout(BOUND, stream.read_to_end(&mut rest)).await;
-
-    assert!(read.is_ok(), "the connection was held open past {BOUND:?}");
-    assert!(started.elapsed() >= HEADER_TIMEOUT, "closed before the header timeout");
-    let answer = String::from_utf8_lossy(&rest);
-    assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 408"), "{answer}");
+    // The client never finishes its headers.
+    assert_closed_at_the_header_timeout(stream, started).await;
     wait_for(&mut counts, |c| c.header_timeout == 1).await;
     assert_eq!(proxy.app.limit_counters().snapshot().idle_closed, 0);
     assert!(upstream.requests().is_empty());
+}
+
+/// The admin port is held to the same header timeout, from the first moment: a client that
+/// connects and never sends a byte is disconnected.
+#[tokio::test]
+async fn a_silent_admin_connection_is_closed_at_the_header_timeout() {
+    let (_upstream, proxy) = proxy_with_short_header_timeout().await;
+    let admin = start_admin(&proxy.app).await;
+    let stream = TcpStream::connect(admin.trim_start_matches("http://"))
+        .await
+        .expect("connect");
+    assert_closed_at_the_header_timeout(stream, Instant::now()).await;
+    // The endpoints still answer.
+    assert_eq!(get(&format!("{admin}/live")).await.0.status(), 200);
 }
 
 #[tokio::test]

@@ -256,6 +256,63 @@ fn the_spec_carries_flags_environment_config_file_and_absolute_key_path() {
     );
 }
 
+/// The service starts in another directory: every relative path a setting holds (from a flag,
+/// a variable or the config file) travels made absolute, outranking the file's own value.
+#[test]
+fn relative_paths_in_settings_travel_absolute() {
+    let cwd = tempfile::tempdir().expect("cwd");
+    let config_file = cwd.path().join("proxy.toml");
+    std::fs::write(&config_file, "upstream_ca_file = \"certs/ca.pem\"\n").expect("config");
+    let env = Env::from_pairs([
+        ("HOME", "/home/you"),
+        ("LANGSMITH_API_KEY", TEST_KEY),
+        ("LANGSMITH_PROXY_CLIENT_TOKEN__SOURCE", "file:secrets/token"),
+    ]);
+    let mut sources = sources(&[]);
+    sources.file = Some(config_file);
+    let mut config = langsmith_proxy::config::load(&sources, &env).expect("config");
+    // Read at load from this process's directory; the spec only rewrites where it points.
+    config.settings.workspace_id_source = Some("file:secrets/workspace".to_owned());
+    let spec = spec_with_sources(
+        &config,
+        &sources,
+        &env,
+        Path::new("/usr/bin/langsmith-proxy"),
+        cwd.path(),
+    );
+
+    let carried = |name: &str| spec.environment.get(name).cloned();
+    let under_cwd = |relative: &str| cwd.path().join(relative).display().to_string();
+    assert_eq!(
+        carried("LANGSMITH_PROXY_UPSTREAM_CA_FILE"),
+        Some(under_cwd("certs/ca.pem"))
+    );
+    assert_eq!(
+        carried("LANGSMITH_PROXY_CLIENT_TOKEN__SOURCE"),
+        Some(format!("file:{}", under_cwd("secrets/token")))
+    );
+    assert_eq!(
+        carried("LANGSMITH_PROXY_WORKSPACE_ID_SOURCE"),
+        Some(format!("file:{}", under_cwd("secrets/workspace")))
+    );
+
+    // Absolute paths and other sources are left alone: nothing is added for them.
+    let plain = spec_for(
+        &[("upstream_ca_file", "/etc/ca.pem")],
+        &Env::from_pairs([("LANGSMITH_API_KEY", TEST_KEY)]),
+        Path::new("/usr/bin/langsmith-proxy"),
+        cwd.path(),
+    );
+    assert_eq!(
+        plain
+            .environment
+            .get("LANGSMITH_PROXY_UPSTREAM_CA_FILE")
+            .map(String::as_str),
+        Some("/etc/ca.pem")
+    );
+    assert!(!plain.environment.contains_key("LANGSMITH_PROXY_WORKSPACE_ID_SOURCE"));
+}
+
 #[test]
 fn a_unix_socket_directory_stays_writable() {
     let env = Env::from_pairs([("HOME", "/home/you")]);

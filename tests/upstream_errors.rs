@@ -72,6 +72,20 @@ async fn upstream_that_hangs_up_is_a_502() {
     assert_eq!(json(&body)["langsmith_proxy"]["upstream"]["url"], url);
 }
 
+/// GET `url` from a proxy configured with a 300 ms timeout: the answer comes no sooner, and
+/// within 10 s rather than never.
+async fn get_after_a_timeout(url: &str) -> (Response<()>, bytes::Bytes) {
+    let started = std::time::Instant::now();
+    let answer = tokio::time::timeout(Duration::from_secs(10), get(url))
+        .await
+        .expect("the proxy answered within 10 s instead of hanging");
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "answered before the timeout"
+    );
+    answer
+}
+
 #[tokio::test]
 async fn hung_upstream_is_a_504_after_the_response_header_timeout() {
     let upstream = FakeUpstream::start(|_| Reply {
@@ -81,14 +95,7 @@ async fn hung_upstream_is_a_504_after_the_response_header_timeout() {
     })
     .await;
     let proxy = start_proxy_with(&upstream.url, &[("timeouts.response_header", "300ms")], env_with_key()).await;
-    let started = std::time::Instant::now();
-    let (response, body) = tokio::time::timeout(Duration::from_secs(10), get(&proxy.url("/runs/query")))
-        .await
-        .expect("the proxy answered within 10 s instead of hanging");
-    assert!(
-        started.elapsed() >= Duration::from_millis(300),
-        "answered before the timeout"
-    );
+    let (response, body) = get_after_a_timeout(&proxy.url("/runs/query")).await;
     assert_eq!(response.status(), 504);
     assert_eq!(header(&response, "x-langsmith-proxy-error"), Some("upstream_timeout"));
     let body = json(&body);
@@ -98,6 +105,35 @@ async fn hung_upstream_is_a_504_after_the_response_header_timeout() {
         "the detail should say how long it waited: {body}"
     );
     assert_eq!(upstream.requests().len(), 1, "the request did reach the upstream");
+}
+
+/// `timeouts.connect` bounds the TLS handshake too: an upstream that accepts TCP and never
+/// answers the ClientHello gets a 504 naming that setting, not a wait for response_header.
+#[tokio::test]
+async fn an_upstream_silent_after_tcp_connect_is_a_504_after_the_connect_timeout() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("https://localhost:{}", listener.local_addr().expect("addr").port());
+    let (accepted, mut connected) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        // Keep every connection open and silent.
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+            let _ = accepted.send(());
+        }
+    });
+    let proxy = start_proxy_with(&url, &[("timeouts.connect", "300ms")], env_with_key()).await;
+    let (response, body) = get_after_a_timeout(&proxy.url("/runs/query")).await;
+    assert!(connected.try_recv().is_ok(), "the TCP connection was accepted");
+    assert_eq!(response.status(), 504);
+    assert_eq!(header(&response, "x-langsmith-proxy-error"), Some("upstream_timeout"));
+    let body = json(&body);
+    assert_eq!(body["langsmith_proxy"]["code"], "upstream_timeout");
+    let detail = body["detail"].as_str().unwrap_or("");
+    assert!(
+        detail.contains("300ms") && detail.contains("timeouts.connect"),
+        "{body}"
+    );
 }
 
 #[tokio::test]

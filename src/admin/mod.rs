@@ -11,37 +11,51 @@ use http::header::{ACCEPT, CONTENT_TYPE};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
+use crate::connection;
+use crate::server::ACCEPT_RETRY;
 use crate::App;
 
 /// Serves the admin endpoints until `shutdown` resolves. Answers are instant, so connections
 /// are not drained: they end with the process.
 pub async fn serve_admin(listener: TcpListener, app: App, shutdown: impl Future<Output = ()>) {
+    warn_if_remote(&listener);
+    // HTTP/1 only (probes and scrapers speak it), so the header timeout runs from the first
+    // moment: a client that never sends a request head cannot hold a connection.
+    let builder = connection::builder(app.limits()).http1_only();
     tokio::pin!(shutdown);
     loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
                 Err(error) => {
+                    // Out of file descriptors and the like: pause instead of spinning.
                     tracing::warn!(%error, "admin accept failed");
+                    tokio::time::sleep(ACCEPT_RETRY).await;
                     continue;
                 }
             },
             () = &mut shutdown => return,
         };
-        let app = app.clone();
+        let (app, builder) = (app.clone(), builder.clone());
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |request| {
                 let app = app.clone();
                 async move { Ok::<_, Infallible>(route(&app, &request)) }
             });
-            let _ = auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            let _ = builder.serve_connection(TokioIo::new(stream), service).await;
         });
+    }
+}
+
+/// `/status` shows the key's hint, source and fingerprint, the workspace and recent requests.
+fn warn_if_remote(listener: &TcpListener) {
+    if let Ok(addr) = listener.local_addr() {
+        if !addr.ip().is_loopback() {
+            tracing::warn!(admin_listen = %addr, "the admin endpoints listen on a non-loopback address: anyone who can reach it can read /status (key hint and source, workspace, recent requests) and /metrics");
+        }
     }
 }
 

@@ -13,6 +13,11 @@ use crate::env::Env;
 
 pub const ENV_PREFIX: &str = "LANGSMITH_PROXY";
 
+/// Added to an unknown-name error from the environment: a secret kept in a variable such as
+/// `LANGSMITH_PROXY_CLIENT_TOKEN` is read as a setting too, and stops the start.
+const ENV_PREFIX_NOTE: &str = "; variables starting with LANGSMITH_PROXY_ are read as settings, so keep a secret \
+     (a client token, a key) in a variable with another name, e.g. `client_token.source = \"env:PROXY_CLIENT_TOKEN\"`";
+
 /// A setting given on the command line.
 #[derive(Debug, Clone)]
 pub struct FlagValue {
@@ -210,16 +215,23 @@ fn reject_unknown(layer: &Json, known: &[String], origin: impl Fn(&str) -> Origi
         .filter(|k| k.starts_with(&format!("{key}.")))
         .cloned()
         .collect();
+    let origin = origin(key);
+    let env_note = match origin {
+        Origin::Env(_) => ENV_PREFIX_NOTE,
+        _ => "",
+    };
     Err(if group.is_empty() {
         ConfigError::UnknownKey {
             key: key.clone(),
-            origin: origin(key),
+            origin,
+            env_note,
         }
     } else {
         ConfigError::NotAValue {
             key: key.clone(),
-            origin: origin(key),
+            origin,
             settings: group.join(", "),
+            env_note,
         }
     })
 }

@@ -21,13 +21,19 @@ pub enum ConfigError {
     FileNotFound { path: PathBuf },
     #[error("cannot read settings from {origin}: {message}")]
     Unreadable { origin: Origin, message: String },
-    #[error("unknown setting `{key}` in {origin}; config/langsmith-proxy.toml lists every setting")]
-    UnknownKey { key: String, origin: Origin },
-    #[error("`{key}` in {origin} is a group of settings, not a value; set {settings} instead")]
+    #[error("unknown setting `{key}` in {origin}; config/langsmith-proxy.toml lists every setting{env_note}")]
+    UnknownKey {
+        key: String,
+        origin: Origin,
+        /// Empty unless the name came from the environment (see `layers::ENV_PREFIX_NOTE`).
+        env_note: &'static str,
+    },
+    #[error("`{key}` in {origin} is a group of settings, not a value; set {settings} instead{env_note}")]
     NotAValue {
         key: String,
         origin: Origin,
         settings: String,
+        env_note: &'static str,
     },
     #[error("invalid `{key}` (from {origin}): {problem}")]
     WrongType {

@@ -192,6 +192,18 @@ pub(super) fn validate(layers: &Layers, env: &Env) -> Result<Config, ConfigError
             .map_err(|e| format!("{e}; use error, warn, info, debug, trace or a filter such as info,access=warn"))
     })?;
 
+    if s.ready_requires_valid_key && !s.key.check {
+        return Err(ConfigError::Invalid {
+            key: "ready_requires_valid_key".to_owned(),
+            value: "true".to_owned(),
+            origin: layers.origin("ready_requires_valid_key"),
+            problem: format!(
+                "`key.check` is false (from {}), so the key is never validated and /ready would never be ready; \
+                 set key.check = true or ready_requires_valid_key = false",
+                layers.origin("key.check")
+            ),
+        });
+    }
     let listen = check.parse("listen", &s.listen, str::parse::<ListenAddr>)?;
     let security = security::security(&check, s, &listen)?;
     let limits = security::limits(&check, s)?;

@@ -174,6 +174,7 @@ mod tests {
     fn record(health: Health, last_valid_at: Option<SystemTime>, region: RegionVerdict) -> CheckRecord {
         CheckRecord {
             fingerprint: "sha256:x".to_owned(),
+            validated: matches!(health, Health::Valid { .. }),
             health,
             checked_at: Some(SystemTime::now()),
             last_valid_at,

@@ -71,6 +71,9 @@ pub struct CheckRecord {
     /// The last time this key was seen valid: a later 401 means revoked, not mistyped.
     #[serde(serialize_with = "serialize_time")]
     pub last_valid_at: Option<SystemTime>,
+    /// LangSmith's last definite answer (valid or rejected) was "valid": an unreachable
+    /// LangSmith keeps the earlier verdict, so readiness never follows LangSmith's uptime.
+    pub validated: bool,
     pub region: RegionVerdict,
 }
 
@@ -81,6 +84,7 @@ impl CheckRecord {
             health: Health::Unknown,
             checked_at: None,
             last_valid_at: None,
+            validated: false,
             region: RegionVerdict::NotProbed,
         }
     }

@@ -124,6 +124,11 @@ impl KeyCheck {
             } else {
                 previous.last_valid_at
             },
+            validated: match health {
+                Health::Valid { .. } => true,
+                Health::Rejected { .. } => false,
+                Health::Unreachable { .. } | Health::Unknown => previous.validated,
+            },
             health,
             checked_at: Some(now),
             region,

@@ -1,13 +1,14 @@
 //! One structured event per request on the `access` target, emitted when the response body has
-//! been sent (so it can tell bytes and whether the client stayed), plus the request metrics.
-//! With the `access` target disabled, only the metrics remain: no body wrapping, no allocation.
+//! been sent (so it can tell bytes and whether the client stayed), or, for a client that left
+//! before the response headers, when its request is dropped; plus the request metrics. With the
+//! `access` target disabled, only the metrics remain: no body wrapping, no allocation.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use http::header::USER_AGENT;
 use http::{HeaderValue, Method, Request, Response, Uri};
@@ -19,6 +20,16 @@ use super::counted_body::{CountedBody, ObservedBody};
 use super::{ClientAddr, ProxyBody, Shared};
 use crate::diagnosis::{DIAGNOSIS_HEADER, ERROR_HEADER};
 use crate::secret::LoadedKey;
+
+/// How long the upstream took to answer with headers (connecting included), set by
+/// [`super::forward`] on the response only when the access log is on.
+#[derive(Debug, Clone, Copy)]
+pub struct UpstreamLatency(pub Duration);
+
+/// Whether access events are wanted: decides whether anything is collected for them.
+pub fn enabled() -> bool {
+    tracing::enabled!(target: "access", tracing::Level::INFO)
+}
 
 #[derive(Clone)]
 pub struct AccessLogLayer {
@@ -73,7 +84,7 @@ where
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         self.shared.metrics.in_flight().inc();
-        let entry = tracing::enabled!(target: "access", tracing::Level::INFO).then(|| Entry {
+        let entry = enabled().then(|| Entry {
             method: request.method().clone(),
             uri: request.uri().clone(),
             request_id: request.headers().get("x-request-id").cloned(),
@@ -110,6 +121,11 @@ pin_project! {
     impl<F> PinnedDrop for AccessLogFuture<F> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
+            // Still here: dropped before a response, the client having closed its connection
+            // (a response takes the entry, and its body logs instead).
+            if let Some(entry) = this.entry.take() {
+                entry.log(*this.start, None, 0, false);
+            }
             if *this.in_flight {
                 this.shared.metrics.in_flight().dec();
             }
@@ -125,7 +141,14 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let response = ready!(this.inner.poll(cx))?;
+        let response = match ready!(this.inner.poll(cx)) {
+            Ok(response) => response,
+            Err(error) => {
+                // No response to log, but no client that left either.
+                this.entry.take();
+                return Poll::Ready(Err(error));
+            }
+        };
         *this.in_flight = false;
         this.shared.metrics.in_flight().dec();
         this.shared.metrics.request(this.method, response.status());
@@ -133,42 +156,73 @@ where
             return Poll::Ready(Ok(response));
         };
         let start = *this.start;
-        let headers_ms = millis(start);
-        let status = response.status().as_u16();
-        let text = |value: Option<&HeaderValue>| value.and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
-        let code = text(
-            response
-                .headers()
-                .get(DIAGNOSIS_HEADER)
-                .or_else(|| response.headers().get(ERROR_HEADER)),
-        );
-        let proxy_made = response.headers().contains_key(ERROR_HEADER);
+        let answer = Answer {
+            status: response.status().as_u16(),
+            proxy_made: response.headers().contains_key(ERROR_HEADER),
+            headers_ms: millis(start),
+            upstream_ms: response.extensions().get::<UpstreamLatency>().map(|l| ms(l.0)),
+            diagnosis: header_text(
+                response
+                    .headers()
+                    .get(DIAGNOSIS_HEADER)
+                    .or_else(|| response.headers().get(ERROR_HEADER)),
+            )
+            .to_owned(),
+        };
         Poll::Ready(Ok(response.map(move |body| {
             ObservedBody::new(body, move |bytes_out, completed| {
-                tracing::info!(
-                    target: "access",
-                    request_id = %text(entry.request_id.as_ref()),
-                    client = %entry.client.map(|c| c.0.to_string()).unwrap_or_default(),
-                    method = %entry.method,
-                    path = entry.uri.path(),
-                    status,
-                    upstream_status = (!proxy_made).then_some(status),
-                    headers_ms,
-                    duration_ms = millis(start),
-                    bytes_in = entry.bytes_in.load(Ordering::Relaxed),
-                    bytes_out,
-                    completed,
-                    key_source = %entry.key.as_ref().map(|k| k.source.to_string()).unwrap_or_default(),
-                    key_fingerprint = entry.key.as_ref().map(|k| k.key.fingerprint()).unwrap_or(""),
-                    user_agent = %text(entry.user_agent.as_ref()),
-                    diagnosis = %code,
-                );
+                entry.log(start, Some(&answer), bytes_out, completed)
             })
             .boxed()
         })))
     }
 }
 
+/// What the event needs from the response, once its headers are there.
+struct Answer {
+    status: u16,
+    /// The proxy answered itself (an error it rendered): no upstream status.
+    proxy_made: bool,
+    headers_ms: f64,
+    upstream_ms: Option<f64>,
+    diagnosis: String,
+}
+
+impl Entry {
+    /// The access event; without an answer the client closed before the response headers.
+    fn log(&self, start: Instant, answer: Option<&Answer>, bytes_out: u64, completed: bool) {
+        let status = answer.map(|a| a.status);
+        tracing::info!(
+            target: "access",
+            request_id = header_text(self.request_id.as_ref()),
+            client = %self.client.map(|c| c.0.to_string()).unwrap_or_default(),
+            method = %self.method,
+            path = self.uri.path(),
+            status,
+            upstream_status = answer.filter(|a| !a.proxy_made).and(status),
+            headers_ms = answer.map(|a| a.headers_ms),
+            upstream_ms = answer.and_then(|a| a.upstream_ms),
+            duration_ms = millis(start),
+            bytes_in = self.bytes_in.load(Ordering::Relaxed),
+            bytes_out,
+            completed,
+            outcome = answer.is_none().then_some("client_closed"),
+            key_source = %self.key.as_ref().map(|k| k.source.to_string()).unwrap_or_default(),
+            key_fingerprint = self.key.as_ref().map(|k| k.key.fingerprint()).unwrap_or(""),
+            user_agent = header_text(self.user_agent.as_ref()),
+            diagnosis = answer.map_or("", |a| a.diagnosis.as_str()),
+        );
+    }
+}
+
+fn header_text(value: Option<&HeaderValue>) -> &str {
+    value.and_then(|v| v.to_str().ok()).unwrap_or("")
+}
+
 fn millis(since: Instant) -> f64 {
-    since.elapsed().as_micros() as f64 / 1000.0
+    ms(since.elapsed())
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_micros() as f64 / 1000.0
 }

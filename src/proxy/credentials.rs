@@ -6,7 +6,7 @@ use http::header::AUTHORIZATION;
 use http::{HeaderMap, Request};
 
 use super::gate::{Check, GateLayer};
-use super::{Credential, ProxyError, Shared, X_API_KEY, X_TENANT_ID};
+use super::{hop_by_hop, Credential, ProxyError, Shared, X_API_KEY, X_TENANT_ID};
 use crate::config::ClientCredentials;
 use crate::secret::PLACEHOLDER_KEY;
 
@@ -34,6 +34,9 @@ impl Check for Credentials {
 
 impl Credentials {
     fn apply(&self, headers: &mut HeaderMap) -> Result<Credential, ProxyError> {
+        // The client's hop-by-hop headers end here, before the proxy adds any: a `Connection`
+        // naming x-api-key or x-tenant-id must not remove what is injected below.
+        hop_by_hop::strip(headers);
         let client_header = client_credential(headers);
         let keep_client = match (self.shared.client_credentials, client_header) {
             (ClientCredentials::Reject, Some(header)) => {

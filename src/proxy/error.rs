@@ -20,7 +20,7 @@ pub enum ProxyError {
     ClientCredentialsNotAllowed { header: &'static str },
     #[error("cannot reach the upstream: {cause}")]
     Unreachable { cause: String },
-    #[error("the upstream did not accept a connection within {}", humantime::format_duration(*after))]
+    #[error("the upstream did not accept a connection within {} (timeouts.connect: TCP connect, proxy tunnel and TLS handshake)", humantime::format_duration(*after))]
     ConnectTimeout { after: Duration },
     #[error("the upstream did not send response headers within {} (connecting included)", humantime::format_duration(*after))]
     ResponseTimeout { after: Duration },

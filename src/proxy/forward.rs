@@ -11,7 +11,7 @@ use http::{HeaderName, Request, Response, Version};
 use http_body_util::BodyExt;
 use tower::Service;
 
-use super::{hop_by_hop, ClientAddr, ProxyBody, ProxyError, RequestFacts, Shared};
+use super::{access_log, hop_by_hop, ClientAddr, ProxyBody, ProxyError, RequestFacts, Shared};
 use crate::client::UpstreamClient;
 use crate::diagnosis;
 
@@ -59,12 +59,14 @@ async fn forward(shared: &Shared, client: &UpstreamClient, request: Request<Prox
     // a connection became ready. The connector's own connect timeout fires first when shorter.
     let started = std::time::Instant::now();
     let sent = tokio::time::timeout(shared.timeouts.response_header, client.request(upstream_request)).await;
-    if let Ok(Ok(_)) = &sent {
-        shared.metrics.upstream_response(started.elapsed().as_secs_f64());
-    }
+    let latency = started.elapsed();
     match sent {
         Ok(Ok(response)) => {
+            shared.metrics.upstream_response(latency.as_secs_f64());
             let (mut parts, body) = response.into_parts();
+            if access_log::enabled() {
+                parts.extensions.insert(access_log::UpstreamLatency(latency));
+            }
             // The downstream connection has its own protocol; an HTTP/1.0 upstream must not
             // turn our answer into an HTTP/1.0 one.
             parts.version = Version::HTTP_11;

@@ -24,12 +24,23 @@ impl Shared {
         if self.keys.snapshot().is_none() {
             return not("no key loaded");
         }
-        if self.ready_requires_valid_key && self.key_state() != "valid" {
-            return not("the key has not been validated (ready_requires_valid_key = true)");
+        if self.ready_requires_valid_key && !self.key_validated() {
+            return not(
+                "the key has not been validated, or LangSmith has rejected it since (ready_requires_valid_key = true)",
+            );
         }
         Readiness {
             ready: true,
             reason: "key loaded",
+        }
+    }
+
+    /// The current key was validated and not rejected since; LangSmith being unreachable
+    /// in between changes nothing.
+    fn key_validated(&self) -> bool {
+        match (self.keys.snapshot(), &self.key_check) {
+            (Some(key), Some(check)) => check.record_for(&key).validated,
+            _ => false,
         }
     }
 

@@ -4,6 +4,7 @@
 //! says how to build with it.
 
 use std::fmt;
+use std::time::Duration;
 
 /// What `langsmith-proxy key set` uses when no `--service`/`--account` is given.
 pub const DEFAULT_SERVICE: &str = "langsmith-proxy";
@@ -22,6 +23,10 @@ pub enum KeyringError {
     Ambiguous(usize),
     #[error("the stored value is not UTF-8 text; store the key again with `langsmith-proxy key set`")]
     NotText,
+    #[error("the OS keychain did not answer within {} (key.command_timeout); it may be locked and waiting for an unlock: unlock it or answer its prompt, or raise key.command_timeout", humantime::format_duration(*after))]
+    TimedOut { after: Duration },
+    #[error("an earlier read of the OS keychain is still waiting for an answer (a locked keychain waiting for an unlock?); unlock it and the next reload reads the key")]
+    StillWaiting,
     #[error("the OS keychain refused: {0}")]
     Refused(String),
     #[error("cannot read the key from standard input: {0}")]
@@ -42,6 +47,12 @@ pub struct KeyringSource {
     account: String,
     #[cfg(feature = "keyring")]
     entry: std::sync::Arc<::keyring::Entry>,
+    /// How long a read may wait for the keychain (`key.command_timeout`).
+    #[cfg(feature = "keyring")]
+    timeout: Duration,
+    /// Set while a read's thread waits for the keychain, even after the caller gave up on it.
+    #[cfg(feature = "keyring")]
+    reading: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// Without the feature no source can be made, so reading one needs no code.
     #[cfg(not(feature = "keyring"))]
     unbuildable: std::convert::Infallible,
@@ -66,6 +77,10 @@ impl KeyringSource {
     pub fn read(&self) -> Result<String, KeyringError> {
         match self.unbuildable {}
     }
+
+    pub fn with_timeout(self, _timeout: Duration) -> Self {
+        match self.unbuildable {}
+    }
 }
 
 /// `langsmith-proxy key set` in a build without the feature.
@@ -83,14 +98,46 @@ impl KeyringSource {
             service: service.to_owned(),
             account: account.to_owned(),
             entry: std::sync::Arc::new(entry),
+            timeout: super::command::DEFAULT_COMMAND_TIMEOUT,
+            reading: std::sync::Arc::default(),
         })
     }
 
-    /// Blocks while the keychain answers (it may wait for an unlock prompt).
+    pub fn with_timeout(self, timeout: Duration) -> Self {
+        Self { timeout, ..self }
+    }
+
+    /// Blocks until the keychain answers or the timeout passes. A locked keychain may wait for
+    /// an unlock forever, and the caller may hold the reload lock, so the read runs on a thread
+    /// of its own that is left behind on a timeout; until it ends, further reads fail at once,
+    /// so a stuck keychain holds one thread, not one per attempt.
     pub fn read(&self) -> Result<String, KeyringError> {
-        self.entry
-            .get_password()
-            .map_err(|e| keychain_error(e, &self.service, &self.account))
+        use std::sync::atomic::Ordering;
+        use std::sync::mpsc::RecvTimeoutError;
+
+        if self.reading.swap(true, Ordering::AcqRel) {
+            return Err(KeyringError::StillWaiting);
+        }
+        let (entry, reading) = (self.entry.clone(), self.reading.clone());
+        let (answer, answered) = std::sync::mpsc::sync_channel(1);
+        let spawned = std::thread::Builder::new()
+            .name("keyring-read".to_owned())
+            .spawn(move || {
+                let read = entry.get_password();
+                reading.store(false, Ordering::Release);
+                let _ = answer.send(read);
+            });
+        if let Err(error) = spawned {
+            self.reading.store(false, Ordering::Release);
+            return Err(KeyringError::Unavailable(error.to_string()));
+        }
+        match answered.recv_timeout(self.timeout) {
+            Ok(read) => read.map_err(|e| keychain_error(e, &self.service, &self.account)),
+            Err(RecvTimeoutError::Timeout) => Err(KeyringError::TimedOut { after: self.timeout }),
+            Err(RecvTimeoutError::Disconnected) => Err(KeyringError::Unavailable(
+                "the keychain read stopped without an answer".to_owned(),
+            )),
+        }
     }
 
     /// Validates `raw` as a key and stores it, trimmed; returns the key for a confirmation.

@@ -111,10 +111,12 @@ impl KeySource {
         })
     }
 
-    /// Sets how long a `command:` source may run (`key.command_timeout`); others are unchanged.
+    /// Sets how long a `command:` source may run, or a `keyring:` read may wait for the
+    /// keychain (`key.command_timeout`); others are unchanged.
     pub fn with_command_timeout(self, timeout: Duration) -> Self {
         match self {
             Self::Command(command) => Self::Command(command.with_timeout(timeout)),
+            Self::Keyring(entry) => Self::Keyring(entry.with_timeout(timeout)),
             other => other,
         }
     }

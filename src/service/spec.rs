@@ -54,11 +54,12 @@ impl ServiceSpec {
         for flag in &inputs.sources.flags {
             environment.insert(env_var_name(&flag.key), flag.value.clone());
         }
-        let key_source = match &inputs.config.key_source {
-            KeySource::File(path) => KeySource::File(absolute(path)),
-            other => other.clone(),
-        };
+        let key_source = absolute_file_source(&inputs.config.key_source, inputs.cwd);
         environment.insert(env_var_name("key.source"), key_source.to_string());
+        // Other relative paths, from any layer (a config file's too): the variable outranks it.
+        for (key, value) in relative_paths_made_absolute(inputs.config, inputs.cwd) {
+            environment.insert(env_var_name(key), value);
+        }
         let config_file = match (&inputs.sources.file, &inputs.sources.default_file) {
             (Some(file), _) => Some(absolute(file)),
             (None, Some(default)) if absolute(default).is_file() => Some(absolute(default)),
@@ -86,4 +87,48 @@ impl ServiceSpec {
         }
         arguments
     }
+}
+
+/// `file:PATH` with a relative path resolved against `cwd`; other sources as they are.
+fn absolute_file_source(source: &KeySource, cwd: &Path) -> KeySource {
+    match source {
+        KeySource::File(path) => KeySource::File(cwd.join(path)),
+        other => other.clone(),
+    }
+}
+
+/// The settings besides the key source that hold a relative path, with the path made absolute.
+/// (`listen = "unix:PATH"` needs no entry: the configuration accepts only absolute paths.)
+fn relative_paths_made_absolute(config: &Config, cwd: &Path) -> Vec<(&'static str, String)> {
+    let relative_file = |source: &KeySource| {
+        matches!(source, KeySource::File(path) if path.is_relative())
+            .then(|| absolute_file_source(source, cwd).to_string())
+    };
+    let workspace_source = config
+        .settings
+        .workspace_id_source
+        .as_deref()
+        .and_then(|spec| spec.trim().parse::<KeySource>().ok());
+    [
+        (
+            "upstream_ca_file",
+            config
+                .upstream_ca_file
+                .as_deref()
+                .filter(|path| path.is_relative())
+                .map(|path| cwd.join(path).display().to_string()),
+        ),
+        ("workspace_id_source", workspace_source.as_ref().and_then(relative_file)),
+        (
+            "client_token.source",
+            config
+                .security
+                .client_token
+                .as_ref()
+                .and_then(|token| relative_file(&token.source)),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(key, value)| value.map(|value| (key, value)))
+    .collect()
 }
