@@ -61,3 +61,20 @@ fn unset_client_token_variable_names_client_token_source() {
         "{message}"
     );
 }
+
+#[test]
+fn key_file_that_is_not_text_says_so() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("key");
+    std::fs::write(&path, [0xff, 0xfe, 0x00, 0x6c]).expect("write");
+    let source = format!("file:{}", path.display());
+    let message = start_error(
+        &[("key.source", source.as_str())],
+        &Env::from_pairs([] as [(&str, &str); 0]),
+    );
+    assert!(
+        message.contains("is not text") && message.contains("plain text"),
+        "{message}"
+    );
+    assert!(!message.contains("permissions"), "not a permission problem: {message}");
+}

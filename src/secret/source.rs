@@ -31,6 +31,10 @@ pub enum KeyLoadError {
     },
     #[error("cannot read key file {path}: {error}; check the path and its permissions, or pick another source with --key-env NAME")]
     FileUnreadable { path: PathBuf, error: std::io::Error },
+    #[error(
+        "key file {path} is not text (it holds bytes that are not UTF-8): write the key alone into it, as plain text"
+    )]
+    FileNotText { path: PathBuf },
     #[error("key from {source_label} refused: {problem}")]
     Format {
         source_label: String,
@@ -60,6 +64,8 @@ pub enum SourceReadError {
     EnvNotSet { var: String },
     #[error("cannot read file {}: {error}", path.display())]
     FileUnreadable { path: PathBuf, error: std::io::Error },
+    #[error("file {} is not text (it holds bytes that are not UTF-8)", path.display())]
+    FileNotText { path: PathBuf },
     #[error("the command `{command}` failed: {problem}")]
     Command { command: String, problem: CommandError },
     #[error("{source_label}: {problem}")]
@@ -79,6 +85,7 @@ impl KeySource {
                 var,
             },
             SourceReadError::FileUnreadable { path, error } => KeyLoadError::FileUnreadable { path, error },
+            SourceReadError::FileNotText { path } => KeyLoadError::FileNotText { path },
             SourceReadError::Command { command, problem } => KeyLoadError::Command { command, problem },
             SourceReadError::Keyring { source_label, problem } => KeyLoadError::Keyring { source_label, problem },
         })?;
@@ -96,9 +103,14 @@ impl KeySource {
                 .get(var)
                 .ok_or_else(|| SourceReadError::EnvNotSet { var: var.clone() })?
                 .to_owned(),
-            Self::File(path) => std::fs::read_to_string(path).map_err(|error| SourceReadError::FileUnreadable {
-                path: path.clone(),
-                error,
+            Self::File(path) => std::fs::read_to_string(path).map_err(|error| {
+                let path = path.clone();
+                // read_to_string reports bytes that are not UTF-8 as InvalidData.
+                if error.kind() == std::io::ErrorKind::InvalidData {
+                    SourceReadError::FileNotText { path }
+                } else {
+                    SourceReadError::FileUnreadable { path, error }
+                }
             })?,
             Self::Command(command) => command.run_blocking().map_err(|problem| SourceReadError::Command {
                 command: command.command().to_owned(),
