@@ -19,6 +19,7 @@ pub mod health_probe;
 pub mod key_check;
 pub mod limit_counters;
 pub mod listener;
+pub mod log_sink;
 pub mod metrics;
 pub mod near_miss;
 pub mod proxy;

@@ -8,7 +8,7 @@ use langsmith_proxy::cli::{Cli, Command, DoctorArgs, KeyCommand, ServiceCommand}
 use langsmith_proxy::config::{self, Config};
 use langsmith_proxy::env::Env;
 use langsmith_proxy::listener::ListenAddr;
-use langsmith_proxy::{doctor, health_probe, serve, service, shell_env, telemetry, App, Listener};
+use langsmith_proxy::{doctor, health_probe, log_sink, serve, service, shell_env, telemetry, App, Listener};
 use sd_notify::NotifyState;
 
 const EXIT_RUNTIME: u8 = 1;
@@ -122,6 +122,8 @@ fn run_doctor(args: &DoctorArgs, config: &Config, proxy_listen: std::net::Socket
 }
 
 fn fail(code: u8, error: &dyn std::fmt::Display) -> ExitCode {
+    // After the log lines written before it, not among them.
+    log_sink::flush();
     eprintln!("langsmith-proxy: {error}");
     ExitCode::from(code)
 }
@@ -172,7 +174,12 @@ fn check(config: &Config, env: &Env, json: bool) -> ExitCode {
 }
 
 fn run(config: &Config, env: &Env) -> ExitCode {
-    let runtime = match tokio::runtime::Runtime::new() {
+    // A worker with nothing left to do writes out the batched log lines first.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .on_thread_park(log_sink::flush)
+        .build();
+    let runtime = match runtime {
         Ok(runtime) => runtime,
         Err(error) => return fail(EXIT_RUNTIME, &error),
     };
@@ -212,6 +219,7 @@ fn run(config: &Config, env: &Env) -> ExitCode {
     // Dropping the runtime would wait for every blocking task, a key read stuck on a keychain
     // or a hung network mount included: after the drain, give them a moment, not forever.
     runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
+    log_sink::flush();
     code
 }
 
@@ -227,6 +235,7 @@ async fn drain_on_signal(app: App, delay: std::time::Duration) {
     tokio::spawn(async move {
         signals.next().await;
         tracing::warn!("second signal: exiting without waiting for requests in flight");
+        log_sink::flush();
         std::process::exit(EXIT_FORCED.into());
     });
     tokio::time::sleep(delay).await;

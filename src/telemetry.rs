@@ -6,9 +6,12 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::{Config, LogFormat};
 use crate::listener::ListenAddr;
+use crate::log_sink;
 use crate::secret::KeyStore;
 
 /// Installs the global subscriber: pretty on a terminal, JSON otherwise, unless configured.
+/// Lines go to stderr in batches ([`log_sink`]): run [`log_sink::flush`] when a tokio worker
+/// parks and before the process exits.
 pub fn init(config: &Config) {
     let filter = EnvFilter::try_new(&config.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
     let format = config.log_format.unwrap_or(if std::io::stderr().is_terminal() {
@@ -18,11 +21,14 @@ pub fn init(config: &Config) {
     });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
+        .with_writer(log_sink::BatchedStderr);
+    let installed = match format {
         LogFormat::Pretty => builder.compact().try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
+    if installed.is_ok() {
+        log_sink::start();
+    }
 }
 
 /// One event that tells the user what to export in the app's shell. Never the key.
