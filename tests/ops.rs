@@ -296,29 +296,7 @@ async fn shutdown_lets_a_streaming_request_finish_and_refuses_new_ones() {
         let _ = stopped.await;
     }));
 
-    let response = http_client(false)
-        .request(
-            Request::get(format!("http://{addr}/runs/stream"))
-                .body(empty())
-                .expect("request"),
-        )
-        .await
-        .expect("response");
-    let mut body = response.into_body();
-    chunks_tx
-        .send(Ok(Frame::data(Bytes::from_static(b"one;"))))
-        .await
-        .expect("send");
-    assert_eq!(
-        &body
-            .frame()
-            .await
-            .expect("frame")
-            .expect("ok")
-            .into_data()
-            .expect("data")[..],
-        b"one;"
-    );
+    let body = open_stream(addr, &chunks_tx).await;
 
     stop.send(()).expect("stop");
     // Readiness flips as the drain starts; then the listener is gone.

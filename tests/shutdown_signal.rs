@@ -7,7 +7,6 @@ use std::io::BufRead;
 use std::process::{Command, Stdio};
 
 use bytes::Bytes;
-use http::Request;
 use http_body_util::BodyExt;
 use hyper::body::Frame;
 use support::*;
@@ -94,29 +93,7 @@ async fn sigterm_drains_a_streaming_request_and_exits_zero() {
     let n = notify.recv(&mut datagram).await.expect("READY");
     assert_eq!(datagram[..n].trim_ascii(), b"READY=1");
 
-    let response = http_client(false)
-        .request(
-            Request::get(format!("http://{addr}/runs/stream"))
-                .body(empty())
-                .expect("request"),
-        )
-        .await
-        .expect("response");
-    let mut body = response.into_body();
-    chunks_tx
-        .send(Ok(Frame::data(Bytes::from_static(b"one;"))))
-        .await
-        .expect("send");
-    assert_eq!(
-        &body
-            .frame()
-            .await
-            .expect("frame")
-            .expect("ok")
-            .into_data()
-            .expect("data")[..],
-        b"one;"
-    );
+    let body = open_stream(addr, &chunks_tx).await;
 
     let killed = Command::new("kill")
         .args(["-TERM", &pid.to_string()])

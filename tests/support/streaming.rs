@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 use http::Request;
-use http_body_util::StreamBody;
+use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
 use tokio::sync::mpsc;
 
@@ -44,4 +44,28 @@ pub async fn send_chunk(chunks: &Chunks, data: &'static [u8]) {
         .send(Ok(Frame::data(Bytes::from_static(data))))
         .await
         .expect("the upstream takes the chunk");
+}
+
+/// Starts `GET /runs/stream` through the proxy at `addr` and sees its first chunk arrive: the
+/// response is then in flight. Returns the rest of the body.
+pub async fn open_stream(addr: std::net::SocketAddr, chunks: &Chunks) -> hyper::body::Incoming {
+    let response = super::http_client(false)
+        .request(
+            Request::get(format!("http://{addr}/runs/stream"))
+                .body(super::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("response");
+    let mut body = response.into_body();
+    send_chunk(chunks, b"one;").await;
+    let first = body
+        .frame()
+        .await
+        .expect("frame")
+        .expect("ok")
+        .into_data()
+        .expect("data");
+    assert_eq!(&first[..], b"one;");
+    body
 }
