@@ -105,14 +105,8 @@ async fn unreachable_upstream_exits_five() {
 
 #[tokio::test]
 async fn org_scoped_key_without_workspace_exits_six() {
-    let service_key = "lsv2_sk_00000000000000000000000000000000abcdef12_1234567890";
-    let (upstream, _) = LangSmith {
-        valid_key: service_key,
-        org_scoped: true,
-        ..LangSmith::default()
-    }
-    .start()
-    .await;
+    let service_key = SERVICE_KEY;
+    let (upstream, _) = LangSmith::org_scoped().start().await;
     let output = check(service_key, &["--upstream", &upstream.url]).await;
     assert_eq!(output.status.code(), Some(6), "{}", stdout(&output));
     assert!(stdout(&output).contains("workspace_required"));

@@ -134,14 +134,8 @@ async fn wrong_region_names_the_region_that_accepts_the_key() {
 
 #[tokio::test]
 async fn org_scoped_key_without_workspace() {
-    let service_key = "lsv2_sk_00000000000000000000000000000000abcdef12_1234567890";
-    let (upstream, _) = LangSmith {
-        valid_key: service_key,
-        org_scoped: true,
-        ..LangSmith::default()
-    }
-    .start()
-    .await;
+    let service_key = SERVICE_KEY;
+    let (upstream, _) = LangSmith::org_scoped().start().await;
     let env = Env::from_pairs([("LANGSMITH_API_KEY", service_key)]);
     let proxy = start_checked(&upstream.url, &[], env).await;
     let (response, body) = get(&proxy.url("/sessions")).await;

@@ -10,6 +10,8 @@ use super::{FakeUpstream, Recorded, Reply};
 
 pub const WS_A: &str = "11111111-1111-1111-1111-111111111111";
 pub const WS_B: &str = "22222222-2222-2222-2222-222222222222";
+/// A service key, valid only with a workspace at [`LangSmith::org_scoped`].
+pub const SERVICE_KEY: &str = "lsv2_sk_00000000000000000000000000000000abcdef12_1234567890";
 
 pub struct LangSmith {
     pub valid_key: &'static str,
@@ -44,6 +46,15 @@ impl LangSmith {
         Self {
             valid_key: "lsv2_pt_someone_elses_key_000000000000000000",
             reject,
+            ..Self::default()
+        }
+    }
+
+    /// A LangSmith where [`SERVICE_KEY`] is valid, but only with an X-Tenant-Id.
+    pub fn org_scoped() -> Self {
+        Self {
+            valid_key: SERVICE_KEY,
+            org_scoped: true,
             ..Self::default()
         }
     }
