@@ -41,10 +41,21 @@ fn main() -> ExitCode {
             Err(error) => fail(EXIT_RUNTIME, &error),
         };
     }
+    // Docker reserves exit status 2 in health checks: `health` fails with 1 whatever the cause.
+    if let Some(Command::Health(args)) = &cli.command {
+        let probed = config::admin_listen(&cli.settings.sources(), &env)
+            .map_err(|error| error.to_string())
+            .and_then(|admin| health_probe::check(admin, args.timeout).map_err(|error| error.to_string()));
+        return match probed {
+            Ok(report) => {
+                println!("{report}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => fail(EXIT_RUNTIME, &error),
+        };
+    }
     let config = match config::load(&cli.settings.sources(), &env) {
         Ok(config) => config,
-        // Docker reserves exit status 2 in health checks: `health` fails with 1 whatever the cause.
-        Err(error) if matches!(cli.command, Some(Command::Health(_))) => return fail(EXIT_RUNTIME, &error),
         Err(error) => return fail(EXIT_CONFIG, &error),
     };
     match cli.command.unwrap_or(Command::Serve) {
@@ -62,13 +73,6 @@ fn main() -> ExitCode {
             Ok(listen) => run_doctor(&args, &config, listen, &env),
             Err(code) => code,
         },
-        Command::Health(args) => match health_probe::check(config.admin_listen, args.timeout) {
-            Ok(report) => {
-                println!("{report}");
-                ExitCode::SUCCESS
-            }
-            Err(error) => fail(EXIT_RUNTIME, &error),
-        },
         Command::Service(ServiceCommand::Install(args)) => {
             let sources = cli.settings.sources();
             match service::install_here(&config, &sources, &env, args.target.os, args.print) {
@@ -83,7 +87,7 @@ fn main() -> ExitCode {
             }
         }
         // Handled above, before the configuration is loaded.
-        Command::Key(_) | Command::Service(ServiceCommand::Uninstall(_)) => ExitCode::SUCCESS,
+        Command::Key(_) | Command::Health(_) | Command::Service(ServiceCommand::Uninstall(_)) => ExitCode::SUCCESS,
     }
 }
 

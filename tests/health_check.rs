@@ -109,6 +109,21 @@ async fn the_binary_exits_0_when_ready_and_1_otherwise() {
     assert_eq!(ready.status.code(), Some(0), "{ready:?}");
     assert_eq!(String::from_utf8_lossy(&ready.stdout), "ready: key loaded\n");
 
+    // Only the admin address is read: a source only the proxy needs (here a workspace id
+    // command that fails) is not run by every container health check.
+    let light = tokio::task::spawn_blocking({
+        let admin = admin.clone();
+        move || {
+            health(
+                &["--admin-listen", &admin],
+                &[("LANGSMITH_PROXY_WORKSPACE_ID_SOURCE", "command:false")],
+            )
+        }
+    })
+    .await
+    .expect("run");
+    assert_eq!(light.status.code(), Some(0), "{light:?}");
+
     // The setting's variable works as for `serve`, so a container's environment applies to both.
     proxy.app.shared().begin_drain();
     let draining = tokio::task::spawn_blocking({

@@ -67,3 +67,10 @@ pub fn load(sources: &Sources, env: &Env) -> Result<Config, ConfigError> {
     let layers = layers::Layers::load(sources, env)?;
     validate::validate(&layers, env)
 }
+
+/// Only the admin address, for `health`: a container health check every few seconds must not
+/// read sources (a `workspace_id_source` command, say) that only the proxy itself needs.
+pub fn admin_listen(sources: &Sources, env: &Env) -> Result<std::net::SocketAddr, ConfigError> {
+    let layers = layers::Layers::load(sources, env)?;
+    validate::admin_listen(&layers)
+}

@@ -135,6 +135,10 @@ impl Check<'_> {
     }
 }
 
+pub(super) fn admin_listen(layers: &Layers) -> Result<SocketAddr, ConfigError> {
+    Check { layers }.socket_addr("admin_listen", &layers.settings.admin_listen)
+}
+
 pub(super) fn validate(layers: &Layers, env: &Env) -> Result<Config, ConfigError> {
     let s = &layers.settings;
     let check = Check { layers };
