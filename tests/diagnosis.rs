@@ -263,12 +263,7 @@ async fn client_key_kept_and_rejected() {
 #[tokio::test]
 async fn missing_key_is_answered_by_the_proxy() {
     let upstream = FakeUpstream::requiring_key().await;
-    let proxy = start_proxy_with(
-        &upstream.url,
-        &[("client_credentials", "keep-if-present")],
-        Env::default(),
-    )
-    .await;
+    let proxy = start_proxy_without_key(&upstream.url).await;
     let (response, body) = get(&proxy.url("/sessions")).await;
     assert_eq!(response.status(), 401);
     assert_eq!(response.headers()["x-langsmith-proxy-error"], "key_missing");

@@ -8,7 +8,6 @@ use std::net::SocketAddr;
 use std::process::Output;
 use std::time::Duration;
 
-use langsmith_proxy::env::Env;
 use langsmith_proxy::health_probe::{probe, HealthError};
 use support::*;
 use tokio::io::AsyncWriteExt;
@@ -39,12 +38,7 @@ async fn ready_then_draining() {
 #[tokio::test]
 async fn not_ready_without_a_key() {
     let upstream = FakeUpstream::requiring_key().await;
-    let proxy = start_proxy_with(
-        &upstream.url,
-        &[("client_credentials", "keep-if-present")],
-        Env::default(),
-    )
-    .await;
+    let proxy = start_proxy_without_key(&upstream.url).await;
     let admin = addr(&start_admin(&proxy.app).await);
     let error = probe(admin, TIMEOUT).await.expect_err("no key");
     assert!(error.to_string().starts_with("not ready: no key loaded"), "{error}");

@@ -7,11 +7,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use http::Request;
-use http_body_util::BodyExt;
-use hyper::body::Frame;
-use langsmith_proxy::env::Env;
 use langsmith_proxy::secret::ApiKey;
 use support::*;
 
@@ -58,12 +54,7 @@ async fn metrics_after_a_known_scenario() {
 #[tokio::test]
 async fn ready_once_the_key_is_loaded_and_live_always() {
     let upstream = FakeUpstream::requiring_key().await;
-    let proxy = start_proxy_with(
-        &upstream.url,
-        &[("client_credentials", "keep-if-present")],
-        Env::default(),
-    )
-    .await;
+    let proxy = start_proxy_without_key(&upstream.url).await;
     let admin = start_admin(&proxy.app).await;
     assert_eq!(text(&format!("{admin}/live")).await.0, 200);
     let (status, body) = text(&format!("{admin}/ready")).await;
@@ -308,16 +299,6 @@ async fn shutdown_lets_a_streaming_request_finish_and_refuses_new_ones() {
         "new connections are refused while draining"
     );
 
-    chunks_tx
-        .send(Ok(Frame::data(Bytes::from_static(b"two"))))
-        .await
-        .expect("send");
-    drop(chunks_tx);
-    let rest = body
-        .collect()
-        .await
-        .expect("the streaming request completes")
-        .to_bytes();
-    assert_eq!(&rest[..], b"two");
+    finish_stream(chunks_tx, body).await;
     served.await.expect("join").expect("serve returns Ok");
 }

@@ -6,9 +6,6 @@ mod support;
 use std::io::BufRead;
 use std::process::{Command, Stdio};
 
-use bytes::Bytes;
-use http_body_util::BodyExt;
-use hyper::body::Frame;
 use support::*;
 use tokio::net::UnixDatagram;
 
@@ -108,17 +105,7 @@ async fn sigterm_drains_a_streaming_request_and_exits_zero() {
         "new connections are refused while draining"
     );
 
-    chunks_tx
-        .send(Ok(Frame::data(Bytes::from_static(b"two"))))
-        .await
-        .expect("send");
-    drop(chunks_tx);
-    let rest = body
-        .collect()
-        .await
-        .expect("the streaming request completes")
-        .to_bytes();
-    assert_eq!(&rest[..], b"two");
+    finish_stream(chunks_tx, body).await;
     let mut child = guard.0.take().expect("child");
     let status = tokio::task::spawn_blocking(move || child.wait())
         .await

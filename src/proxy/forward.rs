@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::header::{HeaderValue, VIA};
+use http::header::{HeaderValue, HOST, VIA};
 use http::{HeaderName, Request, Response, Version};
 use http_body_util::BodyExt;
 use tower::Service;
@@ -91,7 +91,9 @@ fn upstream_request(shared: &Shared, request: Request<ProxyBody>) -> Request<Pro
     parts.uri = shared.upstream.target(parts.uri.path_and_query().unwrap_or(&root));
     // The client picks HTTP/2 or HTTP/1.1 per upstream connection, whatever the client spoke.
     parts.version = Version::HTTP_11;
-    hop_by_hop::strip_request(&mut parts.headers);
+    // The client's hop-by-hop headers are gone already (the credentials step strips them before
+    // injecting the key); Host is rebuilt by the client from the upstream URI.
+    parts.headers.remove(HOST);
     if let Some(ClientAddr(addr)) = parts.extensions.get::<ClientAddr>() {
         append_forwarded_for(&mut parts.headers, addr.ip());
     }

@@ -1,8 +1,6 @@
 //! Hop-by-hop headers (RFC 9110 §7.6.1) belong to one connection and are never forwarded.
 
-use http::header::{
-    CONNECTION, HOST, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
-};
+use http::header::{CONNECTION, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE};
 use http::{HeaderMap, HeaderName};
 
 const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
@@ -33,12 +31,6 @@ pub fn strip(headers: &mut HeaderMap) {
     for name in named.iter().chain(FIXED.iter()) {
         headers.remove(name);
     }
-}
-
-/// Request side: also drops `Host`, which the client rebuilds from the upstream URI.
-pub fn strip_request(headers: &mut HeaderMap) {
-    strip(headers);
-    headers.remove(HOST);
 }
 
 #[cfg(test)]

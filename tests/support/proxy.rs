@@ -77,6 +77,11 @@ pub async fn start_app(app: App) -> ProxyHandle {
     start_app_on(listener, app)
 }
 
+/// A proxy with no key of its own (`keep-if-present`: it starts, and clients may bring one).
+pub async fn start_proxy_without_key(upstream: &str) -> ProxyHandle {
+    start_proxy_with(upstream, &[("client_credentials", "keep-if-present")], Env::default()).await
+}
+
 /// A proxy in front of the TLS `upstream`, trusting `ca` through `upstream_ca_file`.
 pub async fn start_proxy_trusting(ca: &super::TestCa, upstream: &str) -> ProxyHandle {
     let ca_file = ca.pem_file();

@@ -69,3 +69,16 @@ pub async fn open_stream(addr: std::net::SocketAddr, chunks: &Chunks) -> hyper::
     assert_eq!(&first[..], b"one;");
     body
 }
+
+/// Sends the last chunk, ends the upstream's body, and checks the rest arrives: the streaming
+/// request in flight completed.
+pub async fn finish_stream(chunks: Chunks, body: hyper::body::Incoming) {
+    send_chunk(&chunks, b"two").await;
+    drop(chunks);
+    let rest = body
+        .collect()
+        .await
+        .expect("the streaming request completes")
+        .to_bytes();
+    assert_eq!(&rest[..], b"two");
+}
