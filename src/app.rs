@@ -4,7 +4,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::client::{self, ClientBuildError, OutboundProxy, UpstreamClient};
+use crate::client::{self, ClientBuildError, OutboundProxy, UpstreamClient, UpstreamConnect};
 use crate::config::{ClientCredentials, Config, Limits, Origin};
 use crate::diagnosis::Journal;
 use crate::env::Env;
@@ -33,7 +33,10 @@ pub enum StartError {
 #[derive(Clone)]
 pub struct App {
     shared: Arc<Shared>,
+    /// Worker 0's pool, also used by the key check.
     client: UpstreamClient,
+    connector: UpstreamConnect,
+    workers: usize,
     outbound_proxy: Option<OutboundProxy>,
     limits: Limits,
     limit_counters: Arc<LimitCounters>,
@@ -68,7 +71,7 @@ impl App {
             key_reloads.clone(),
         ));
         let outbound_proxy = OutboundProxy::from_env(env, &config.upstream)?;
-        let client = client::build(
+        let connector = client::connector(
             config.upstream_ca_file.as_deref(),
             outbound_proxy.as_ref(),
             &config.timeouts,
@@ -80,6 +83,7 @@ impl App {
             },
             other => StartError::Client(other),
         })?;
+        let client = client::pooled(connector.clone(), &config.timeouts);
         let key_check = config.key_check.then(|| {
             Arc::new(KeyCheck::new(
                 keys.clone(),
@@ -133,6 +137,8 @@ impl App {
         Ok(Self {
             shared,
             client,
+            connector,
+            workers: config.workers,
             outbound_proxy,
             limits: config.limits,
             limit_counters: Arc::default(),
@@ -172,5 +178,15 @@ impl App {
 
     pub(crate) fn client(&self) -> &UpstreamClient {
         &self.client
+    }
+
+    /// A client with a pool of its own, for a worker thread.
+    pub(crate) fn new_pool(&self) -> UpstreamClient {
+        client::pooled(self.connector.clone(), &self.shared.timeouts)
+    }
+
+    /// How many threads serve connections (setting `workers`).
+    pub fn workers(&self) -> usize {
+        self.workers
     }
 }

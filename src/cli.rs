@@ -145,6 +145,9 @@ pub struct SettingFlags {
     /// replace, keep-if-present or reject (setting `client_credentials`).
     #[arg(long, global = true, value_name = "POLICY")]
     pub client_credentials: Option<String>,
+    /// Threads serving connections: auto (one per CPU) or a number (setting `workers`).
+    #[arg(long, global = true, value_name = "N|auto")]
+    pub workers: Option<String>,
     /// Override a region's URL, NAME=URL (setting `regions.NAME`); repeatable.
     #[arg(long = "region-url", global = true, value_name = "NAME=URL")]
     pub region_urls: Vec<String>,
@@ -194,6 +197,7 @@ impl SettingFlags {
             "--client-credentials",
             self.client_credentials.clone(),
         );
+        set("workers", "--workers", self.workers.clone());
         for region_url in &self.region_urls {
             // Without `=`, the whole value lands in `regions.` and validation names the flag.
             let (name, url) = region_url.split_once('=').unwrap_or((region_url, ""));

@@ -27,7 +27,8 @@ use crate::proxy::ProxyBody;
 use crate::upstream::Upstream;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
-pub type UpstreamClient = Client<ConnectTimeout<HttpsConnector<UpstreamConnector>>, ProxyBody>;
+pub type UpstreamConnect = ConnectTimeout<HttpsConnector<UpstreamConnector>>;
+pub type UpstreamClient = Client<UpstreamConnect, ProxyBody>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientBuildError {
@@ -155,11 +156,22 @@ where
     }
 }
 
+/// A client with its own connection pool.
 pub fn build(
     ca_file: Option<&Path>,
     outbound_proxy: Option<&OutboundProxy>,
     timeouts: &Timeouts,
 ) -> Result<UpstreamClient, ClientBuildError> {
+    Ok(pooled(connector(ca_file, outbound_proxy, timeouts)?, timeouts))
+}
+
+/// How upstream connections are made (TCP or tunnel, then TLS): cheap to clone, shared by
+/// every pool.
+pub fn connector(
+    ca_file: Option<&Path>,
+    outbound_proxy: Option<&OutboundProxy>,
+    timeouts: &Timeouts,
+) -> Result<UpstreamConnect, ClientBuildError> {
     let mut direct = HttpConnector::new();
     direct.enforce_http(false);
     direct.set_nodelay(true);
@@ -178,15 +190,19 @@ pub fn build(
         .enable_http1()
         .enable_http2()
         .wrap_connector(UpstreamConnector { direct, tunnel });
-    let connector = ConnectTimeout {
+    Ok(ConnectTimeout {
         inner: connector,
         after: timeouts.connect,
-    };
-    Ok(Client::builder(TokioExecutor::new())
+    })
+}
+
+/// A new connection pool over `connector`; one per worker keeps each pool on its thread.
+pub fn pooled(connector: UpstreamConnect, timeouts: &Timeouts) -> UpstreamClient {
+    Client::builder(TokioExecutor::new())
         .pool_timer(TokioTimer::new())
         .timer(TokioTimer::new())
         .pool_idle_timeout(timeouts.pool_idle)
-        .build(connector))
+        .build(connector)
 }
 
 fn tls_config(ca_file: Option<&Path>) -> Result<ClientConfig, ClientBuildError> {

@@ -29,6 +29,7 @@ pub mod service;
 pub mod shell_env;
 pub mod telemetry;
 pub mod upstream;
+pub mod workers;
 
 pub use app::App;
 pub use connection::MAX_REFUSING;

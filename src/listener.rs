@@ -242,6 +242,36 @@ pub enum Stream {
     Unix(UnixStream),
 }
 
+/// An accepted connection on its way to another runtime: not registered with any.
+#[derive(Debug)]
+pub enum DetachedStream {
+    Tcp(std::net::TcpStream),
+    #[cfg(unix)]
+    Unix(std::os::unix::net::UnixStream),
+}
+
+impl Stream {
+    /// Leaves this runtime's reactor (the socket stays non-blocking) so another can take it.
+    pub fn detach(self) -> io::Result<DetachedStream> {
+        match self {
+            Self::Tcp(stream) => stream.into_std().map(DetachedStream::Tcp),
+            #[cfg(unix)]
+            Self::Unix(stream) => stream.into_std().map(DetachedStream::Unix),
+        }
+    }
+}
+
+impl DetachedStream {
+    /// Registers with the reactor of the runtime this is called on.
+    pub fn attach(self) -> io::Result<Stream> {
+        match self {
+            Self::Tcp(stream) => TcpStream::from_std(stream).map(Stream::Tcp),
+            #[cfg(unix)]
+            Self::Unix(stream) => UnixStream::from_std(stream).map(Stream::Unix),
+        }
+    }
+}
+
 impl AsyncRead for Stream {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {

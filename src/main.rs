@@ -178,8 +178,9 @@ fn check(config: &Config, env: &Env, json: bool) -> ExitCode {
 }
 
 fn run(config: &Config, env: &Env) -> ExitCode {
+    // Worker 0, which also accepts: `serve` starts the other workers, each on its own thread.
     // A worker with nothing left to do writes out the batched log lines first.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .on_thread_park(log_sink::flush)
         .build();

@@ -11,6 +11,7 @@ use tower::ServiceExt;
 use crate::connection;
 use crate::listener::{Listener, Peer};
 use crate::proxy::{self, ClientAddr};
+use crate::workers::Workers;
 use crate::App;
 
 /// How long accepting pauses after an accept error (out of file descriptors and the like).
@@ -27,7 +28,19 @@ pub async fn serve(listener: impl Into<Listener>, app: App, shutdown: impl Futur
     }
     // Lives as long as the server: a rotated key file is picked up until shutdown.
     let _key_watch = app.watch_key_file();
-    let service = proxy::stack(app.shared().clone(), app.client().clone());
+    let workers = Workers::start(app.workers())?;
+    // One stack per worker, each over its own upstream pool: worker 0 uses the app's.
+    let stacks: Vec<_> = (0..workers.count())
+        .map(|index| {
+            let client = if index == 0 {
+                app.client().clone()
+            } else {
+                app.new_pool()
+            };
+            proxy::stack(app.shared().clone(), client)
+        })
+        .collect();
+    let mut next_worker = 0;
     let limits = *app.limits();
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let (drain, draining) = watch::channel(());
@@ -57,14 +70,18 @@ pub async fn serve(listener: impl Into<Listener>, app: App, shutdown: impl Futur
             connection::refuse(stream, peer, app.shared().clone(), &ctx);
             continue;
         };
-        let per_connection = service.clone().map_request(move |mut request: http::Request<_>| {
-            if let Peer::Tcp(addr) = peer {
-                request.extensions_mut().insert(ClientAddr(addr));
-            }
-            request
-        });
+        let worker = next_worker;
+        next_worker = (next_worker + 1) % stacks.len();
+        let per_connection = stacks[worker]
+            .clone()
+            .map_request(move |mut request: http::Request<_>| {
+                if let Peer::Tcp(addr) = peer {
+                    request.extensions_mut().insert(ClientAddr(addr));
+                }
+                request
+            });
         let ctx = ctx.clone();
-        tokio::spawn(async move {
+        workers.serve_connection(worker, stream, move |stream| async move {
             connection::serve(stream, peer, TowerToHyperService::new(per_connection), ctx).await;
             drop(slot);
         });
@@ -81,6 +98,7 @@ pub async fn serve(listener: impl Into<Listener>, app: App, shutdown: impl Futur
     if tokio::time::timeout(grace, drain.closed()).await.is_err() {
         tracing::warn!("grace period ended before every connection finished; closing the rest");
     }
+    workers.stop().await;
     Ok(())
 }
 

@@ -50,6 +50,7 @@ pub fn banner(config: &Config, keys: &KeyStore, listen: &ListenAddr) {
     tracing::info!(
         listen = %listen,
         upstream = %config.upstream,
+        workers = config.workers,
         key_source = %keys.source(),
         key_kind = snapshot.as_ref().map(|k| k.key.kind().as_str()).unwrap_or("none"),
         key_hint = snapshot.as_ref().map(|k| k.key.hint()).unwrap_or("none"),

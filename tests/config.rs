@@ -179,6 +179,22 @@ fn invalid_values_name_the_setting_and_their_origin() {
     let message = load_err(None, &[], vec![flag("workspace_id", "--workspace-id", "my-team")]).to_string();
     assert!(message.contains("`workspace_id`"), "{message}");
     assert!(message.contains("flag --workspace-id"), "{message}");
+
+    for workers in ["0", "many", "257"] {
+        let message = load_err(None, &[("LANGSMITH_PROXY_WORKERS", workers)], vec![]).to_string();
+        assert!(message.contains("`workers`"), "{message}");
+        assert!(
+            message.contains("environment variable LANGSMITH_PROXY_WORKERS"),
+            "{message}"
+        );
+        assert!(
+            message.contains("auto (one per CPU) or a whole number from 1 to 256"),
+            "{message}"
+        );
+    }
+    let auto = load(None, &[], vec![flag("workers", "--workers", "AUTO")]).expect("auto is accepted");
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert_eq!(auto.workers, cpus.min(256));
 }
 
 /// Waiting for a valid key while never checking it would keep /ready at 503 forever.

@@ -231,7 +231,8 @@ async fn response_body_streams_before_the_upstream_finishes() {
 #[tokio::test]
 async fn h2c_clients_are_served_and_upstream_connections_reused() {
     let upstream = FakeUpstream::start(|_| Reply::ok()).await;
-    let proxy = start_proxy(&upstream.url).await;
+    // One worker, so both client connections share one pool (each worker has its own).
+    let proxy = start_proxy_with(&upstream.url, &[("workers", "1")], env_with_key()).await;
     for h2c in [true, false] {
         let client = http_client(h2c);
         for _ in 0..20 {

@@ -23,9 +23,7 @@ fn env_with(pairs: &[(&str, &str)]) -> Env {
 async fn private_ca_is_trusted_and_http2_negotiated() {
     let ca = TestCa::new();
     let upstream = FakeUpstream::start_tls(&ca, |_| Reply::ok()).await;
-    let ca_file = ca.pem_file();
-    let ca_path = ca_file.to_str().expect("utf-8 path");
-    let proxy = start_proxy_with(&upstream.url, &[("upstream_ca_file", ca_path)], env_with_key()).await;
+    let proxy = start_proxy_trusting(&ca, &upstream.url).await;
     for _ in 0..3 {
         let (response, body) = get(&proxy.url("/info")).await;
         assert_eq!(response.status(), 200, "{}", String::from_utf8_lossy(&body));

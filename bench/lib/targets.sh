@@ -74,13 +74,13 @@ make_tls() {
     -CAcreateserial -days 2 -extfile "$dir/ext.cnf" -out "$dir/localhost.pem" 2>/dev/null
 }
 
-# langsmith-proxy with N tokio workers on PORT (admin on ADMIN), forwarding to UPSTREAM, at log
+# langsmith-proxy with N workers (--workers) on PORT (admin on ADMIN), forwarding to UPSTREAM, at log
 # LEVEL; extra args follow. Sets TARGET_PID.
 start_langsmith_proxy() {
   local workers=$1 port=$2 admin=$3 upstream=$4 level=$5
   shift 5
   # Run from the scratch directory so no config/langsmith-proxy.toml is picked up.
-  (cd "$RUN" && TOKIO_WORKER_THREADS=$workers LANGSMITH_API_KEY=$KEY exec "$BIN" \
+  (cd "$RUN" && LANGSMITH_API_KEY=$KEY exec "$BIN" --workers "$workers" \
     --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$admin" --upstream "$upstream" \
     --log-format json --log-level "$level" "$@") 2>>"$RUN/langsmith-proxy.log" &
   TARGET_PID=$!

@@ -19,6 +19,8 @@ pub struct Settings {
     /// Where to read the workspace id instead: env:NAME, file:PATH, command:CMD, keyring:S/A.
     pub workspace_id_source: Option<String>,
     pub client_credentials: String,
+    /// Threads serving connections: `auto` (one per CPU) or a number.
+    pub workers: String,
     // Plain values before tables: TOML output needs that order.
     /// `/ready` also waits for the key check to say valid (it never waits for LangSmith otherwise).
     pub ready_requires_valid_key: bool,
@@ -130,6 +132,7 @@ impl Default for Settings {
             workspace_id: None,
             workspace_id_source: None,
             client_credentials: "replace".into(),
+            workers: "auto".into(),
             regions: REGIONS
                 .iter()
                 .map(|(name, url)| (name.to_string(), url.to_string()))

@@ -53,6 +53,8 @@ pub struct Config {
     pub upstream_ca_file: Option<PathBuf>,
     pub workspace_id: Option<HeaderValue>,
     pub client_credentials: ClientCredentials,
+    /// Threads serving connections, `auto` resolved.
+    pub workers: usize,
     pub key_source: KeySource,
     pub key_refresh: Duration,
     pub key_check: bool,
@@ -219,6 +221,7 @@ pub(super) fn validate(layers: &Layers, env: &Env) -> Result<Config, ConfigError
         upstream_ca_file: optional(&s.upstream_ca_file).map(PathBuf::from),
         workspace_id,
         client_credentials,
+        workers: check.parse("workers", &s.workers, workers)?,
         key_source: check.key_source(&s.key.source)?.with_command_timeout(command_timeout),
         key_refresh: check.duration("key.refresh", &s.key.refresh)?,
         key_check: s.key.check,
@@ -244,6 +247,23 @@ pub(super) fn validate(layers: &Layers, env: &Env) -> Result<Config, ConfigError
             client_token: layers.origin("client_token.source"),
         },
     })
+}
+
+/// Most threads `workers` may ask for: far more than one proxy can use.
+const MAX_WORKERS: usize = 256;
+
+/// `auto`: one per CPU this process may use (cgroup limits included), else a number.
+fn workers(value: &str) -> Result<usize, String> {
+    let value = value.trim();
+    if value.eq_ignore_ascii_case("auto") {
+        return Ok(std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_WORKERS)));
+    }
+    match value.parse::<usize>() {
+        Ok(n) if (1..=MAX_WORKERS).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "expected auto (one per CPU) or a whole number from 1 to {MAX_WORKERS}"
+        )),
+    }
 }
 
 /// Reads the workspace id from a source at load, so every later step sees a plain setting.

@@ -82,11 +82,18 @@ pub async fn start_proxy_without_key(upstream: &str) -> ProxyHandle {
     start_proxy_with(upstream, &[("client_credentials", "keep-if-present")], Env::default()).await
 }
 
-/// A proxy in front of the TLS `upstream`, trusting `ca` through `upstream_ca_file`.
+/// A proxy in front of the TLS `upstream`, trusting `ca` through `upstream_ca_file`, with one
+/// worker: each worker keeps its own upstream pool, and the TLS tests count one pool's
+/// connections.
 pub async fn start_proxy_trusting(ca: &super::TestCa, upstream: &str) -> ProxyHandle {
     let ca_file = ca.pem_file();
     let ca_path = ca_file.to_str().expect("utf-8 path");
-    start_proxy_with(upstream, &[("upstream_ca_file", ca_path)], env_with_key()).await
+    start_proxy_with(
+        upstream,
+        &[("upstream_ca_file", ca_path), ("workers", "1")],
+        env_with_key(),
+    )
+    .await
 }
 
 /// Serves `app` on a listener bound beforehand (to know its address before configuring).
