@@ -72,11 +72,15 @@ pub async fn serve(listener: impl Into<Listener>, app: App, shutdown: impl Futur
         };
         let worker = next_worker;
         next_worker = (next_worker + 1) % stacks.len();
+        let client = match peer {
+            Peer::Tcp(addr) => Some(ClientAddr::new(addr)),
+            Peer::Unix => None,
+        };
         let per_connection = stacks[worker]
             .clone()
             .map_request(move |mut request: http::Request<_>| {
-                if let Peer::Tcp(addr) = peer {
-                    request.extensions_mut().insert(ClientAddr(addr));
+                if let Some(client) = &client {
+                    request.extensions_mut().insert(client.clone());
                 }
                 request
             });

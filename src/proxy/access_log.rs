@@ -4,6 +4,7 @@
 //! `access` target disabled, only the metrics remain: no body wrapping, no allocation.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -65,7 +66,7 @@ struct Entry {
     uri: Uri,
     request_id: Option<HeaderValue>,
     user_agent: Option<HeaderValue>,
-    client: Option<ClientAddr>,
+    client: Option<SocketAddr>,
     key: Option<Arc<LoadedKey>>,
     bytes_in: Arc<AtomicU64>,
 }
@@ -89,7 +90,7 @@ where
             uri: request.uri().clone(),
             request_id: request.headers().get("x-request-id").cloned(),
             user_agent: request.headers().get(USER_AGENT).cloned(),
-            client: request.extensions().get::<ClientAddr>().copied(),
+            client: request.extensions().get::<ClientAddr>().map(|client| client.addr),
             key: self.shared.keys.snapshot(),
             bytes_in: Arc::default(),
         });
@@ -195,7 +196,7 @@ impl Entry {
         tracing::info!(
             target: "access",
             request_id = header_text(self.request_id.as_ref()),
-            client = %self.client.map(|c| c.0.to_string()).unwrap_or_default(),
+            client = %OrEmpty(self.client.as_ref()),
             method = %self.method,
             path = self.uri.path(),
             status,
@@ -207,11 +208,23 @@ impl Entry {
             bytes_out,
             completed,
             outcome = answer.is_none().then_some("client_closed"),
-            key_source = %self.key.as_ref().map(|k| k.source.to_string()).unwrap_or_default(),
+            key_source = %OrEmpty(self.key.as_ref().map(|k| &k.source)),
             key_fingerprint = self.key.as_ref().map(|k| k.key.fingerprint()).unwrap_or(""),
             user_agent = header_text(self.user_agent.as_ref()),
             diagnosis = answer.map_or("", |a| a.diagnosis.as_str()),
         );
+    }
+}
+
+/// An optional field written as "" when absent, formatted straight into the log line.
+struct OrEmpty<T>(Option<T>);
+
+impl<T: std::fmt::Display> std::fmt::Display for OrEmpty<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some(value) => value.fmt(f),
+            None => Ok(()),
+        }
     }
 }
 

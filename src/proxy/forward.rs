@@ -94,8 +94,8 @@ fn upstream_request(shared: &Shared, request: Request<ProxyBody>) -> Request<Pro
     // The client's hop-by-hop headers are gone already (the credentials step strips them before
     // injecting the key); Host is rebuilt by the client from the upstream URI.
     parts.headers.remove(HOST);
-    if let Some(ClientAddr(addr)) = parts.extensions.get::<ClientAddr>() {
-        append_forwarded_for(&mut parts.headers, addr.ip());
+    if let Some(client) = parts.extensions.get::<ClientAddr>() {
+        append_forwarded_for(&mut parts.headers, &client.forwarded_for);
     }
     parts
         .headers
@@ -105,12 +105,18 @@ fn upstream_request(shared: &Shared, request: Request<ProxyBody>) -> Request<Pro
 }
 
 /// Appends the client to an existing `X-Forwarded-For` chain rather than replacing it.
-fn append_forwarded_for(headers: &mut http::HeaderMap, ip: std::net::IpAddr) {
-    let value = match headers.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(existing) => format!("{existing}, {ip}"),
-        None => ip.to_string(),
+fn append_forwarded_for(headers: &mut http::HeaderMap, ip: &HeaderValue) {
+    let chained = match headers.get(X_FORWARDED_FOR) {
+        None => Some(ip.clone()),
+        Some(existing) => {
+            let mut value = Vec::with_capacity(existing.len() + 2 + ip.len());
+            value.extend_from_slice(existing.as_bytes());
+            value.extend_from_slice(b", ");
+            value.extend_from_slice(ip.as_bytes());
+            HeaderValue::from_bytes(&value).ok()
+        }
     };
-    if let Ok(value) = HeaderValue::from_str(&value) {
+    if let Some(value) = chained {
         headers.insert(X_FORWARDED_FOR, value);
     }
 }

@@ -24,7 +24,7 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION};
-use http::{HeaderName, Request, Response};
+use http::{HeaderName, HeaderValue, Request, Response};
 use http_body_util::combinators::BoxBody;
 use hyper::body::Incoming;
 use tower::{Service, ServiceBuilder};
@@ -52,8 +52,20 @@ pub const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 pub const X_TENANT_ID: HeaderName = HeaderName::from_static("x-tenant-id");
 
 /// The address of the downstream client, set per connection by the server.
-#[derive(Debug, Clone, Copy)]
-pub struct ClientAddr(pub SocketAddr);
+#[derive(Debug, Clone)]
+pub struct ClientAddr {
+    pub addr: SocketAddr,
+    /// The IP as an `X-Forwarded-For` entry, formatted once per connection.
+    pub forwarded_for: HeaderValue,
+}
+
+impl ClientAddr {
+    pub fn new(addr: SocketAddr) -> Self {
+        let forwarded_for =
+            HeaderValue::try_from(addr.ip().to_string()).expect("an IP address in text is a valid header value");
+        Self { addr, forwarded_for }
+    }
+}
 
 /// What every layer reads: the key store and the fixed routing settings.
 #[derive(Debug)]
