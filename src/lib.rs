@@ -5,6 +5,7 @@
 //! upstream client, and [`serve`] runs the proxy on a listener until a shutdown future resolves.
 #![forbid(unsafe_code)]
 
+pub mod access_json;
 pub mod admin;
 pub mod app;
 pub mod check;

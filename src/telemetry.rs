@@ -2,7 +2,12 @@
 
 use std::io::IsTerminal;
 
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::filter_fn;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+use crate::access_json::{self, AccessJson};
 
 use crate::config::{Config, LogFormat};
 use crate::listener::ListenAddr;
@@ -19,12 +24,23 @@ pub fn init(config: &Config) {
     } else {
         LogFormat::Json
     });
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(log_sink::BatchedStderr);
+    let registry = tracing_subscriber::registry().with(filter);
+    let lines = tracing_subscriber::fmt::layer().with_writer(log_sink::BatchedStderr);
     let installed = match format {
-        LogFormat::Pretty => builder.compact().try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Pretty => registry.with(lines.compact()).try_init(),
+        // The access event, one per request, has a formatter of its own.
+        LogFormat::Json => registry
+            .with(
+                lines
+                    .json()
+                    .flatten_event(true)
+                    .with_filter(filter_fn(|meta| meta.target() != access_json::TARGET)),
+            )
+            .with(
+                AccessJson::new(log_sink::BatchedStderr)
+                    .with_filter(filter_fn(|meta| meta.target() == access_json::TARGET)),
+            )
+            .try_init(),
     };
     if installed.is_ok() {
         log_sink::start();

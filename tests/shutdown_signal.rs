@@ -1,5 +1,5 @@
 //! The binary under SIGTERM: systemd hears READY then STOPPING, a streaming request in flight
-//! completes while new connections are refused, and the process exits 0.
+//! completes (and is logged) while new connections are refused, and the process exits 0.
 
 mod support;
 
@@ -106,6 +106,19 @@ async fn sigterm_drains_a_streaming_request_and_exits_zero() {
     );
 
     finish_stream(chunks_tx, body).await;
+    // The binary's access line (a formatter of its own): flat JSON like every other line.
+    let access = wait_for_line(&mut lines, "\"target\":\"access\"").await;
+    assert!(!access.contains(TEST_KEY), "{access}");
+    let access: serde_json::Value = serde_json::from_str(&access).expect("json access line");
+    assert_eq!(access["level"], "INFO");
+    assert_eq!(access["method"], "GET");
+    assert_eq!(access["path"], "/runs/stream");
+    assert_eq!(access["status"], 200);
+    assert_eq!(access["bytes_out"], "one;two".len());
+    assert_eq!(access["completed"], true);
+    assert_eq!(access["key_source"], "env:LANGSMITH_API_KEY");
+    assert!(access["client"].as_str().is_some_and(|c| c.starts_with("127.0.0.1:")));
+    humantime::parse_rfc3339(access["timestamp"].as_str().expect("timestamp")).expect("RFC 3339");
     let mut child = guard.0.take().expect("child");
     let status = tokio::task::spawn_blocking(move || child.wait())
         .await

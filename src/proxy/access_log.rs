@@ -19,6 +19,7 @@ use tower::{Layer, Service};
 
 use super::counted_body::{CountedBody, ObservedBody};
 use super::{ClientAddr, ProxyBody, Shared};
+use crate::access_json;
 use crate::diagnosis::{DIAGNOSIS_HEADER, ERROR_HEADER};
 use crate::secret::LoadedKey;
 
@@ -29,7 +30,7 @@ pub struct UpstreamLatency(pub Duration);
 
 /// Whether access events are wanted: decides whether anything is collected for them.
 pub fn enabled() -> bool {
-    tracing::enabled!(target: "access", tracing::Level::INFO)
+    tracing::enabled!(target: access_json::TARGET, tracing::Level::INFO)
 }
 
 #[derive(Clone)]
@@ -194,7 +195,7 @@ impl Entry {
     fn log(&self, start: Instant, answer: Option<&Answer>, bytes_out: u64, completed: bool) {
         let status = answer.map(|a| a.status);
         tracing::info!(
-            target: "access",
+            target: access_json::TARGET,
             request_id = header_text(self.request_id.as_ref()),
             client = %OrEmpty(self.client.as_ref()),
             method = %self.method,
