@@ -4,6 +4,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use crate::background::Background;
 use crate::client::{self, ClientBuildError, OutboundProxy, UpstreamClient, UpstreamConnect};
 use crate::config::{ClientCredentials, Config, Limits, Origin};
 use crate::diagnosis::Journal;
@@ -37,6 +38,7 @@ pub struct App {
     client: UpstreamClient,
     connector: UpstreamConnect,
     workers: usize,
+    background: Arc<Background>,
     outbound_proxy: Option<OutboundProxy>,
     limits: Limits,
     limit_counters: Arc<LimitCounters>,
@@ -64,11 +66,13 @@ impl App {
         };
         let keys = Arc::new(KeyStore::new(config.key_source.clone(), key));
         let key_reloads = Arc::new(ReloadCounters::default());
+        let background = Arc::new(Background::default());
         let key_reloader = Arc::new(KeyReloader::new(
             keys.clone(),
             env.clone(),
             config.key_refresh,
             key_reloads.clone(),
+            background.clone(),
         ));
         let outbound_proxy = OutboundProxy::from_env(env, &config.upstream)?;
         let connector = client::connector(
@@ -100,6 +104,7 @@ impl App {
                     timeouts: config.timeouts,
                     ttl: config.key_refresh,
                 },
+                background.clone(),
             ))
         });
         let security = &config.security;
@@ -139,6 +144,7 @@ impl App {
             client,
             connector,
             workers: config.workers,
+            background,
             outbound_proxy,
             limits: config.limits,
             limit_counters: Arc::default(),
@@ -183,6 +189,11 @@ impl App {
     /// A client with a pool of its own, for a worker thread.
     pub(crate) fn new_pool(&self) -> UpstreamClient {
         client::pooled(self.connector.clone(), &self.shared.timeouts)
+    }
+
+    /// Where key checks and key re-reads run ([`Background`]).
+    pub fn background(&self) -> &Background {
+        &self.background
     }
 
     /// How many threads serve connections (setting `workers`).

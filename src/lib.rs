@@ -8,6 +8,7 @@
 pub mod access_json;
 pub mod admin;
 pub mod app;
+pub mod background;
 pub mod check;
 pub mod cli;
 pub mod client;

@@ -23,6 +23,7 @@ pub const ACCEPT_RETRY: Duration = Duration::from_millis(50);
 pub async fn serve(listener: impl Into<Listener>, app: App, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
     let listener = listener.into();
     warn_if_remote(&listener, &app);
+    app.background().run_here();
     if let Some(check) = app.key_check() {
         check.refresh_in_background_if_stale();
     }

@@ -66,15 +66,21 @@ impl Workers {
         });
     }
 
-    /// Stops every worker, cancelling what still runs there, and waits for their threads.
+    /// Stops every worker, cancelling what still runs there, and waits for their threads; not
+    /// forever: a thread stuck in a blocking call is left behind.
     pub async fn stop(self) {
         let mut stopped = Vec::with_capacity(self.extra.len());
         for worker in self.extra {
             let _ = worker.stop.send(());
             stopped.push(worker.stopped);
         }
-        for done in stopped {
-            let _ = done.await;
+        let all_stopped = async {
+            for done in stopped {
+                let _ = done.await;
+            }
+        };
+        if tokio::time::timeout(WORKER_SHUTDOWN * 2, all_stopped).await.is_err() {
+            tracing::warn!("a worker thread did not stop in time; leaving it behind");
         }
     }
 }

@@ -23,7 +23,13 @@ struct UnixProxy {
 
 async fn bind(path: &Path, upstream: &str, mode: Option<&str>) -> Result<(Listener, App), BindError> {
     let listen = format!("unix:{}", path.display());
-    let mut flags = vec![("listen", listen.as_str()), ("upstream", upstream)];
+    let mut flags = vec![
+        ("listen", listen.as_str()),
+        ("upstream", upstream),
+        ("workers", "2"),
+        // Its requests would share the upstream with the ones counted here.
+        ("key.check", "false"),
+    ];
     flags.extend(mode.map(|mode| ("unix_socket_mode", mode)));
     let env = env_with_key();
     let config = load_config(&flags, &env).expect("config");
@@ -78,9 +84,13 @@ async fn serves_on_a_socket_only_its_owner_can_use() {
     assert_eq!(mode_of(&path), 0o600);
     let proxy = start(listener, app);
 
-    let (status, _) = get_over(&path, "/info").await;
-
-    assert_eq!(status, 200);
+    // Two connections: the second is handed to the second worker's thread, which has its own
+    // upstream pool.
+    for _ in 0..2 {
+        let (status, _) = get_over(&path, "/info").await;
+        assert_eq!(status, 200);
+    }
+    assert_eq!(upstream.connections(), 2, "one upstream connection per worker");
     let seen = upstream.last();
     assert_eq!(seen.header("x-api-key"), Some(TEST_KEY));
     assert!(

@@ -251,12 +251,16 @@ pub(super) fn validate(layers: &Layers, env: &Env) -> Result<Config, ConfigError
 
 /// Most threads `workers` may ask for: far more than one proxy can use.
 const MAX_WORKERS: usize = 256;
+/// Most threads `auto` picks: each worker has its own upstream pool, so each more is one more
+/// connection (and TLS handshake) to LangSmith, and four carry far more than an app sends.
+const MAX_AUTO_WORKERS: usize = 4;
 
-/// `auto`: one per CPU this process may use (cgroup limits included), else a number.
+/// `auto`: one per CPU this process may use (cgroup limits included), at most
+/// [`MAX_AUTO_WORKERS`]; else a number.
 fn workers(value: &str) -> Result<usize, String> {
     let value = value.trim();
     if value.eq_ignore_ascii_case("auto") {
-        return Ok(std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_WORKERS)));
+        return Ok(std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_AUTO_WORKERS)));
     }
     match value.parse::<usize>() {
         Ok(n) if (1..=MAX_WORKERS).contains(&n) => Ok(n),

@@ -11,9 +11,11 @@ use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
 use http::HeaderValue;
+use tokio::task::JoinHandle;
 
 pub use health::{rfc3339, CheckRecord, Health, RegionVerdict, Workspace};
 
+use crate::background::Background;
 use crate::client::UpstreamClient;
 use crate::config::Timeouts;
 use crate::secret::{KeyStore, LoadedKey};
@@ -35,6 +37,7 @@ pub struct KeyCheck {
     /// Single flight: concurrent callers wait for the check in progress instead of repeating it.
     running: tokio::sync::Mutex<()>,
     region_verdicts: Mutex<HashMap<String, RegionVerdict>>,
+    background: Arc<Background>,
 }
 
 impl std::fmt::Debug for KeyCheck {
@@ -54,7 +57,12 @@ pub struct KeyCheckSettings {
 }
 
 impl KeyCheck {
-    pub fn new(keys: Arc<KeyStore>, client: UpstreamClient, settings: KeyCheckSettings) -> Self {
+    pub fn new(
+        keys: Arc<KeyStore>,
+        client: UpstreamClient,
+        settings: KeyCheckSettings,
+        background: Arc<Background>,
+    ) -> Self {
         let fingerprint = keys
             .snapshot()
             .map(|k| k.key.fingerprint().to_owned())
@@ -70,6 +78,7 @@ impl KeyCheck {
             record: ArcSwap::from_pointee(CheckRecord::unknown(&fingerprint)),
             running: tokio::sync::Mutex::new(()),
             region_verdicts: Mutex::new(HashMap::new()),
+            background,
         }
     }
 
@@ -89,10 +98,13 @@ impl KeyCheck {
         if self.record_for(&key).is_fresh(self.ttl) || self.running.try_lock().is_err() {
             return;
         }
+        drop(self.refresh_in_background(self.ttl));
+    }
+
+    /// [`Self::refresh`] on the background runtime: it finishes even if the caller stops waiting.
+    pub fn refresh_in_background(self: &Arc<Self>, max_age: Duration) -> JoinHandle<Option<Arc<CheckRecord>>> {
         let check = self.clone();
-        tokio::spawn(async move {
-            check.refresh(check.ttl).await;
-        });
+        self.background.spawn(async move { check.refresh(max_age).await })
     }
 
     /// Checks the current key unless a check newer than `max_age` exists; returns the record.

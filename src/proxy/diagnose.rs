@@ -126,8 +126,7 @@ async fn explain(shared: Arc<Shared>, facts: RequestFacts, response: Response<Pr
         // Fresh facts make a sharper diagnosis; rate-limited, and never holds the answer long.
         // The check runs on its own task, so one slower than the wait (a region probe on a
         // slow network) still finishes and informs the next diagnosis.
-        let check = check.clone();
-        let running = tokio::spawn(async move { check.refresh(RECHECK_AFTER_REJECTION).await });
+        let running = check.refresh_in_background(RECHECK_AFTER_REJECTION);
         let _ = tokio::time::timeout(CHECK_WAIT, running).await;
     }
     let record = facts.check_record(&shared);

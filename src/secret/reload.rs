@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use super::{ApiKey, KeySource, KeyStore, LoadedKey};
+use crate::background::Background;
 use crate::env::Env;
 
 /// A 401 makes the proxy re-read its source at most this often.
@@ -91,6 +92,7 @@ pub struct KeyReloader {
     last_read_ms: AtomicU64,
     /// Single flight for reads; holds when a 401 last caused one.
     running: tokio::sync::Mutex<Option<SystemTime>>,
+    background: Arc<Background>,
 }
 
 impl std::fmt::Debug for KeyReloader {
@@ -105,7 +107,13 @@ impl std::fmt::Debug for KeyReloader {
 
 impl KeyReloader {
     /// `keys` was just loaded from its source; the TTL counts from now.
-    pub fn new(keys: Arc<KeyStore>, env: Env, ttl: Duration, counters: Arc<ReloadCounters>) -> Self {
+    pub fn new(
+        keys: Arc<KeyStore>,
+        env: Env,
+        ttl: Duration,
+        counters: Arc<ReloadCounters>,
+        background: Arc<Background>,
+    ) -> Self {
         Self {
             keys,
             env: Arc::new(env),
@@ -113,6 +121,7 @@ impl KeyReloader {
             counters,
             last_read_ms: AtomicU64::new(now_ms()),
             running: tokio::sync::Mutex::new(None),
+            background,
         }
     }
 
@@ -141,9 +150,9 @@ impl KeyReloader {
             return;
         }
         let reloader = self.clone();
-        tokio::spawn(async move {
+        drop(self.background.spawn(async move {
             reloader.reload(ReloadReason::Refresh).await;
-        });
+        }));
     }
 
     /// Reads the source now and swaps the key if it changed.

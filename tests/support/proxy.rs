@@ -59,9 +59,11 @@ pub fn env_with_key() -> Env {
 
 /// Starts a proxy in front of `upstream` with extra flags and the given environment. The key
 /// check is off unless a test turns it on with `("key.check", "true")`: it would add requests
-/// the forwarding tests do not expect.
+/// the forwarding tests do not expect. Two workers, whatever the machine: connections cross
+/// threads on a one-CPU machine too, and tests running side by side on a large one do not
+/// start a thread per CPU each.
 pub async fn start_proxy_with(upstream: &str, flags: &[(&'static str, &str)], env: Env) -> ProxyHandle {
-    let mut all = vec![("key.check", "false"), ("upstream", upstream)];
+    let mut all = vec![("key.check", "false"), ("upstream", upstream), ("workers", "2")];
     all.extend_from_slice(flags);
     let config = load_config(&all, &env).expect("config");
     let app = App::from_config(&config, &env).expect("app");
