@@ -1,7 +1,7 @@
 //! Extra worker threads, each with its own current-thread runtime: accepted connections are
 //! handed to them in turn, so a connection's socket, its tasks and its upstream pool stay on one
-//! thread and nothing is shared between cores per request (no work stealing, no cross-thread
-//! wake-ups). Worker 0 is the runtime that calls `serve`.
+//! thread (no work stealing, no cross-thread wake-ups per request). Worker 0 is the runtime that
+//! calls `serve`.
 
 use std::future::Future;
 use std::io;
