@@ -208,24 +208,8 @@ async fn request_body_streams_before_the_client_finishes() {
 async fn response_body_streams_before_the_upstream_finishes() {
     let (upstream_url, chunks_tx) = streaming_upstream().await;
     let proxy = start_proxy(&upstream_url).await;
-    let response = http_client(false)
-        .request(Request::get(proxy.url("/runs/stream")).body(empty()).expect("request"))
-        .await
-        .expect("response");
-    let mut body = response.into_body();
-    send_chunk(&chunks_tx, b"event: one\n\n").await;
-    let first = body
-        .frame()
-        .await
-        .expect("a frame")
-        .expect("ok")
-        .into_data()
-        .expect("data");
-    assert_eq!(&first[..], b"event: one\n\n");
-    send_chunk(&chunks_tx, b"event: two\n\n").await;
-    drop(chunks_tx);
-    let rest = body.collect().await.expect("rest").to_bytes();
-    assert_eq!(&rest[..], b"event: two\n\n");
+    let body = open_stream(proxy.addr, &chunks_tx).await;
+    finish_stream(chunks_tx, body).await;
 }
 
 #[tokio::test]
