@@ -117,12 +117,55 @@ async fn command_is_run_again_when_older_than_key_refresh() {
 }
 
 #[tokio::test]
+async fn a_command_is_shown_by_its_program_only() {
+    let logs = CapturedLogs::global();
+    let script = Script::counter();
+    let secret = "hvs.do-not-show-1234";
+    let spec = format!(
+        "command:VAULT_TOKEN={secret} {}",
+        script.spec().trim_start_matches("command:")
+    );
+    let upstream = FakeUpstream::start(|_| Reply::json(401, r#"{"detail":"Invalid token"}"#)).await;
+    let proxy = start_proxy_with(&upstream.url, &[("key.source", &spec)], Env::default()).await;
+
+    let (response, body) = get(&proxy.url("/sessions")).await;
+    assert_eq!(response.status(), 401);
+    let shown = response.headers()["x-langsmith-proxy-key"].to_str().expect("text");
+    // Headers are ASCII: the ellipsis is written "...", as in the key hint.
+    assert!(shown.starts_with("command:sh ... lsv2_pt_"), "{shown}");
+    assert_eq!(json(&body)["langsmith_proxy"]["key"]["source"], "command:sh …");
+    let (_, status) = get(&format!("{}/status", start_admin(&proxy.app).await)).await;
+    let status = String::from_utf8_lossy(&status);
+    assert!(status.contains("command:sh …"), "{status}");
+
+    let script_path = script.dir.path().display().to_string();
+    for (what, text) in [
+        ("header", shown.to_owned()),
+        ("body", String::from_utf8_lossy(&body).into_owned()),
+        ("/status", status.into_owned()),
+        ("logs", logs.text()),
+    ] {
+        assert!(!text.contains(secret), "the command's assignment shows in the {what}");
+        assert!(
+            !text.contains(&script_path),
+            "the command's argument shows in the {what}"
+        );
+    }
+    proxy.stop().await;
+}
+
+#[tokio::test]
 async fn a_failing_command_shows_its_exit_status_and_stderr_but_not_its_output() {
     let script = Script::new("echo lsv2_pt_half_a_key_0000; echo 'vault: permission denied' >&2; exit 2\n");
     let error = start_error(&[("key.source", &script.spec())]);
     assert!(error.contains("exit status: 2"), "{error}");
     assert!(error.contains("vault: permission denied"), "{error}");
     assert!(!error.contains("half_a_key"), "{error}");
+    assert!(error.contains("the key command `sh …` gave no key"), "{error}");
+    assert!(
+        !error.contains("key.sh"),
+        "the command's arguments are not shown: {error}"
+    );
 }
 
 #[tokio::test]

@@ -40,6 +40,14 @@ pub enum CommandError {
     Read(std::io::Error),
 }
 
+/// `NAME=value`, as a shell reads it before the program name.
+fn is_assignment(word: &str) -> bool {
+    word.split_once('=').is_some_and(|(name, _)| {
+        name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    })
+}
+
 fn stderr_suffix(stderr: &str) -> String {
     if stderr.is_empty() {
         String::new()
@@ -62,6 +70,17 @@ impl CommandSource {
 
     pub fn command(&self) -> &str {
         &self.command
+    }
+
+    /// What logs, headers and `/status` show of the command: its program, never its arguments
+    /// or leading `NAME=value` assignments, which may hold a token (`VAULT_TOKEN=… vault kv get`).
+    pub fn label(&self) -> String {
+        let mut words = self.command.split_whitespace().skip_while(|word| is_assignment(word));
+        match (words.next(), words.next()) {
+            (Some(program), None) => program.to_owned(),
+            (Some(program), Some(_)) => format!("{program} …"),
+            (None, _) => "…".to_owned(),
+        }
     }
 
     /// Runs the command to completion from synchronous code (start-up, `langsmith-proxy
@@ -229,6 +248,19 @@ mod tests {
             shown_stderr(b"debug: token=lsv2_sk_secret1234 sk-other\n", b"sk-other"),
             "debug: [key redacted] [stdout redacted]"
         );
+    }
+
+    #[test]
+    fn label_shows_the_program_only() {
+        let label = |command: &str| CommandSource::new(command.to_owned()).label();
+        assert_eq!(label("op read op://Private/LangSmith/credential"), "op …");
+        assert_eq!(
+            label("VAULT_TOKEN=hvs.secret A_1=x vault kv get -field=key k"),
+            "vault …"
+        );
+        assert_eq!(label("/usr/bin/pass"), "/usr/bin/pass");
+        assert_eq!(label("  TOKEN=only  "), "…");
+        assert_eq!(label("--flag=value prog"), "--flag=value …");
     }
 
     #[test]

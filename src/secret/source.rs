@@ -40,6 +40,7 @@ pub enum KeyLoadError {
         source_label: String,
         problem: KeyFormatError,
     },
+    /// `command` is the [`CommandSource::label`]: the program, without its arguments.
     #[error("the key command `{command}` gave no key: {problem}")]
     Command { command: String, problem: CommandError },
     #[error("no key from {source_label}: {problem}")]
@@ -113,7 +114,7 @@ impl KeySource {
                 }
             })?,
             Self::Command(command) => command.run_blocking().map_err(|problem| SourceReadError::Command {
-                command: command.command().to_owned(),
+                command: command.label(),
                 problem,
             })?,
             Self::Keyring(entry) => entry.read().map_err(|problem| SourceReadError::Keyring {
@@ -177,12 +178,25 @@ impl FromStr for KeySource {
     }
 }
 
+impl KeySource {
+    /// The source written back in full, as the configuration takes it (for service units).
+    /// Everything else shows the [`Display`](fmt::Display) label, which hides a command's
+    /// arguments.
+    pub fn spec(&self) -> String {
+        match self {
+            Self::Command(command) => format!("command:{}", command.command()),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// The label logs, headers, errors and `/status` show.
 impl fmt::Display for KeySource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Env(var) => write!(f, "env:{var}"),
             Self::File(path) => write!(f, "file:{}", path.display()),
-            Self::Command(command) => write!(f, "command:{}", command.command()),
+            Self::Command(command) => write!(f, "command:{}", command.label()),
             Self::Keyring(entry) => write!(f, "keyring:{}/{}", entry.service(), entry.account()),
         }
     }

@@ -55,7 +55,7 @@ impl ServiceSpec {
             environment.insert(env_var_name(&flag.key), flag.value.clone());
         }
         let key_source = absolute_file_source(&inputs.config.key_source, inputs.cwd);
-        environment.insert(env_var_name("key.source"), key_source.to_string());
+        environment.insert(env_var_name("key.source"), key_source.spec());
         // Other relative paths, from any layer (a config file's too): the variable outranks it.
         for (key, value) in relative_paths_made_absolute(inputs.config, inputs.cwd) {
             environment.insert(env_var_name(key), value);
@@ -101,8 +101,7 @@ fn absolute_file_source(source: &KeySource, cwd: &Path) -> KeySource {
 /// (`listen = "unix:PATH"` needs no entry: the configuration accepts only absolute paths.)
 fn relative_paths_made_absolute(config: &Config, cwd: &Path) -> Vec<(&'static str, String)> {
     let relative_file = |source: &KeySource| {
-        matches!(source, KeySource::File(path) if path.is_relative())
-            .then(|| absolute_file_source(source, cwd).to_string())
+        matches!(source, KeySource::File(path) if path.is_relative()).then(|| absolute_file_source(source, cwd).spec())
     };
     let workspace_source = config
         .settings
