@@ -2,24 +2,32 @@
 # TPID: target name -> pid whose process tree's CPU time is charged to that target).
 # Every load function appends one tab-separated line to $RUN/results.tsv:
 #   target  workers  workload  connections  req/s  p50_ms  p99_ms  errors  cpu_us_per_request
+#   user_us_per_request
 # CPU per request is the target's own user+system time over the requests it answered: unlike
-# req/s it barely moves when other work shares the machine.
+# req/s it barely moves when other work shares the machine. Its user-space part is what a proxy
+# adds beyond the system calls every proxy makes.
 
 CLK_TCK=$(getconf CLK_TCK)
 
-# user+system clock ticks of a process tree (fields 14 and 15 of /proc/PID/stat).
+# "USER SYSTEM" clock ticks of a process tree (fields 14 and 15 of /proc/PID/stat).
 cpu_ticks() {
-  local p total=0 ticks
+  local p user=0 system=0 u s
   for p in $(process_tree "$1"); do
-    ticks=$(sed 's/.*) //' /proc/"$p"/stat 2>/dev/null | awk '{ print $12 + $13 }')
-    total=$((total + ${ticks:-0}))
+    read -r u s < <(sed 's/.*) //' /proc/"$p"/stat 2>/dev/null | awk '{ print $12, $13 }')
+    user=$((user + ${u:-0}))
+    system=$((system + ${s:-0}))
   done
-  echo "$total"
+  echo "$user $system"
 }
 
-# Microseconds of CPU per request from a tick delta and a request count.
+# "TOTAL_US USER_US" of CPU per request, from cpu_ticks before and after and a request count.
 cpu_per_request() {
-  awk -v t="$1" -v n="$2" -v hz="$CLK_TCK" 'BEGIN { printf "%.1f", (n > 0 ? t * 1e6 / hz / n : 0) }'
+  awk -v before="$1" -v after="$2" -v n="$3" -v hz="$CLK_TCK" 'BEGIN {
+    split(before, b, " "); split(after, a, " ")
+    user = a[1] - b[1]; total = user + a[2] - b[2]
+    if (n > 0) printf "%.1f\t%.1f", total * 1e6 / hz / n, user * 1e6 / hz / n
+    else printf "0\t0"
+  }'
 }
 
 # wrk latency like `512.00us`, `1.20ms`, `1.02s` -> milliseconds.
@@ -39,10 +47,10 @@ wrk_run() {
   local out="$RUN/wrk-$target-$workers-$workload-$conns.txt"
   local threads=$WRK_THREADS
   ((threads > conns)) && threads=$conns
-  local ticks
-  ticks=$(cpu_ticks "${TPID[$target]}")
+  local before after
+  before=$(cpu_ticks "${TPID[$target]}")
   wrk -t "$threads" -c "$conns" -d "$DURATION" --latency "$@" "$url" >"$out" 2>&1 || true
-  ticks=$(($(cpu_ticks "${TPID[$target]}") - ticks))
+  after=$(cpu_ticks "${TPID[$target]}")
   local rps p50 p99 errors cpu
   rps=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$out")
   p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")
@@ -50,7 +58,7 @@ wrk_run() {
   # Socket errors and non-2xx responses: a proxy that answers 502 fast must not look fast.
   errors=$(awk '/Socket errors/ { gsub(/,/, ""); n += $4 + $6 + $8 + $10 }
                 /Non-2xx/ { n += $NF } END { print n + 0 }' "$out")
-  cpu=$(cpu_per_request "$ticks" "$(awk '$2 == "requests" { print $1 }' "$out")")
+  cpu=$(cpu_per_request "$before" "$after" "$(awk '$2 == "requests" { print $1 }' "$out")")
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$target" "$workers" "$workload" "$conns" \
     "${rps:-0}" "${p50:-0}" "${p99:-0}" "$errors" "$cpu" >>"$RUN/results.tsv"
 }
@@ -60,10 +68,10 @@ h2load_run() {
   local target=$1 workers=$2 workload=$3 conns=$4 url=$5
   local out="$RUN/h2load-$target-$workers-$conns.txt" log="$RUN/h2load-$target-$workers-$conns.log"
   local threads=$WRK_THREADS
-  local ticks
-  ticks=$(cpu_ticks "${TPID[$target]}")
+  local before after
+  before=$(cpu_ticks "${TPID[$target]}")
   h2load -t "$threads" -c "$conns" -m 10 -D "${DURATION%s}" --log-file="$log" "$url" >"$out" 2>&1 || true
-  ticks=$(($(cpu_ticks "${TPID[$target]}") - ticks))
+  after=$(cpu_ticks "${TPID[$target]}")
   local rps errors p50 p99 cpu
   rps=$(awk '/^finished in/ { gsub(/,/, ""); printf "%.0f", $4 }' "$out")
   errors=$(awk '/^requests:/ { gsub(/,/, ""); n += $10 + $12 + $14 }
@@ -76,7 +84,7 @@ h2load_run() {
       printf "%.3f %.3f\n", v[i50] / 1000, v[i99] / 1000
     }')
   rm -f "$log"
-  cpu=$(cpu_per_request "$ticks" "$(awk '/^requests:/ { gsub(/,/, ""); print $8 }' "$out")")
+  cpu=$(cpu_per_request "$before" "$after" "$(awk '/^requests:/ { gsub(/,/, ""); print $8 }' "$out")")
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$target" "$workers" "$workload" "$conns" \
     "${rps:-0}" "$p50" "$p99" "$errors" "$cpu" >>"$RUN/results.tsv"
 }

@@ -16,20 +16,21 @@ machine() {
 # One row per workload, connection count and worker count; one column per target, then
 # langsmith-proxy (as shipped: access log on) over nginx and over HAProxy. MODE `throughput`:
 # req/s · p50 / p99 ms from each point's best round (errors of every round are flagged), ratios
-# of req/s and of p99. MODE `cpu`: the target's own CPU µs per request (lowest round), the
-# measure that shared-machine noise barely moves; "no proxy" is the upstream's CPU.
+# of req/s and of p99. MODE `cpu`: the target's own CPU µs per request (lowest round) and its
+# user-space part, the measure that shared-machine noise barely moves; "no proxy" is the
+# upstream's CPU. Ratios compare the totals.
 points_table() {
   awk -F'\t' -v mode="$1" '
     {
       key = $1 SUBSEP $2 SUBSEP $3 SUBSEP $4
       err[key] += $8
-      if (!(key in cpu) || $9 < cpu[key]) cpu[key] = $9
+      if (!(key in cpu) || $9 < cpu[key]) { cpu[key] = $9; user[key] = $10 }
       if (!(key in rps) || $5 > rps[key]) { rps[key] = $5; p50[key] = $6; p99[key] = $7 }
       if ($1 != "direct" && !(($3, $4, $2) in seen)) { seen[$3, $4, $2] = 1; rows[++n] = $3 SUBSEP $4 SUBSEP $2 }
     }
     function cell(key) {
       if (!(key in rps)) return "-"
-      if (mode == "cpu") return cpu[key]
+      if (mode == "cpu") return user[key] == "" ? cpu[key] : sprintf("%s (user %s)", cpu[key], user[key])
       s = sprintf("%.1fk · %.2f / %.2f", rps[key] / 1000, p50[key], p99[key])
       return err[key] > 0 ? s " ⚠ " err[key] " errors" : s
     }
@@ -125,7 +126,7 @@ summary() {
   echo
   points_table throughput
   echo
-  echo "CPU time per request, µs (the target's user + system time over the requests it answered; lower is leaner):"
+  echo "CPU time per request, µs (the target's user + system time over the requests it answered, and the part of it spent in user space; lower is leaner):"
   echo
   points_table cpu
   echo
