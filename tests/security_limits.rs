@@ -202,6 +202,10 @@ async fn connections_over_the_limit_get_503() {
     );
     assert!(lower.contains("connection: close"), "{response}");
     assert!(response.contains("limits.max_connections"), "{response}");
+    // Answered before the host, origin and token checks: it says nothing about the key.
+    assert!(!response.contains(TEST_KEY_HINT), "{response}");
+    assert!(!response.contains("LANGSMITH_API_KEY"), "{response}");
+    assert!(!lower.contains("x-langsmith-proxy-key"), "{response}");
     wait_for(&mut counts, |c| c.connections_refused == 1).await;
     assert!(upstream.requests().is_empty());
     drop(holder);

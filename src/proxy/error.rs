@@ -96,7 +96,8 @@ impl ProxyError {
     }
 
     /// A refusal of a caller the proxy does not trust: its response names no key source and no
-    /// workspace, since it may be read by the web page or process that was refused.
+    /// workspace, since it may be read by the web page or process that was refused. A connection
+    /// over the limit is answered before the host, origin and client-token checks, so it is one.
     fn is_refusal(&self) -> bool {
         matches!(
             self,
@@ -104,6 +105,7 @@ impl ProxyError {
                 | Self::OriginNotAllowed { .. }
                 | Self::ClientTokenRequired { .. }
                 | Self::NotAReverseProxyRequest { .. }
+                | Self::TooManyConnections { .. }
         )
     }
 
