@@ -71,6 +71,7 @@ impl App {
             keys.clone(),
             env.clone(),
             config.key_refresh,
+            config.key_read_timeout,
             key_reloads.clone(),
             background.clone(),
         ));

@@ -309,6 +309,46 @@ async fn requests_rejected_together_share_one_reread_and_are_all_retried() {
     t.proxy.stop().await;
 }
 
+/// A key file that stops answering (here a FIFO nobody writes to, as a file on a dead network
+/// mount): a request rejected with 401 gets its answer after `key.command_timeout`, not never.
+#[tokio::test]
+async fn a_hanging_key_file_does_not_hold_rejected_requests() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("key");
+    std::fs::write(&path, format!("{TEST_KEY}\n")).expect("write key");
+    let upstream = accepting(numbered_key(9)).await;
+    let spec = format!("file:{}", path.display());
+    let flags = [
+        ("key.source", spec.as_str()),
+        ("key.refresh", "1h"),
+        ("key.command_timeout", "200ms"),
+    ];
+    let proxy = start_proxy_with(&upstream.url, &flags, Env::default()).await;
+
+    std::fs::remove_file(&path).expect("remove key");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&path)
+        .status()
+        .expect("run mkfifo");
+    assert!(made.success(), "mkfifo failed");
+    let answered = tokio::time::timeout(Duration::from_secs(30), get(&proxy.url("/sessions"))).await;
+
+    // Let the reads still blocked on the FIFO finish (each open pairs with one writer), so the
+    // runtime can shut down even if the assertions below fail; a writer left waiting after the
+    // last read is a parked thread.
+    let fifo = path.clone();
+    std::thread::spawn(move || loop {
+        let Ok(mut writer) = std::fs::OpenOptions::new().write(true).open(&fifo) else {
+            return;
+        };
+        let _ = std::io::Write::write_all(&mut writer, TEST_KEY.as_bytes());
+    });
+    let (response, _) = answered.expect("a rejected request waited for a hanging key file");
+    assert_eq!(response.status(), 401);
+    assert_eq!(response.headers()["x-langsmith-proxy-diagnosis"], "key_rejected");
+    proxy.stop().await;
+}
+
 /// Keeps the helper honest: the kubelet layout resolves through both symlinks.
 #[test]
 fn kubernetes_layout_resolves_to_the_latest_key() {

@@ -57,6 +57,8 @@ pub struct Config {
     pub workers: usize,
     pub key_source: KeySource,
     pub key_refresh: Duration,
+    /// `key.command_timeout`: how long a key source may take to answer.
+    pub key_read_timeout: Duration,
     pub key_check: bool,
     /// Every SaaS region by name, including the configured upstream's own.
     pub regions: Vec<(String, Upstream)>,
@@ -224,6 +226,7 @@ pub(super) fn validate(layers: &Layers, env: &Env) -> Result<Config, ConfigError
         workers: check.parse("workers", &s.workers, workers)?,
         key_source: check.key_source(&s.key.source)?.with_command_timeout(command_timeout),
         key_refresh: check.duration("key.refresh", &s.key.refresh)?,
+        key_read_timeout: command_timeout,
         key_check: s.key.check,
         regions,
         timeouts: Timeouts {

@@ -16,6 +16,8 @@ use crate::env::Env;
 
 /// A 401 makes the proxy re-read its source at most this often.
 pub const REREAD_AFTER_REJECTION: Duration = Duration::from_secs(30);
+/// Beyond the source's own time limit, how long a rejected request waits for its re-read.
+const REREAD_WAIT_MARGIN: Duration = Duration::from_secs(1);
 
 /// Why a reload ran; logged with it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +88,8 @@ pub struct KeyReloader {
     keys: Arc<KeyStore>,
     env: Arc<Env>,
     ttl: Duration,
+    /// How long a rejected request waits for a re-read (`key.command_timeout`).
+    read_wait: Duration,
     counters: Arc<ReloadCounters>,
     /// Wall-clock milliseconds of the last read (start-up's included); claimed with a
     /// compare-and-swap so one stale moment starts one background read.
@@ -111,6 +115,7 @@ impl KeyReloader {
         keys: Arc<KeyStore>,
         env: Env,
         ttl: Duration,
+        read_wait: Duration,
         counters: Arc<ReloadCounters>,
         background: Arc<Background>,
     ) -> Self {
@@ -118,6 +123,7 @@ impl KeyReloader {
             keys,
             env: Arc::new(env),
             ttl,
+            read_wait,
             counters,
             last_read_ms: AtomicU64::new(now_ms()),
             running: tokio::sync::Mutex::new(None),
@@ -164,7 +170,11 @@ impl KeyReloader {
     /// After LangSmith answered 401 to `rejected`: the key to retry with, if a different one is
     /// in use by now — swapped by another reload meanwhile, or found by re-reading the source
     /// (rate-limited to once per [`REREAD_AFTER_REJECTION`]).
-    pub async fn after_rejection(&self, rejected: &ApiKey) -> Option<Arc<LoadedKey>> {
+    ///
+    /// The request waits for the re-read at most as long as the source may take to answer
+    /// (`key.command_timeout`, plus a margin): a source that hangs, such as a key file on a dead
+    /// network mount, must not hold every rejected request. The re-read goes on without it.
+    pub async fn after_rejection(self: &Arc<Self>, rejected: &ApiKey) -> Option<Arc<LoadedKey>> {
         let replaced = || {
             self.keys
                 .snapshot()
@@ -176,21 +186,33 @@ impl KeyReloader {
         if let Some(current) = replaced() {
             return Some(current);
         }
-        let mut last_rejection = self.running.lock().await;
-        // Requests rejected together wait here for one re-read, then all see its result.
-        if let Some(current) = replaced() {
-            return Some(current);
+        let reloader = self.clone();
+        let reread = self
+            .background
+            .spawn(async move { reloader.reread_after_rejection().await });
+        let wait = self.read_wait.saturating_add(REREAD_WAIT_MARGIN);
+        if tokio::time::timeout(wait, reread).await.is_err() {
+            tracing::warn!(
+                source = %self.source(),
+                waited = %humantime::format_duration(wait),
+                "re-reading the key after a 401 is taking too long; answering with the 401 and letting the read finish in the background"
+            );
         }
+        replaced()
+    }
+
+    /// Requests rejected together wait here for one re-read, then all see its result.
+    async fn reread_after_rejection(&self) {
+        let mut last_rejection = self.running.lock().await;
         let now = SystemTime::now();
         let recent = last_rejection
             .and_then(|at| now.duration_since(at).ok())
             .is_some_and(|age| age < REREAD_AFTER_REJECTION);
         if recent {
-            return None;
+            return;
         }
         *last_rejection = Some(now);
         self.read_and_swap(ReloadReason::Rejected).await;
-        replaced()
     }
 
     /// Call with `running` held.
