@@ -51,6 +51,7 @@ pub async fn serve(listener: impl Into<Listener>, app: App, shutdown: impl Futur
         counters: app.limit_counters().clone(),
         drain: draining,
         refusing: Arc::new(Semaphore::new(connection::MAX_REFUSING)),
+        stall_grace: app.shared().timeouts.response_header,
     };
     tokio::pin!(shutdown);
 

@@ -6,6 +6,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use http::Request;
+use http_body_util::BodyExt;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use langsmith_proxy::limit_counters::LimitCounts;
 use support::*;
@@ -181,6 +182,36 @@ async fn idle_connections_are_closed_after_the_idle_timeout() {
     }
     assert!(started.elapsed() >= Duration::from_millis(300));
     wait_for(&mut counts, |c| c.idle_closed == 2).await;
+}
+
+/// A response whose body stops moving (and a client that stops reading looks the same) is
+/// closed gracefully at the idle timeout, which waits for the response; once it has also moved
+/// nothing for `timeouts.response_header` more, the connection is dropped and its slot freed.
+#[tokio::test]
+async fn a_stalled_response_does_not_keep_its_slot() {
+    let (upstream, chunks) = streaming_upstream().await;
+    let flags = [
+        ("limits.max_connections", "1"),
+        ("limits.idle_timeout", "300ms"),
+        ("timeouts.response_header", "300ms"),
+    ];
+    let proxy = start_proxy_with(&upstream, &flags, env_with_key()).await;
+    let mut counts = proxy.app.limit_counters().subscribe();
+    let started = Instant::now();
+    let body = open_stream(proxy.addr, &chunks).await;
+
+    wait_for(&mut counts, |c| c.idle_closed == 1).await;
+    let rest = tokio::time::timeout(BOUND, body.collect())
+        .await
+        .expect("the stalled connection was dropped");
+    assert!(rest.is_err(), "the body must end in an error, not look complete");
+    assert!(started.elapsed() >= Duration::from_millis(600));
+
+    // The slot is free again: the next connection is served, not refused with 503.
+    let request = format!("GET /info HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n\r\n", proxy.addr.port());
+    let response = raw_exchange(proxy.addr, request.as_bytes()).await;
+    assert!(!response.starts_with("HTTP/1.1 503"), "{response}");
+    drop(chunks);
 }
 
 #[tokio::test]

@@ -59,6 +59,10 @@ pub struct Context {
     pub drain: watch::Receiver<()>,
     /// Slots for answering connections over `limits.max_connections` ([`MAX_REFUSING`]).
     pub refusing: Arc<tokio::sync::Semaphore>,
+    /// How much longer than `limits.idle_timeout` a connection may stay silent after it was
+    /// asked to close before it is dropped (`timeouts.response_header`): a response body that
+    /// stalls, or a client that stops reading, must not keep its slot forever.
+    pub stall_grace: std::time::Duration,
 }
 
 /// Serves one connection to the end, then records which limit, if any, ended it.
@@ -81,6 +85,8 @@ where
     let first_request = tokio::time::sleep(ctx.limits.header_read_timeout);
     tokio::pin!(first_request);
     let mut closing = false;
+    let mut idle_closing = false;
+    let stalled_after = ctx.limits.idle_timeout.saturating_add(ctx.stall_grace);
     let result = loop {
         tokio::select! {
             result = connection.as_mut() => break result,
@@ -100,9 +106,18 @@ where
             }
             () = activity.idle(ctx.limits.idle_timeout), if !closing => {
                 closing = true;
+                idle_closing = true;
                 ctx.counters.record(LimitEvent::IdleClosed);
                 tracing::debug!(%peer, "closing a connection idle past limits.idle_timeout");
                 connection.as_mut().graceful_shutdown();
+            }
+            () = activity.idle(stalled_after), if idle_closing => {
+                tracing::warn!(
+                    %peer,
+                    silent_for = %humantime::format_duration(stalled_after),
+                    "dropped a connection whose response moved no byte for limits.idle_timeout + timeouts.response_header (a stalled upstream body, or a client that stopped reading)"
+                );
+                return;
             }
         }
     };
