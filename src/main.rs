@@ -133,7 +133,7 @@ fn fail(code: u8, error: &dyn std::fmt::Display) -> ExitCode {
 }
 
 fn print_config(config: &Config, env: &Env) -> ExitCode {
-    match toml::to_string_pretty(&config.settings) {
+    match toml::to_string_pretty(&config.settings.redacted()) {
         Ok(text) => print!("{text}"),
         Err(error) => return fail(EXIT_RUNTIME, &error),
     }

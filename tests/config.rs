@@ -284,6 +284,34 @@ fn a_key_given_as_the_key_source_is_not_echoed() {
     assert!(!stderr(&output).contains(&TEST_KEY[8..]), "{}", stderr(&output));
 }
 
+/// Values a setting refuses are quoted back, except what may be a secret: a key anywhere, a
+/// value that is no source at all where a source belongs, and a command's arguments.
+#[test]
+fn refused_values_never_show_secrets() {
+    let secret = &TEST_KEY[8..TEST_KEY.len() - 4];
+    let message = load_err(None, &[], vec![flag("workspace_id", "--workspace-id", TEST_KEY)]).to_string();
+    assert!(message.contains("`workspace_id` = \"[key redacted]\""), "{message}");
+    assert!(!message.contains(secret), "{message}");
+
+    let token = "9f2c4d1e8b7a6f5e4d3c2b1a0f9e8d7c";
+    let env = [("LANGSMITH_PROXY_CLIENT_TOKEN__SOURCE", token)];
+    let message = load_err(None, &env, vec![]).to_string();
+    assert!(message.contains("`client_token.source` = \"(not shown"), "{message}");
+    assert!(!message.contains(token), "{message}");
+
+    let command = "command:VAULT_TOKEN=hvs.do-not-show exit 3";
+    let message = load_err(None, &[("LANGSMITH_PROXY_WORKSPACE_ID_SOURCE", command)], vec![]).to_string();
+    assert!(message.contains("command:exit …"), "{message}");
+    assert!(!message.contains("hvs.do-not-show"), "{message}");
+
+    // An unquoted key in the file makes the TOML parser quote the line.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write_file(&dir, "proxy.toml", &format!("[key]\nsource = {TEST_KEY}\n"));
+    let message = load_err(Some(&file), &[], vec![]).to_string();
+    assert!(message.contains("[key redacted]"), "{message}");
+    assert!(!message.contains(secret), "{message}");
+}
+
 #[test]
 fn refused_key_files_never_show_the_key() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -462,6 +490,17 @@ fn binary_exits_2_when_the_key_is_missing_or_refused() {
     let message = stderr(&output);
     assert!(message.contains("quotes"), "{message}");
     assert!(!message.contains(&TEST_KEY[8..]), "{message}");
+}
+
+#[test]
+fn binary_config_prints_a_command_source_without_its_arguments() {
+    let source = format!("command:VAULT_TOKEN=hvs.do-not-show printf {TEST_KEY}");
+    let output = run_binary(&["config"], &[("LANGSMITH_PROXY_KEY__SOURCE", source.as_str())]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("source = \"command:printf …\""), "{stdout}");
+    assert!(stdout.contains(TEST_KEY_HINT), "the key was read: {stdout}");
+    assert!(!stdout.contains("hvs.do-not-show"), "{stdout}");
 }
 
 #[test]

@@ -350,6 +350,13 @@ fn install_writes_under_the_injected_home_and_says_how_to_run_it() {
 
     let installed = service::install(TargetOs::Linux, &spec, &env, false).expect("install");
     assert_eq!(std::fs::read_to_string(&unit_path).expect("unit"), printed.output);
+    // The unit carries the key source (a command with its arguments): its owner's only.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&unit_path).expect("unit").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "unit mode {mode:o}");
+    }
     for command in [
         "systemctl --user enable --now langsmith-proxy",
         "systemctl --user stop langsmith-proxy",

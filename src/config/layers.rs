@@ -170,7 +170,8 @@ fn layer_json(source: impl config::Source + Send + Sync + 'static, origin: &Orig
         .and_then(|layer| layer.try_deserialize::<Json>())
         .map_err(|error| ConfigError::Unreadable {
             origin: origin.clone(),
-            message: error.to_string(),
+            // A TOML error quotes the line, which may hold a key typed without quotes.
+            message: crate::secret::redact_keys(&error.to_string()),
         })
 }
 

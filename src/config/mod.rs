@@ -7,6 +7,8 @@ mod validate;
 
 use std::path::PathBuf;
 
+use crate::secret::{redact_keys, CommandSource};
+
 pub use layers::{env_var_name, FlagValue, Origin, Sources, ENV_PREFIX};
 pub use schema::Settings;
 pub use security::{ClientTokenConfig, Limits, Security};
@@ -57,9 +59,65 @@ pub enum ConfigError {
 impl ConfigError {
     fn internal(error: config::ConfigError) -> Self {
         Self::Malformed {
-            message: error.to_string(),
+            message: redact_keys(&error.to_string()),
         }
     }
+
+    /// `Invalid`, with the value as it may be shown: a source setting through its label (a
+    /// `command:` without its arguments; a value that is no source at all may be a secret pasted
+    /// in its place, so it is not shown), and anything shaped like a key blanked.
+    fn invalid(key: &str, value: &str, origin: Origin, problem: String) -> Self {
+        let shown = if key.ends_with("source") {
+            shown_source(value)
+        } else {
+            value.to_owned()
+        };
+        // Parse errors quote the value they refused.
+        let problem = if value.is_empty() {
+            problem
+        } else {
+            problem.replace(value, &shown)
+        };
+        Self::Invalid {
+            key: key.to_owned(),
+            value: redact_keys(&shown),
+            origin,
+            problem: redact_keys(&problem),
+        }
+    }
+}
+
+impl Settings {
+    /// The settings as `langsmith-proxy config` prints them: each source through
+    /// [`shown_source`], so a command's arguments stay out of the terminal and pasted issues.
+    pub fn redacted(&self) -> Self {
+        let mut shown = self.clone();
+        shown.key.source = shown_source(&shown.key.source);
+        for source in [&mut shown.workspace_id_source, &mut shown.client_token.source]
+            .into_iter()
+            .flatten()
+        {
+            *source = shown_source(source);
+        }
+        shown
+    }
+}
+
+fn shown_source(value: &str) -> String {
+    let value = value.trim();
+    if value.is_empty() {
+        return String::new();
+    }
+    if let Some(command) = value.strip_prefix("command:") {
+        return format!("command:{}", CommandSource::new(command.to_owned()).label());
+    }
+    if ["env:", "file:", "keyring:"]
+        .iter()
+        .any(|scheme| value.starts_with(scheme))
+    {
+        return value.to_owned();
+    }
+    "(not shown: it may be a secret pasted in place of a source)".to_owned()
 }
 
 /// Loads, layers and validates the settings.

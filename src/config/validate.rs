@@ -12,7 +12,7 @@ use super::security::{self, Limits, Security};
 use super::ConfigError;
 use crate::env::Env;
 use crate::listener::ListenAddr;
-use crate::secret::KeySource;
+use crate::secret::{KeySource, KEY_PREFIXES};
 use crate::upstream::Upstream;
 
 /// What to do with credentials the client sends itself.
@@ -40,9 +40,6 @@ pub struct Timeouts {
     pub shutdown_grace: Duration,
     pub shutdown_delay: Duration,
 }
-
-/// How LangSmith keys start (personal, service, legacy): such a value is a key, not a source.
-const KEY_PREFIXES: [&str; 2] = ["lsv2_", "ls__"];
 
 /// The validated configuration.
 #[derive(Debug, Clone)]
@@ -100,12 +97,7 @@ impl Check<'_> {
     }
 
     pub(super) fn invalid(&self, key: &str, value: &str, problem: String) -> ConfigError {
-        ConfigError::Invalid {
-            key: key.to_owned(),
-            value: value.to_owned(),
-            origin: self.layers.origin(key),
-            problem,
-        }
+        ConfigError::invalid(key, value, self.layers.origin(key), problem)
     }
 
     pub(super) fn duration(&self, key: &'static str, value: &str) -> Result<Duration, ConfigError> {
@@ -156,12 +148,8 @@ pub(super) fn validate(layers: &Layers, env: &Env) -> Result<Config, ConfigError
 
     let regions = Upstream::regions(s.regions.iter().map(|(k, v)| (k.as_str(), v.as_str()))).map_err(|(name, e)| {
         let key = format!("regions.{name}");
-        ConfigError::Invalid {
-            value: s.regions.get(&name).cloned().unwrap_or_default(),
-            origin: layers.origin(&key),
-            key,
-            problem: e.to_string(),
-        }
+        let value = s.regions.get(&name).cloned().unwrap_or_default();
+        ConfigError::invalid(&key, &value, layers.origin(&key), e.to_string())
     })?;
     let upstream = check.parse("upstream", &s.upstream, |v| {
         Upstream::parse(v, &regions).map_err(|e| e.to_string())
@@ -169,12 +157,12 @@ pub(super) fn validate(layers: &Layers, env: &Env) -> Result<Config, ConfigError
     let command_timeout = check.duration("key.command_timeout", &s.key.command_timeout)?;
     let workspace_id = match (optional(&s.workspace_id), optional(&s.workspace_id_source)) {
         (Some(_), Some(spec)) => {
-            return Err(ConfigError::Invalid {
-                key: "workspace_id_source".to_owned(),
-                value: spec,
-                origin: layers.origin("workspace_id_source"),
-                problem: "workspace_id is set too; set one of them".to_owned(),
-            })
+            return Err(ConfigError::invalid(
+                "workspace_id_source",
+                &spec,
+                layers.origin("workspace_id_source"),
+                "workspace_id is set too; set one of them".to_owned(),
+            ))
         }
         (Some(id), None) => Some(check.parse("workspace_id", &id, parse_workspace_id)?),
         (None, Some(spec)) => Some(check.parse("workspace_id_source", &spec, |v| {
@@ -201,16 +189,16 @@ pub(super) fn validate(layers: &Layers, env: &Env) -> Result<Config, ConfigError
     })?;
 
     if s.ready_requires_valid_key && !s.key.check {
-        return Err(ConfigError::Invalid {
-            key: "ready_requires_valid_key".to_owned(),
-            value: "true".to_owned(),
-            origin: layers.origin("ready_requires_valid_key"),
-            problem: format!(
+        return Err(ConfigError::invalid(
+            "ready_requires_valid_key",
+            "true",
+            layers.origin("ready_requires_valid_key"),
+            format!(
                 "`key.check` is false (from {}), so the key is never validated and /ready would never be ready; \
                  set key.check = true or ready_requires_valid_key = false",
                 layers.origin("key.check")
             ),
-        });
+        ));
     }
     let listen = check.parse("listen", &s.listen, str::parse::<ListenAddr>)?;
     let security = security::security(&check, s, &listen)?;

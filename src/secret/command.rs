@@ -15,10 +15,20 @@ const MAX_STDOUT: u64 = 64 * 1024;
 const MAX_STDERR: u64 = 16 * 1024;
 const SHOWN_STDERR: usize = 400;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct CommandSource {
     command: String,
     timeout: Duration,
+}
+
+/// The label, not the command: its arguments may hold a secret.
+impl std::fmt::Debug for CommandSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommandSource")
+            .field("label", &self.label())
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 /// Why a command gave no key. No variant carries the command's standard output.
@@ -188,17 +198,7 @@ fn shown_stderr(stderr: &[u8], stdout: &[u8]) -> String {
     if !printed.is_empty() {
         text = text.replace(printed, "[stdout redacted]");
     }
-    let line = text
-        .split_whitespace()
-        .map(|word| {
-            if word.contains("lsv2_") || word.contains("ls__") {
-                "[key redacted]"
-            } else {
-                word
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ");
+    let line = super::redact_keys(&text.split_whitespace().collect::<Vec<_>>().join(" "));
     match line.char_indices().nth(SHOWN_STDERR) {
         Some((cut, _)) => format!("{}…", &line[..cut]),
         None => line,
@@ -246,7 +246,7 @@ mod tests {
     fn keys_in_stderr_are_blanked() {
         assert_eq!(
             shown_stderr(b"debug: token=lsv2_sk_secret1234 sk-other\n", b"sk-other"),
-            "debug: [key redacted] [stdout redacted]"
+            "debug: token=[key redacted] [stdout redacted]"
         );
     }
 

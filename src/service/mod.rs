@@ -152,12 +152,33 @@ pub fn install(os: TargetOs, spec: &ServiceSpec, env: &Env, print: bool) -> Resu
     if let Some(dir) = file.parent() {
         std::fs::create_dir_all(dir).map_err(write_error)?;
     }
-    std::fs::write(file, contents).map_err(write_error)?;
+    write_private(file, &contents).map_err(write_error)?;
     let output = match &layout {
         Layout::Systemd { unit } => systemd::how_to(unit),
         Layout::Launchd { plist, log } => launchd::how_to(plist, log),
     };
     Ok(Outcome { output, warnings })
+}
+
+/// Writes the unit readable by its owner only: it carries the settings, the key source among
+/// them (a `command:` with its arguments). A unit written before is made private again.
+#[cfg(unix)]
+fn write_private(file: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut written = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(file)?;
+    written.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    written.write_all(contents.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(file: &Path, contents: &str) -> std::io::Result<()> {
+    std::fs::write(file, contents)
 }
 
 /// Removes what `install` wrote (and systemd's enablement link); says how to stop a running one.
