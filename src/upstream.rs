@@ -6,6 +6,8 @@ use std::fmt;
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::Uri;
 
+use crate::secret::redact_url_credentials;
+
 /// The LangSmith SaaS regions and their API hosts (defaults of the `regions` table).
 pub const REGIONS: &[(&str, &str)] = &[
     ("us", "https://api.smith.langchain.com"),
@@ -20,6 +22,8 @@ pub enum UpstreamError {
     NotAUrl(String),
     #[error("`{0}` must use http:// or https://")]
     Scheme(String),
+    #[error("`{0}` must not carry a user or password: LangSmith takes the API key, which the proxy sends itself; remove the part up to `@`")]
+    Credentials(String),
     #[error("`{0}` must not carry a query or fragment")]
     Query(String),
 }
@@ -72,6 +76,9 @@ impl Upstream {
             return Err(UpstreamError::Scheme(value.to_owned()));
         }
         let authority = uri.authority().cloned().ok_or_else(not_url)?;
+        if authority.as_str().contains('@') {
+            return Err(UpstreamError::Credentials(redact_url_credentials(value)));
+        }
         if uri.query().is_some() || value.contains('#') {
             return Err(UpstreamError::Query(value.to_owned()));
         }

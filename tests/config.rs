@@ -304,6 +304,13 @@ fn refused_values_never_show_secrets() {
     assert!(message.contains("command:exit …"), "{message}");
     assert!(!message.contains("hvs.do-not-show"), "{message}");
 
+    // A password in the upstream URL is refused (the proxy sends the key) and never repeated.
+    let url = "https://admin:hunter2@langsmith.example.com/api/v1";
+    let message = load_err(None, &[], vec![flag("upstream", "--upstream", url)]).to_string();
+    assert!(message.contains("must not carry a user or password"), "{message}");
+    assert!(message.contains("https://…@langsmith.example.com/api/v1"), "{message}");
+    assert!(!message.contains("hunter2") && !message.contains("admin"), "{message}");
+
     // An unquoted key in the file makes the TOML parser quote the line.
     let dir = tempfile::tempdir().expect("tempdir");
     let file = write_file(&dir, "proxy.toml", &format!("[key]\nsource = {TEST_KEY}\n"));

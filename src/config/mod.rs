@@ -7,7 +7,7 @@ mod validate;
 
 use std::path::PathBuf;
 
-use crate::secret::{redact_keys, CommandSource};
+use crate::secret::{redact_keys, redact_url_credentials, CommandSource};
 
 pub use layers::{env_var_name, FlagValue, Origin, Sources, ENV_PREFIX};
 pub use schema::Settings;
@@ -65,12 +65,13 @@ impl ConfigError {
 
     /// `Invalid`, with the value as it may be shown: a source setting through its label (a
     /// `command:` without its arguments; a value that is no source at all may be a secret pasted
-    /// in its place, so it is not shown), and anything shaped like a key blanked.
+    /// in its place, so it is not shown), a URL without its password, and anything shaped like
+    /// a key blanked.
     fn invalid(key: &str, value: &str, origin: Origin, problem: String) -> Self {
         let shown = if key.ends_with("source") {
             shown_source(value)
         } else {
-            value.to_owned()
+            redact_url_credentials(value)
         };
         // Parse errors quote the value they refused.
         let problem = if value.is_empty() {

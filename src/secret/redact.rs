@@ -1,5 +1,5 @@
-//! Blanks anything shaped like a LangSmith key out of text the proxy quotes back: a command's
-//! stderr, a configuration value, a config file's parse error.
+//! Blanks secrets out of text the proxy quotes back (a command's stderr, a configuration value,
+//! a config file's parse error): anything shaped like a LangSmith key, and a URL's password.
 
 /// What every LangSmith key starts with (`lsv2_pt_`, `lsv2_sk_`, the legacy `ls__`).
 pub const KEY_PREFIXES: [&str; 2] = ["lsv2_", "ls__"];
@@ -17,6 +17,26 @@ pub fn redact_keys(text: &str) -> String {
         let end = token.find(ends_token).unwrap_or(token.len());
         out.push_str(REDACTED);
         rest = &token[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `text` with the user and password of every `scheme://user:password@host` replaced by `…`.
+pub fn redact_url_credentials(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("://") {
+        let (head, tail) = rest.split_at(start + 3);
+        out.push_str(head);
+        let authority_end = tail.find(['/', '?', '#', ' ', '"']).unwrap_or(tail.len());
+        match tail[..authority_end].rfind('@') {
+            Some(at) => {
+                out.push('…');
+                rest = &tail[at..];
+            }
+            None => rest = tail,
+        }
     }
     out.push_str(rest);
     out
@@ -45,5 +65,14 @@ mod tests {
             "\"[key redacted]\", x=[key redacted];"
         );
         assert_eq!(redact_keys("no key here, lsv2 alone"), "no key here, lsv2 alone");
+    }
+
+    #[test]
+    fn url_credentials_are_blanked() {
+        assert_eq!(
+            redact_url_credentials("`https://admin:hunter2@host/api` and http://h:1/x@y"),
+            "`https://…@host/api` and http://h:1/x@y"
+        );
+        assert_eq!(redact_url_credentials("no url"), "no url");
     }
 }
