@@ -130,6 +130,23 @@ fn a_missing_config_file_is_an_error() {
     assert!(message.contains(&missing.display().to_string()), "{message}");
 }
 
+/// A duration so long that adding it to a clock reading would overflow (and panic) is refused.
+#[test]
+fn durations_longer_than_a_year_are_refused() {
+    for (var, key) in [
+        ("LANGSMITH_PROXY_TIMEOUTS__CONNECT", "`timeouts.connect`"),
+        ("LANGSMITH_PROXY_KEY__REFRESH", "`key.refresh`"),
+        ("LANGSMITH_PROXY_TIMEOUTS__SHUTDOWN_GRACE", "`timeouts.shutdown_grace`"),
+    ] {
+        let message = load_err(None, &[(var, "18446744073709551615s")], vec![]).to_string();
+        assert!(
+            message.contains(key) && message.contains("longer than a year"),
+            "{message}"
+        );
+    }
+    assert!(load(None, &[("LANGSMITH_PROXY_KEY__REFRESH", "365d")], vec![]).is_ok());
+}
+
 #[test]
 fn invalid_values_name_the_setting_and_their_origin() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -41,6 +41,10 @@ pub struct Timeouts {
     pub shutdown_delay: Duration,
 }
 
+/// Longer than any timeout or period needs, and short enough that adding it to a clock reading
+/// cannot overflow.
+const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -102,7 +106,12 @@ impl Check<'_> {
 
     pub(super) fn duration(&self, key: &'static str, value: &str) -> Result<Duration, ConfigError> {
         self.parse(key, value, |v| {
-            humantime::parse_duration(v).map_err(|e| format!("{e}; write a duration such as 500ms, 10s or 5m"))
+            let duration =
+                humantime::parse_duration(v).map_err(|e| format!("{e}; write a duration such as 500ms, 10s or 5m"))?;
+            if duration > MAX_DURATION {
+                return Err("longer than a year; write a duration such as 500ms, 10s or 5m".to_owned());
+            }
+            Ok(duration)
         })
     }
 

@@ -98,14 +98,18 @@ impl CommandSource {
     /// its own with a private runtime, since a runtime cannot be blocked on from within one.
     pub fn run_blocking(&self) -> Result<String, CommandError> {
         std::thread::scope(|scope| {
-            scope
-                .spawn(|| {
+            // Builder, not scope.spawn: a system out of threads is an error here, not a panic.
+            let runner = std::thread::Builder::new()
+                .name("key-command".to_owned())
+                .spawn_scoped(scope, || {
                     let runtime = tokio::runtime::Builder::new_current_thread()
                         .enable_all()
                         .build()
                         .map_err(CommandError::Read)?;
                     runtime.block_on(self.run())
                 })
+                .map_err(CommandError::Read)?;
+            runner
                 .join()
                 .unwrap_or_else(|_| Err(CommandError::Read(std::io::Error::other("the command runner panicked"))))
         })
