@@ -157,6 +157,31 @@ async fn status_as_json_and_html() {
     assert!(!page.contains(TEST_KEY) && !body.is_empty());
 }
 
+/// On loopback, the admin endpoints answer only to local names: a web page whose domain
+/// re-resolves to 127.0.0.1 (DNS rebinding) cannot read `/status`.
+#[tokio::test]
+async fn admin_endpoints_refuse_foreign_host_names() {
+    let upstream = FakeUpstream::start(|_| Reply::ok()).await;
+    let proxy = start_proxy(&upstream.url).await;
+    let admin = start_admin(&proxy.app).await;
+    let addr: std::net::SocketAddr = admin.trim_start_matches("http://").parse().expect("admin addr");
+
+    let ask = |host: &str| format!("GET /status HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    let refused = raw_exchange(addr, ask("rebound.example.com").as_bytes()).await;
+    assert!(refused.starts_with("HTTP/1.1 403"), "{refused}");
+    assert!(refused.contains("allowed_hosts"), "{refused}");
+    assert!(!refused.contains(TEST_KEY_HINT), "{refused}");
+    let missing = raw_exchange(addr, b"GET /status HTTP/1.0\r\n\r\n").await;
+    assert!(missing.starts_with("HTTP/1.0 403"), "{missing}");
+
+    for host in [format!("localhost:{}", addr.port()), addr.to_string()] {
+        let answered = raw_exchange(addr, ask(&host).as_bytes()).await;
+        assert!(answered.starts_with("HTTP/1.1 200"), "{host}: {answered}");
+        assert!(answered.contains(TEST_KEY_HINT), "{answered}");
+    }
+    proxy.stop().await;
+}
+
 #[tokio::test]
 async fn auth_failure_burst_alerts_once_per_window() {
     let logs = CapturedLogs::global();

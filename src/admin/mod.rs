@@ -5,9 +5,10 @@ mod status;
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::IpAddr;
 
 use bytes::Bytes;
-use http::header::{ACCEPT, CONTENT_TYPE};
+use http::header::{ACCEPT, CONTENT_TYPE, HOST};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -15,6 +16,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 use crate::connection;
+use crate::proxy::allowlist::host_of;
 use crate::server::ACCEPT_RETRY;
 use crate::App;
 
@@ -25,6 +27,7 @@ pub async fn serve_admin(listener: TcpListener, app: App, shutdown: impl Future<
     // HTTP/1 only (probes and scrapers speak it), so the header timeout runs from the first
     // moment: a client that never sends a request head cannot hold a connection.
     let builder = connection::builder(app.limits()).http1_only();
+    let hosts = AdminHosts::for_listener(&listener);
     tokio::pin!(shutdown);
     loop {
         let stream = tokio::select! {
@@ -42,11 +45,43 @@ pub async fn serve_admin(listener: TcpListener, app: App, shutdown: impl Future<
         let (app, builder) = (app.clone(), builder.clone());
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |request| {
-                let app = app.clone();
-                async move { Ok::<_, Infallible>(route(&app, &request)) }
+                let response = if hosts.allows(&app, &request) {
+                    route(&app, &request)
+                } else {
+                    text(StatusCode::FORBIDDEN, HOST_REFUSED)
+                };
+                async move { Ok::<_, Infallible>(response) }
             });
             let _ = builder.serve_connection(TokioIo::new(stream), service).await;
         });
+    }
+}
+
+const HOST_REFUSED: &str = "host not allowed: on a loopback address the admin endpoints answer only to \
+localhost names, so a web page cannot read them through DNS rebinding; add the name to allowed_hosts\n";
+
+/// Which `Host` the admin endpoints answer to. On a loopback address, the proxy's own list
+/// (loopback names, `allowed_hosts`) and the admin address: a web page whose domain re-resolves
+/// to 127.0.0.1 must not read `/status`. On any other address (a Kubernetes pod, where probes
+/// and scrapers name the pod IP) every host, as the start-up warning says.
+#[derive(Clone, Copy)]
+enum AdminHosts {
+    Local(IpAddr),
+    Any,
+}
+
+impl AdminHosts {
+    fn for_listener(listener: &TcpListener) -> Self {
+        match listener.local_addr() {
+            Ok(addr) if addr.ip().is_loopback() => Self::Local(addr.ip()),
+            _ => Self::Any,
+        }
+    }
+
+    fn allows<B>(self, app: &App, request: &Request<B>) -> bool {
+        let Self::Local(own) = self else { return true };
+        let host = request.headers().get(HOST).and_then(|value| host_of(value.as_bytes()));
+        host.is_some_and(|host| app.shared().guard.hosts.allows(&host) || host.parse() == Ok(own))
     }
 }
 
