@@ -23,6 +23,7 @@ pub const ACCEPT_RETRY: Duration = Duration::from_millis(50);
 pub async fn serve(listener: impl Into<Listener>, app: App, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
     let listener = listener.into();
     warn_if_remote(&listener, &app);
+    warn_if_plaintext(&app);
     app.background().run_here();
     if let Some(check) = app.key_check() {
         check.refresh_in_background_if_stale();
@@ -106,6 +107,16 @@ pub async fn serve(listener: impl Into<Listener>, app: App, shutdown: impl Futur
     }
     workers.stop().await;
     Ok(())
+}
+
+/// Over plain http:// to another machine, the key crosses the network readable by anyone on
+/// the path: say so at every start (a local or in-cluster upstream may be meant).
+fn warn_if_plaintext(app: &App) {
+    let upstream = &app.shared().upstream;
+    if upstream.is_tls() || upstream.is_loopback() {
+        return;
+    }
+    tracing::warn!(upstream = upstream.url(), "the upstream is plain http:// on another machine: the API key travels unencrypted; use https:// unless the network path is private");
 }
 
 /// A proxy reachable from other machines lends the key to them: say so at every start.

@@ -102,6 +102,12 @@ impl Upstream {
         self.scheme == Scheme::HTTPS
     }
 
+    /// Whether the upstream is this machine (`localhost` or a loopback address).
+    pub fn is_loopback(&self) -> bool {
+        let host = self.authority.host().trim_start_matches('[').trim_end_matches(']');
+        host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    }
+
     pub fn authority(&self) -> &Authority {
         &self.authority
     }
@@ -159,6 +165,20 @@ mod tests {
     fn target(upstream: &str, pq: &str) -> String {
         let upstream = parse(upstream).expect("upstream");
         upstream.target(&PathAndQuery::try_from(pq).expect("pq")).to_string()
+    }
+
+    #[test]
+    fn loopback_upstreams() {
+        for url in ["http://127.0.0.1:9", "http://localhost", "http://[::1]:8080/api/v1"] {
+            assert!(parse(url).expect(url).is_loopback(), "{url}");
+        }
+        for url in [
+            "http://10.0.0.5",
+            "http://langsmith.internal",
+            "https://api.smith.langchain.com",
+        ] {
+            assert!(!parse(url).expect(url).is_loopback(), "{url}");
+        }
     }
 
     #[test]

@@ -23,6 +23,7 @@ fn request_with(proxy: &ProxyHandle, header: Option<(&str, &str)>) -> Request<Te
 
 #[tokio::test]
 async fn missing_wrong_and_right_tokens() {
+    let logs = CapturedLogs::global();
     let upstream = FakeUpstream::requiring_key().await;
     let proxy = start_proxy_with(
         &upstream.url,
@@ -53,6 +54,9 @@ async fn missing_wrong_and_right_tokens() {
 
     let (response, _) = send(request_with(&proxy, Some(("proxy-authorization", &right)))).await;
     assert_eq!(response.status(), 200);
+    let logged = logs.text();
+    assert!(logged.contains("client_token_required"), "the refusals are logged");
+    assert!(!logged.contains(&TOKEN[4..]), "the client token reached the logs");
     let seen = upstream.last();
     assert_eq!(seen.header("x-api-key"), Some(TEST_KEY));
     assert!(seen.headers.get("proxy-authorization").is_none());

@@ -111,3 +111,24 @@ async fn serving_on_a_non_loopback_address_warns_at_every_start() {
     assert!(warning.contains("WARN"), "{warning}");
     proxy.stop().await;
 }
+
+/// A plain http:// upstream on another machine carries the key unencrypted: warned at start.
+/// (192.0.2.0/24 is reserved for documentation; nothing is sent there, no request is made.)
+#[tokio::test]
+async fn a_plain_http_upstream_elsewhere_is_warned_about() {
+    let logs = CapturedLogs::global();
+    let remote = "http://192.0.2.10:8080";
+    let proxy = start_proxy(remote).await;
+    let local = FakeUpstream::start(|_| Reply::ok()).await;
+    let quiet = start_proxy(&local.url).await;
+    // Once serve has returned, its start-up warnings have been written.
+    proxy.stop().await;
+    quiet.stop().await;
+    let text = logs.text();
+    let warned = |url: &str| {
+        text.lines()
+            .any(|line| line.contains(url) && line.contains("travels unencrypted") && line.contains("WARN"))
+    };
+    assert!(warned(remote), "no warning for {remote} in:\n{text}");
+    assert!(!warned(&local.url), "a loopback upstream was warned about");
+}
