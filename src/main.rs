@@ -108,10 +108,7 @@ fn tcp_listen(config: &Config) -> Result<std::net::SocketAddr, ExitCode> {
 /// Exit 0 when nothing is wrong, 1 when `doctor` found something.
 fn run_doctor(args: &DoctorArgs, config: &Config, proxy_listen: std::net::SocketAddr, env: &Env) -> ExitCode {
     let inputs = doctor::Inputs { env, proxy_listen };
-    let regions = doctor::LangSmithRegionCheck {
-        regions: config.regions.clone(),
-        timeouts: config.timeouts,
-    };
+    let regions = doctor::LangSmithRegionCheck::builtin(config.timeouts);
     let report = doctor::examine_with(&inputs, &doctor::TcpProbe::default(), &regions);
     if args.json {
         println!("{:#}", doctor::json(&report));

@@ -5,7 +5,7 @@ use crate::client;
 use crate::config::Timeouts;
 use crate::key_check::regions_accepting;
 use crate::secret::ApiKey;
-use crate::upstream::Upstream;
+use crate::upstream::{Upstream, REGIONS};
 
 pub trait RegionCheck {
     /// The regions that accept `key`; `None` when that could not be found out.
@@ -28,6 +28,17 @@ pub struct LangSmithRegionCheck {
     pub timeouts: Timeouts,
 }
 
+impl LangSmithRegionCheck {
+    /// LangSmith's own regions, never `regions` overrides: `doctor` sends the app's key, and
+    /// runs in the app's directory, whose config file nobody may have vetted.
+    pub fn builtin(timeouts: Timeouts) -> Self {
+        Self {
+            regions: Upstream::regions(REGIONS.iter().copied()).unwrap_or_default(),
+            timeouts,
+        }
+    }
+}
+
 impl RegionCheck for LangSmithRegionCheck {
     fn accepting(&self, key: &ApiKey) -> Option<Vec<String>> {
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -38,5 +49,32 @@ impl RegionCheck for LangSmithRegionCheck {
             let client = client::build(None, None, &self.timeouts).ok()?;
             regions_accepting(&client, key.header_value(), &self.regions, &self.timeouts).await
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn the_builtin_check_asks_langsmith_hosts_only() {
+        let second = Duration::from_secs(1);
+        let timeouts = Timeouts {
+            connect: second,
+            response_header: second,
+            pool_idle: second,
+            shutdown_grace: second,
+            shutdown_delay: second,
+        };
+        let check = LangSmithRegionCheck::builtin(timeouts);
+        let asked: Vec<_> = check
+            .regions
+            .iter()
+            .map(|(name, upstream)| (name.as_str(), upstream.url()))
+            .collect();
+        assert_eq!(asked, REGIONS.to_vec());
+        assert!(asked.iter().all(|(_, url)| url.ends_with(".smith.langchain.com")));
     }
 }
