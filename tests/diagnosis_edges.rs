@@ -50,6 +50,25 @@ async fn firewall_html_403_is_not_taken_for_the_web_app() {
         .contains("Request blocked"));
 }
 
+/// An upstream that echoes the request's headers in its error text (a debugging server, a
+/// misconfigured gateway) must not make the proxy quote the key it injected.
+#[tokio::test]
+async fn an_upstream_echoing_the_key_is_not_quoted() {
+    let logs = CapturedLogs::global();
+    let upstream = FakeUpstream::start(|req| {
+        let echoed = format!("denied: x-api-key={}", req.header("x-api-key").unwrap_or_default());
+        Reply::json(401, &echoed).with_header("content-type", "text/plain")
+    })
+    .await;
+    let proxy = start_proxy(&upstream.url).await;
+    let (response, body) = get(&proxy.url("/sessions")).await;
+    assert_eq!(response.status(), 401);
+    let quoted = json(&body)["upstream_body"].as_str().expect("wrapped").to_owned();
+    assert_eq!(quoted, "denied: x-api-key=[key redacted]");
+    let text = String::from_utf8_lossy(&body).into_owned() + &logs.text();
+    assert!(!text.contains(&TEST_KEY[8..]), "the key was quoted back");
+}
+
 #[tokio::test]
 async fn stalled_error_body_is_explained_with_what_arrived() {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");

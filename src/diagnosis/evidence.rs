@@ -5,7 +5,7 @@ use http::{Method, StatusCode};
 use serde_json::{Map, Value as Json};
 
 use crate::key_check::CheckRecord;
-use crate::secret::KeyKind;
+use crate::secret::{redact_keys, KeyKind};
 
 /// An upstream error body, read up to a bound. LangSmith answers `{"detail": ...}` (older,
 /// FastAPI) or `{"error": ...}\n` (newer, Go); anything else is kept as text.
@@ -26,7 +26,9 @@ impl UpstreamBody {
             _ => None,
         };
         let head = &bytes[..bytes.len().min(QUOTED_BODY)];
-        let text = String::from_utf8_lossy(head).trim().to_owned();
+        // Quoted in responses and logs: a server that echoes request headers must not make the
+        // proxy repeat the key it injected.
+        let text = redact_keys(String::from_utf8_lossy(head).trim());
         let looks_html = text.starts_with('<') && text.to_ascii_lowercase().contains("<html");
         let is_html = json.is_none() && (content_type.is_some_and(|ct| ct.contains("text/html")) || looks_html);
         Self { json, text, is_html }

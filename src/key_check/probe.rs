@@ -100,9 +100,8 @@ fn interpret(status: StatusCode, body: &[u8]) -> Health {
             },
         };
     }
-    let text = String::from_utf8_lossy(&body[..body.len().min(REPORTED_BODY)])
-        .trim()
-        .to_owned();
+    // Logged: an upstream that echoes request headers must not put the key in the log.
+    let text = crate::secret::redact_keys(String::from_utf8_lossy(&body[..body.len().min(REPORTED_BODY)]).trim());
     if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
         Health::Rejected {
             status: status.as_u16(),
