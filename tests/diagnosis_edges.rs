@@ -69,8 +69,9 @@ async fn an_upstream_echoing_the_key_is_not_quoted() {
     assert!(!text.contains(&TEST_KEY[8..]), "the key was quoted back");
 }
 
-#[tokio::test]
-async fn stalled_error_body_is_explained_with_what_arrived() {
+/// An upstream that sends `head` and the start of a 100-byte body, then nothing more while the
+/// connection stays open. Returns its URL.
+async fn upstream_that_stalls(head: &'static str, start: &'static [u8]) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
@@ -79,17 +80,19 @@ async fn stalled_error_body_is_explained_with_what_arrived() {
         };
         let mut request = [0u8; 4096];
         let _ = socket.read(&mut request).await;
-        let head = "HTTP/1.1 403 Forbidden\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n";
-        let _ = socket.write_all(format!("{head}{{\"detail\":").as_bytes()).await;
+        let _ = socket.write_all(head.as_bytes()).await;
+        let _ = socket.write_all(start).await;
         // Never sends the rest; keeps the connection open until the test ends.
         let _ = socket.read(&mut request).await;
     });
-    let proxy = start_proxy_with(
-        &format!("http://{addr}"),
-        &[("timeouts.response_header", "300ms")],
-        env_with_key(),
-    )
-    .await;
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn stalled_error_body_is_explained_with_what_arrived() {
+    let head = "HTTP/1.1 403 Forbidden\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n";
+    let upstream = upstream_that_stalls(head, b"{\"detail\":").await;
+    let proxy = start_proxy_with(&upstream, &[("timeouts.response_header", "300ms")], env_with_key()).await;
     let (response, body) = tokio::time::timeout(PROMPTLY, get(&proxy.url("/sessions")))
         .await
         .expect("the proxy answered instead of waiting for the rest of the body");
@@ -102,6 +105,22 @@ async fn stalled_error_body_is_explained_with_what_arrived() {
         .as_str()
         .expect("what arrived is quoted")
         .contains("detail"));
+}
+
+/// A compressed error body is passed on as it came; cut short, it goes out with its own length,
+/// not the upstream's longer Content-Length, so the client is not left waiting for the rest.
+#[tokio::test]
+async fn a_stalled_compressed_error_body_goes_out_with_its_own_length() {
+    let head = "HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\ncontent-encoding: gzip\r\ncontent-length: 100\r\n\r\n";
+    let upstream = upstream_that_stalls(head, b"\x1f\x8b\x08\x00gzipped").await;
+    let proxy = start_proxy_with(&upstream, &[("timeouts.response_header", "300ms")], env_with_key()).await;
+    let (response, body) = tokio::time::timeout(PROMPTLY, get(&proxy.url("/sessions")))
+        .await
+        .expect("the whole answer arrived");
+    assert_eq!(response.status(), 401);
+    assert_eq!(response.headers()["x-langsmith-proxy-diagnosis"], "key_rejected");
+    assert_eq!(&body[..], b"\x1f\x8b\x08\x00gzipped");
+    assert_eq!(response.headers()["content-length"], "11");
 }
 
 #[tokio::test]

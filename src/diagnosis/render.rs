@@ -147,6 +147,9 @@ pub fn annotate_upstream(
     if let Some(reason) = diagnosis.reason_phrase(parts.status) {
         parts.extensions.insert(reason);
     }
+    // Whatever is sent, hyper sets the length from the body: a body cut short at the wait must
+    // not go out under the upstream's longer Content-Length.
+    headers.remove(http::header::CONTENT_LENGTH);
     // A compressed body cannot be edited without re-encoding it: headers carry the diagnosis.
     if headers
         .get(http::header::CONTENT_ENCODING)
@@ -168,7 +171,6 @@ pub fn annotate_upstream(
         }),
     };
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    headers.remove(http::header::CONTENT_LENGTH);
     let mut bytes = serde_json::to_vec(&body).unwrap_or_default();
     bytes.push(b'\n');
     Bytes::from(bytes)
