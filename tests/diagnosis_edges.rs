@@ -88,14 +88,20 @@ async fn upstream_that_stalls(head: &'static str, start: &'static [u8]) -> Strin
     format!("http://{addr}")
 }
 
+/// `GET /sessions` through a proxy (with a 300 ms `timeouts.response_header`, so the error
+/// body wait ends quickly) in front of `upstream`; the whole answer must come promptly.
+async fn get_through_proxy_to(upstream: &str) -> (http::Response<()>, bytes::Bytes) {
+    let proxy = start_proxy_with(upstream, &[("timeouts.response_header", "300ms")], env_with_key()).await;
+    tokio::time::timeout(PROMPTLY, get(&proxy.url("/sessions")))
+        .await
+        .expect("the proxy answered instead of waiting for the rest of the body")
+}
+
 #[tokio::test]
 async fn stalled_error_body_is_explained_with_what_arrived() {
     let head = "HTTP/1.1 403 Forbidden\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n";
     let upstream = upstream_that_stalls(head, b"{\"detail\":").await;
-    let proxy = start_proxy_with(&upstream, &[("timeouts.response_header", "300ms")], env_with_key()).await;
-    let (response, body) = tokio::time::timeout(PROMPTLY, get(&proxy.url("/sessions")))
-        .await
-        .expect("the proxy answered instead of waiting for the rest of the body");
+    let (response, body) = get_through_proxy_to(&upstream).await;
     assert_eq!(response.status(), 403);
     assert_eq!(
         response.headers()["x-langsmith-proxy-diagnosis"],
@@ -113,10 +119,7 @@ async fn stalled_error_body_is_explained_with_what_arrived() {
 async fn a_stalled_compressed_error_body_goes_out_with_its_own_length() {
     let head = "HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\ncontent-encoding: gzip\r\ncontent-length: 100\r\n\r\n";
     let upstream = upstream_that_stalls(head, b"\x1f\x8b\x08\x00gzipped").await;
-    let proxy = start_proxy_with(&upstream, &[("timeouts.response_header", "300ms")], env_with_key()).await;
-    let (response, body) = tokio::time::timeout(PROMPTLY, get(&proxy.url("/sessions")))
-        .await
-        .expect("the whole answer arrived");
+    let (response, body) = get_through_proxy_to(&upstream).await;
     assert_eq!(response.status(), 401);
     assert_eq!(response.headers()["x-langsmith-proxy-diagnosis"], "key_rejected");
     assert_eq!(&body[..], b"\x1f\x8b\x08\x00gzipped");
