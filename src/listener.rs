@@ -62,12 +62,31 @@ impl fmt::Display for ListenAddr {
 /// Why the proxy could not start listening. Each message names the fix.
 #[derive(Debug, thiserror::Error)]
 pub enum BindError {
-    #[error("cannot listen on {addr} (setting `listen`): {error}")]
+    #[error(
+        "cannot listen on {addr} (setting `listen`, flag --listen): {error}{}",
+        bind_fix(error)
+    )]
     Io { addr: ListenAddr, error: io::Error },
     #[error("{} is in use by a running process (a connection to it succeeded); stop that process or choose another path for `listen`", path.display())]
     SocketInUse { path: PathBuf },
     #[error("{} exists and is not a socket; it is left alone: remove it or choose another path for `listen`", path.display())]
     NotASocket { path: PathBuf },
+}
+
+/// What to do when binding failed, for the common causes; empty for the rest.
+pub fn bind_fix(error: &io::Error) -> &'static str {
+    match error.kind() {
+        io::ErrorKind::AddrInUse => {
+            "; another process listens there (another langsmith-proxy?): stop it, or choose another port; `ss -ltnp` or `lsof -i :PORT` shows which process"
+        }
+        io::ErrorKind::PermissionDenied => {
+            "; ports below 1024 need privileges: choose a port above 1024 (the default is 7878)"
+        }
+        io::ErrorKind::AddrNotAvailable => {
+            "; that IP address is not one of this machine's: use 127.0.0.1, or an address `ip addr` lists"
+        }
+        _ => "",
+    }
 }
 
 /// A bound listener of either kind.

@@ -199,8 +199,9 @@ fn run(config: &Config, env: &Env) -> ExitCode {
             Ok(admin) => admin,
             Err(error) => {
                 let message = format!(
-                    "cannot listen on {} (setting `admin_listen`, flag --admin-listen): {error}",
-                    config.admin_listen
+                    "cannot listen on {} (setting `admin_listen`, flag --admin-listen): {error}{}",
+                    config.admin_listen,
+                    langsmith_proxy::listener::bind_fix(&error)
                 );
                 return fail(EXIT_RUNTIME, &message);
             }

@@ -78,3 +78,19 @@ fn key_file_that_is_not_text_says_so() {
     );
     assert!(!message.contains("permissions"), "not a permission problem: {message}");
 }
+
+#[tokio::test]
+async fn a_port_in_use_says_what_to_do() {
+    let taken = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = langsmith_proxy::listener::ListenAddr::Tcp(taken.local_addr().expect("addr"));
+    let error = langsmith_proxy::Listener::bind(&addr, 0o600)
+        .await
+        .expect_err("the port is taken");
+    let message = error.to_string();
+    assert!(
+        message.contains(&format!("cannot listen on {addr} (setting `listen`")),
+        "{message}"
+    );
+    assert!(message.contains("another process listens there"), "{message}");
+    assert!(message.contains("choose another port"), "{message}");
+}
