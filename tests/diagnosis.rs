@@ -139,7 +139,7 @@ async fn org_scoped_key_without_workspace() {
     let env = Env::from_pairs([("LANGSMITH_API_KEY", service_key)]);
     let proxy = start_checked(&upstream.url, &[], env).await;
     let (response, body) = get(&proxy.url("/sessions")).await;
-    assert_eq!(response.headers()["x-langsmith-proxy-diagnosis"], "workspace_required");
+    assert_diagnosed(&response, &body, 403, "workspace_required");
     let parsed = json(&body);
     assert_eq!(
         parsed["error"], "org_scoped_key_requires_workspace",
@@ -328,5 +328,8 @@ async fn successful_answers_pass_untouched() {
     let (response, body) = get(&proxy.url("/runs/r1")).await;
     assert_eq!(response.status(), 200);
     assert!(response.headers().get("x-langsmith-proxy-diagnosis").is_none());
+    assert!(response.headers().get("x-should-retry").is_none());
+    assert!(response.headers().get("x-langsmith-proxy-key").is_none());
+    assert_eq!(response.headers()["content-type"], "application/json");
     assert_eq!(&body[..], br#"{"id":"r1"}"#);
 }

@@ -64,7 +64,12 @@ async fn hop_by_hop_headers_are_dropped_and_forwarding_headers_added() {
     ] {
         assert!(seen.headers.get(hop).is_none(), "{hop} was forwarded");
     }
-    assert_ne!(seen.header("connection"), Some("close, X-Client-Hop"));
+    // The client's Connection header ends at the proxy; hyper may add its own keep-alive one.
+    let connection = seen.header("connection").unwrap_or_default().to_ascii_lowercase();
+    assert!(
+        !connection.contains("close") && !connection.contains("x-client-hop"),
+        "{connection}"
+    );
     assert_eq!(seen.header("x-end-to-end"), Some("kept"));
     assert_eq!(seen.header("host"), Some(upstream.url.trim_start_matches("http://")));
     assert_eq!(seen.header("x-forwarded-for"), Some("10.0.0.1, 127.0.0.1"));
@@ -116,7 +121,9 @@ async fn chunked_upload_without_content_length() {
     let seen = upstream.last();
     assert_eq!(seen.body_len, len);
     assert_eq!(seen.body_sha256, generated_sha256(len));
-    assert!(seen.headers.get("content-length").is_none() || seen.header("content-length") == Some(&len.to_string()));
+    // Streamed as it came: chunked, not buffered to learn its length.
+    assert!(seen.headers.get("content-length").is_none());
+    assert_eq!(seen.header("transfer-encoding"), Some("chunked"));
 }
 
 #[tokio::test]

@@ -73,6 +73,12 @@ async fn lookalike_and_missing_hosts_are_refused() {
     ] {
         let response = raw_exchange(proxy.addr, get_with_host(host).as_bytes()).await;
         assert!(response.starts_with("HTTP/1.1 403"), "{host}: {response}");
+        assert!(
+            response
+                .to_ascii_lowercase()
+                .contains("x-langsmith-proxy-error: host_not_allowed"),
+            "{host}: {response}"
+        );
     }
     let response = raw_exchange(proxy.addr, b"GET /info HTTP/1.0\r\n\r\n").await;
     assert!(

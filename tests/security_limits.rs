@@ -53,8 +53,9 @@ async fn assert_closed_at_the_header_timeout(mut stream: TcpStream, since: Insta
 async fn a_slowloris_client_is_closed_at_the_header_timeout() {
     let (upstream, proxy) = proxy_with_short_header_timeout().await;
     let mut counts = proxy.app.limit_counters().subscribe();
-    let mut stream = TcpStream::connect(proxy.addr).await.expect("connect");
+    // Taken before connecting: the proxy's timer cannot start earlier than this.
     let started = Instant::now();
+    let mut stream = TcpStream::connect(proxy.addr).await.expect("connect");
     stream
         .write_all(b"GET /info HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: a")
         .await
@@ -73,10 +74,11 @@ async fn a_slowloris_client_is_closed_at_the_header_timeout() {
 async fn a_silent_admin_connection_is_closed_at_the_header_timeout() {
     let (_upstream, proxy) = proxy_with_short_header_timeout().await;
     let admin = start_admin(&proxy.app).await;
+    let started = Instant::now();
     let stream = TcpStream::connect(admin.trim_start_matches("http://"))
         .await
         .expect("connect");
-    assert_closed_at_the_header_timeout(stream, Instant::now()).await;
+    assert_closed_at_the_header_timeout(stream, started).await;
     // The endpoints still answer.
     assert_eq!(get(&format!("{admin}/live")).await.0.status(), 200);
 }
@@ -91,9 +93,9 @@ async fn an_h2c_client_trickling_its_first_frames_is_closed_at_the_header_timeou
     )
     .await;
     let mut counts = proxy.app.limit_counters().subscribe();
+    let started = Instant::now();
     let stream = TcpStream::connect(proxy.addr).await.expect("connect");
     let (mut reader, mut writer) = stream.into_split();
-    let started = Instant::now();
     writer
         .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
         .await

@@ -32,12 +32,22 @@ impl Drop for KillOnDrop {
 }
 
 async fn wait_for_line(lines: &mut tokio::sync::mpsc::UnboundedReceiver<String>, needle: &str) -> String {
-    while let Some(line) = lines.recv().await {
-        if line.contains(needle) {
-            return line;
+    within_a_minute(async {
+        while let Some(line) = lines.recv().await {
+            if line.contains(needle) {
+                return line;
+            }
         }
-    }
-    panic!("the proxy exited before logging `{needle}`");
+        panic!("the proxy exited before logging `{needle}`");
+    })
+    .await
+}
+
+/// Generous: a stuck proxy fails the test instead of hanging the suite.
+async fn within_a_minute<T>(waiting: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(std::time::Duration::from_secs(60), waiting)
+        .await
+        .expect("the proxy did not get there within a minute")
 }
 
 #[tokio::test]
@@ -87,7 +97,7 @@ async fn sigterm_drains_a_streaming_request_and_exits_zero() {
     assert_eq!(banner["key_hint"], TEST_KEY_HINT);
     assert_eq!(banner["key_kind"], "personal_access_token");
     let mut datagram = [0u8; 256];
-    let n = notify.recv(&mut datagram).await.expect("READY");
+    let n = within_a_minute(notify.recv(&mut datagram)).await.expect("READY");
     assert_eq!(datagram[..n].trim_ascii(), b"READY=1");
 
     let body = open_stream(addr, &chunks_tx).await;
@@ -97,7 +107,7 @@ async fn sigterm_drains_a_streaming_request_and_exits_zero() {
         .status()
         .expect("kill");
     assert!(killed.success());
-    let n = notify.recv(&mut datagram).await.expect("STOPPING");
+    let n = within_a_minute(notify.recv(&mut datagram)).await.expect("STOPPING");
     assert_eq!(datagram[..n].trim_ascii(), b"STOPPING=1");
     wait_for_line(&mut lines, "draining connections").await;
     assert!(

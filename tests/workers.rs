@@ -3,6 +3,8 @@
 
 mod support;
 
+use std::time::Duration;
+
 use support::*;
 
 /// Each `get` opens a new client connection; requests run one after another, so each worker's
@@ -57,10 +59,14 @@ async fn shutdown_waits_for_a_response_streaming_on_a_worker_thread() {
     let body = open_stream(addr, &chunks_tx).await;
 
     stop.send(()).expect("stop");
-    while app.shared().readiness().ready {
-        tokio::task::yield_now().await;
-    }
-    assert!(!served.is_finished(), "serve returned while a response was streaming");
+    let draining = async {
+        while app.shared().readiness().ready {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), draining)
+        .await
+        .expect("the drain began");
     finish_stream(chunks_tx, body).await;
     served.await.expect("join").expect("serve returns Ok");
 }
