@@ -316,14 +316,7 @@ async fn shutdown_lets_a_streaming_request_finish_and_refuses_new_ones() {
 
     stop.send(()).expect("stop");
     // Readiness flips as the drain starts; then the listener is gone.
-    let draining = async {
-        while app.shared().readiness().ready {
-            tokio::task::yield_now().await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(10), draining)
-        .await
-        .expect("the drain began");
+    wait_until_draining(&app).await;
     assert!(
         tokio::net::TcpStream::connect(addr).await.is_err(),
         "new connections are refused while draining"

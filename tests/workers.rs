@@ -3,8 +3,6 @@
 
 mod support;
 
-use std::time::Duration;
-
 use support::*;
 
 /// Each `get` opens a new client connection; requests run one after another, so each worker's
@@ -59,14 +57,7 @@ async fn shutdown_waits_for_a_response_streaming_on_a_worker_thread() {
     let body = open_stream(addr, &chunks_tx).await;
 
     stop.send(()).expect("stop");
-    let draining = async {
-        while app.shared().readiness().ready {
-            tokio::task::yield_now().await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(10), draining)
-        .await
-        .expect("the drain began");
+    wait_until_draining(&app).await;
     finish_stream(chunks_tx, body).await;
     served.await.expect("join").expect("serve returns Ok");
 }

@@ -128,3 +128,16 @@ pub async fn start_admin(app: &App) -> String {
     ));
     format!("http://{addr}")
 }
+
+/// Waits until `app` reports not ready: its server has begun to drain. Bounded, so a drain that
+/// never begins fails the test instead of hanging it.
+pub async fn wait_until_draining(app: &App) {
+    let draining = async {
+        while app.shared().readiness().ready {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), draining)
+        .await
+        .expect("the drain began");
+}
