@@ -289,24 +289,43 @@ async fn rereads_after_a_401_are_rate_limited() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_rejected_together_share_one_reread_and_are_all_retried() {
-    let t = RotatedAtSource::start().await;
+    const TOGETHER: usize = 8;
+    let (old, new) = (numbered_key(1), numbered_key(2));
+    let source = CommandKey::new(&old);
+    // The old key's 401s are held until all of them have arrived: the requests are rejected
+    // together, not one after another.
+    let gate = Arc::new(tokio::sync::Barrier::new(TOGETHER));
+    let accepted = new.clone();
+    let upstream = FakeUpstream::start(move |req| {
+        if req.header("x-api-key") == Some(accepted.as_str()) {
+            Reply::ok()
+        } else {
+            Reply::json(401, r#"{"detail":"Invalid token"}"#).gated(gate.clone())
+        }
+    })
+    .await;
+    let proxy = start_with_command(&upstream, &source).await;
+    source.set(&new);
 
-    let url = t.proxy.url("/sessions");
-    let requests = (0..8).map(|_| get(&url));
-    for (response, _) in futures_util::future::join_all(requests).await {
+    let url = proxy.url("/sessions");
+    let requests = futures_util::future::join_all((0..TOGETHER).map(|_| get(&url)));
+    let answers = tokio::time::timeout(Duration::from_secs(30), requests)
+        .await
+        .expect("the rejected requests were in flight together");
+    for (response, _) in answers {
         assert_eq!(response.status(), 200);
     }
     assert_eq!(
-        counts(&t.proxy),
+        counts(&proxy),
         ReloadCounts {
             reloaded: 1,
             ..ReloadCounts::default()
         }
     );
-    let seen = t.upstream.keys_seen();
-    assert_eq!(seen.iter().filter(|k| **k == t.new).count(), 8, "{seen:?}");
-    assert!(seen.iter().all(|k| *k == t.old || *k == t.new));
-    t.proxy.stop().await;
+    let seen = upstream.keys_seen();
+    assert_eq!(seen.iter().filter(|k| **k == old).count(), TOGETHER, "{seen:?}");
+    assert_eq!(seen.iter().filter(|k| **k == new).count(), TOGETHER, "{seen:?}");
+    proxy.stop().await;
 }
 
 /// A key file that stops answering (here a FIFO nobody writes to, as a file on a dead network

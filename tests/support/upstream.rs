@@ -44,6 +44,9 @@ pub enum ReplyBody {
     Generated(u64),
     /// Never send response headers (a hung upstream).
     Hang,
+    /// The bytes, once as many requests as the barrier counts have reached it: proof that
+    /// requests were in flight together.
+    Gated(Arc<tokio::sync::Barrier>, Bytes),
 }
 
 pub struct Reply {
@@ -72,6 +75,15 @@ impl Reply {
             headers: vec![],
             body: ReplyBody::Generated(len),
         }
+    }
+
+    /// Holds this answer until `gate` is reached by as many requests as it counts.
+    pub fn gated(mut self, gate: Arc<tokio::sync::Barrier>) -> Self {
+        self.body = match self.body {
+            ReplyBody::Bytes(bytes) => ReplyBody::Gated(gate, bytes),
+            other => other,
+        };
+        self
     }
 
     pub fn with_header(mut self, name: &str, value: &str) -> Self {
@@ -214,6 +226,10 @@ async fn respond(
         ReplyBody::Bytes(bytes) => Full::new(bytes).boxed(),
         ReplyBody::Generated(len) => generated_body(len),
         ReplyBody::Hang => std::future::pending().await,
+        ReplyBody::Gated(gate, bytes) => {
+            gate.wait().await;
+            Full::new(bytes).boxed()
+        }
     };
     let mut response = Response::new(body);
     *response.status_mut() = reply.status;
