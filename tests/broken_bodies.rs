@@ -113,6 +113,7 @@ async fn recording_upstream() -> (String, oneshot::Receiver<()>, oneshot::Receiv
 
 #[tokio::test]
 async fn an_upload_the_client_abandons_never_looks_complete_upstream() {
+    let logs = CapturedLogs::global();
     let (upstream, body_started, received) = recording_upstream().await;
     let proxy = start_proxy(&upstream).await;
 
@@ -138,5 +139,40 @@ async fn an_upload_the_client_abandons_never_looks_complete_upstream() {
     assert!(text.starts_with("POST /runs/multipart HTTP/1.1\r\n"), "{text}");
     assert!(text.contains("--b"), "{text}");
     assert!(!text.ends_with("0\r\n\r\n"), "the upstream saw a complete body: {text}");
+    proxy.stop().await;
+    // Logged as the client's doing, not blamed on the upstream.
+    let logged = logs.text();
+    let line = logged
+        .lines()
+        .find(|line| line.contains("\"target\":\"access\"") && line.contains("\"path\":\"/runs/multipart\""))
+        .unwrap_or_else(|| panic!("no access line in:\n{logged}"));
+    assert!(line.contains("\"diagnosis\":\"client_body_incomplete\""), "{line}");
+    assert!(line.contains("\"status\":400"), "{line}");
+}
+
+/// A chunk that is not one (a bad size line): the client is still there to read why.
+#[tokio::test]
+async fn a_malformed_chunk_is_answered_400_client_body_incomplete() {
+    let (upstream, _body_started, received) = recording_upstream().await;
+    let proxy = start_proxy(&upstream).await;
+    let request = format!(
+        "POST /runs/batch HTTP/1.1\r\nHost: {}\r\ntransfer-encoding: chunked\r\n\r\n4\r\n{{}}\r\r\nzz\r\n",
+        proxy.addr
+    );
+    let answer = tokio::time::timeout(BOUND, raw_exchange(proxy.addr, request.as_bytes()))
+        .await
+        .expect("answered");
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains("x-langsmith-proxy-error: client_body_incomplete"),
+        "{answer}"
+    );
+    let bytes = tokio::time::timeout(BOUND, received)
+        .await
+        .expect("closed")
+        .expect("recorded");
+    assert!(!String::from_utf8_lossy(&bytes).ends_with("0\r\n\r\n"));
     proxy.stop().await;
 }

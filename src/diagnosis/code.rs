@@ -27,6 +27,7 @@ pub enum Code {
     NotAReverseProxyRequest,
     ProxyLoop,
     TooManyConnections,
+    ClientBodyIncomplete,
 }
 
 impl Code {
@@ -55,6 +56,7 @@ impl Code {
             Self::NotAReverseProxyRequest => "not_a_reverse_proxy_request",
             Self::ProxyLoop => "proxy_loop",
             Self::TooManyConnections => "too_many_connections",
+            Self::ClientBodyIncomplete => "client_body_incomplete",
         }
     }
 }

@@ -38,6 +38,8 @@ pub enum ProxyError {
     ProxyLoop { via: String },
     #[error("{limit} connections are open, the most limits.max_connections allows")]
     TooManyConnections { limit: usize },
+    #[error("the request body broke off before its end ({cause}); nothing of it was completed upstream")]
+    ClientBodyIncomplete { cause: String },
 }
 
 fn host_refusal(host: Option<&str>) -> String {
@@ -62,6 +64,15 @@ impl ProxyError {
         let mut cause: Option<&(dyn StdError + 'static)> = error.source();
         let mut innermost = error.to_string();
         while let Some(current) = cause {
+            // hyper reports the request body's own failure as a user error with that failure as
+            // its source: the client stopped sending (or sent a broken chunk), not the upstream.
+            if let Some(body) = current.downcast_ref::<hyper::Error>().filter(|e| e.is_user()) {
+                if let Some(source) = body.source() {
+                    return Self::ClientBodyIncomplete {
+                        cause: source.to_string(),
+                    };
+                }
+            }
             if let Some(tls) = current.downcast_ref::<rustls::Error>() {
                 return Self::Tls {
                     problem: tls.to_string(),
@@ -92,6 +103,7 @@ impl ProxyError {
             Self::NotAReverseProxyRequest { .. } => StatusCode::BAD_REQUEST,
             Self::ProxyLoop { .. } => StatusCode::LOOP_DETECTED,
             Self::TooManyConnections { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::ClientBodyIncomplete { .. } => StatusCode::BAD_REQUEST,
         }
     }
 
@@ -191,6 +203,13 @@ impl ProxyError {
                 vec![
                     "Retry shortly; connections are answered again as soon as others close".to_owned(),
                     "If this many clients are expected, raise limits.max_connections (env LANGSMITH_PROXY_LIMITS__MAX_CONNECTIONS)".to_owned(),
+                ],
+            ),
+            Self::ClientBodyIncomplete { .. } => (
+                Code::ClientBodyIncomplete,
+                vec![
+                    "The app stopped sending its request body (it closed the connection, was cancelled or timed out), or sent a malformed chunk: LangSmith got no complete request; retry it".to_owned(),
+                    "If this repeats for large uploads, look for a timeout in the app or an HTTP client between the app and the proxy".to_owned(),
                 ],
             ),
         };
