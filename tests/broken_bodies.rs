@@ -176,3 +176,43 @@ async fn a_malformed_chunk_is_answered_400_client_body_incomplete() {
     assert!(!String::from_utf8_lossy(&bytes).ends_with("0\r\n\r\n"));
     proxy.stop().await;
 }
+
+/// LangSmith may refuse an upload on its headers alone (a revoked key) and close the connection
+/// without reading the body. The client, still sending, must get the explained 401 all the same.
+#[tokio::test]
+async fn an_early_401_reaches_a_client_still_uploading() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let upstream = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut head = [0u8; 4096];
+            let _ = socket.read(&mut head).await;
+            let body = r#"{"detail":"Invalid token"}"#;
+            let answer = format!(
+                "HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = socket.write_all(answer.as_bytes()).await;
+            // A lingering close, as servers do: no more writes, then the unread body is read
+            // and dropped, so the close does not reset the answer away.
+            let _ = socket.shutdown().await;
+            tokio::spawn(async move {
+                let mut sink = [0u8; 64 * 1024];
+                while matches!(socket.read(&mut sink).await, Ok(n) if n > 0) {}
+            });
+        }
+    });
+    let proxy = start_proxy(&upstream).await;
+    for _ in 0..5 {
+        let request = Request::post(proxy.url("/runs/multipart"))
+            .body(generated_body(16 * 1024 * 1024))
+            .expect("request");
+        let response = tokio::time::timeout(BOUND, http_client(false).request(request))
+            .await
+            .expect("answered")
+            .expect("the 401 arrived, not a reset");
+        assert_eq!(response.status(), 401);
+        assert_eq!(response.headers()["x-langsmith-proxy-diagnosis"], "key_rejected");
+    }
+    proxy.stop().await;
+}
