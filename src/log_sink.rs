@@ -1,70 +1,141 @@
-//! Where the binary's log lines go: stderr, in batches. A busy proxy formats an access line per
-//! request; writing each with its own `write` system call (and, under a container runtime, a
-//! wake-up of the log reader per line) costs as much as formatting it. Lines are collected
-//! whole, in order, and leave together when a batch fills, when a tokio worker runs out of work
-//! (so a quiet proxy shows each line at once), every [`FLUSH_EVERY`] at the latest, before a
-//! panic aborts the process, and at exit.
+//! Where the binary's log lines go: stderr, in batches, written by a thread of their own. A
+//! busy proxy formats an access line per request; writing each with its own `write` system call
+//! (and, under a container runtime, a wake-up of the log reader per line) costs as much as
+//! formatting it. Lines are collected whole, in order, and the writer thread sends them when a
+//! batch fills, when a tokio worker runs out of work (so a quiet proxy shows each line at once),
+//! every [`FLUSH_EVERY`] at the latest, before a panic aborts the process, and at exit.
+//!
+//! Serving threads never write to stderr themselves: if the log reader stalls (a full pipe, a
+//! stuck logging driver) only the writer thread waits, requests go on, and lines beyond
+//! [`MAX_PENDING`] are dropped and counted instead of holding up traffic or memory.
 
 use std::io::{self, Write};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use tracing_subscriber::fmt::MakeWriter;
 
-/// A batch this large leaves at once.
+/// A batch this large wakes the writer at once.
 const FLUSH_AT: usize = 32 * 1024;
+/// While the writer is stuck, lines queue up to this much; later ones are dropped and counted.
+const MAX_PENDING: usize = 4 * 1024 * 1024;
 /// The longest a line waits while every worker stays busy.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(100);
 
-/// Lines waiting for `sink`, in the order they were written.
+/// Lines waiting for the sink, in the order they were written, and how many were dropped.
+struct Pending {
+    lines: Vec<u8>,
+    dropped: u64,
+    /// Set when the writer should not wait for the timer: it may be busy when woken, and a
+    /// notification nobody waits for is lost.
+    wanted: bool,
+}
+
+/// Lines waiting for `sink`.
 pub struct Batch<W> {
-    pending: Mutex<Vec<u8>>,
+    pending: Mutex<Pending>,
     sink: Mutex<W>,
+    /// Wakes the writer thread: a full batch, or a worker with nothing left to do.
+    wake: Condvar,
 }
 
 impl<W: Write> Batch<W> {
     pub const fn new(sink: W) -> Self {
         Self {
-            pending: Mutex::new(Vec::new()),
+            pending: Mutex::new(Pending {
+                lines: Vec::new(),
+                dropped: 0,
+                wanted: false,
+            }),
             sink: Mutex::new(sink),
+            wake: Condvar::new(),
         }
     }
 
-    /// Queues one whole line (tracing writes each event with one call).
+    /// Queues one whole line (tracing writes each event with one call). Never waits for the
+    /// sink.
     pub fn push(&self, line: &[u8]) {
         let mut pending = lock(&self.pending);
-        pending.extend_from_slice(line);
-        if pending.len() >= FLUSH_AT {
-            self.write_out(&mut pending);
+        if pending.lines.len() + line.len() > MAX_PENDING {
+            pending.dropped += 1;
+            return;
+        }
+        pending.lines.extend_from_slice(line);
+        if pending.lines.len() >= FLUSH_AT {
+            pending.wanted = true;
+            self.wake.notify_one();
         }
     }
 
-    /// Writes out what is queued.
+    /// Asks the writer thread to write out what is queued, if anything is.
+    pub fn wake(&self) {
+        let mut pending = lock(&self.pending);
+        if !pending.lines.is_empty() {
+            pending.wanted = true;
+            self.wake.notify_one();
+        }
+    }
+
+    /// Writes out what is queued, from this thread: the writer's loop, and at exit.
     pub fn flush(&self) {
-        self.write_out(&mut lock(&self.pending));
+        self.write_out(lock(&self.pending));
     }
 
-    /// Like [`Self::flush`], unless another thread holds the queue: for a panicking thread,
-    /// which must not wait on a lock it may hold itself.
+    /// Like [`Self::flush`], unless another thread holds the queue or the sink: for a panicking
+    /// thread, which must not wait on a lock it may hold itself.
     pub fn try_flush(&self) {
-        if let Ok(mut pending) = self.pending.try_lock() {
-            self.write_out(&mut pending);
+        let (Ok(mut pending), Ok(mut sink)) = (self.pending.try_lock(), self.sink.try_lock()) else {
+            return;
+        };
+        let (lines, dropped) = take(&mut pending);
+        drop(pending);
+        write_batch(&mut *sink, &lines, dropped);
+    }
+
+    /// The writer thread: writes whenever woken, and every [`FLUSH_EVERY`] regardless.
+    fn run_writer(&self) -> ! {
+        loop {
+            let pending = lock(&self.pending);
+            let (pending, _) = self
+                .wake
+                .wait_timeout_while(pending, FLUSH_EVERY, |pending| !pending.wanted)
+                .unwrap_or_else(PoisonError::into_inner);
+            self.write_out(pending);
         }
     }
 
-    /// Under the queue's lock, so batches leave in order.
-    fn write_out(&self, pending: &mut Vec<u8>) {
-        if pending.is_empty() {
+    /// Takes the queue while holding the sink, so batches leave in the order they were queued,
+    /// then lets pushers go on while the (possibly slow) write runs.
+    fn write_out(&self, mut pending: MutexGuard<'_, Pending>) {
+        if pending.lines.is_empty() && pending.dropped == 0 {
+            pending.wanted = false;
             return;
         }
         let mut sink = lock(&self.sink);
-        // A log that cannot be written has nowhere to report it; the lines are dropped
-        // rather than kept growing.
-        let _ = sink.write_all(pending).and_then(|()| sink.flush());
-        pending.clear();
-        // A burst may have grown the buffer far past a batch: give the memory back.
-        pending.shrink_to(FLUSH_AT);
+        let (lines, dropped) = take(&mut pending);
+        drop(pending);
+        write_batch(&mut *sink, &lines, dropped);
     }
+}
+
+/// The queued lines and the dropped count, leaving both empty; a burst that grew the buffer far
+/// past a batch gives the memory back.
+fn take(pending: &mut Pending) -> (Vec<u8>, u64) {
+    pending.wanted = false;
+    let lines = std::mem::replace(&mut pending.lines, Vec::with_capacity(FLUSH_AT));
+    (lines, std::mem::take(&mut pending.dropped))
+}
+
+fn write_batch(sink: &mut impl Write, lines: &[u8], dropped: u64) {
+    // A log that cannot be written has nowhere to report it; the lines are dropped rather
+    // than kept growing.
+    let _ = sink.write_all(lines);
+    if dropped > 0 {
+        let note =
+            format!("langsmith-proxy: {dropped} log lines dropped: the log reader did not keep up with the proxy\n");
+        let _ = sink.write_all(note.as_bytes());
+    }
+    let _ = sink.flush();
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -117,18 +188,23 @@ impl Write for LineWriter {
     }
 }
 
-/// Writes out the queued lines: from a tokio worker about to park, a timer, and at exit.
+/// Asks the writer thread to write out the queued lines: from a tokio worker about to park.
+pub fn wake() {
+    STDERR.wake();
+}
+
+/// Writes out the queued lines from this thread: before the process exits.
 pub fn flush() {
     STDERR.flush();
 }
 
-/// Starts the backstop timer and makes a panic write out the queued lines before its message
-/// (the release build aborts on panic). Call once, when installing [`BatchedStderr`].
+/// Starts the writer thread and makes a panic write out the queued lines before its message
+/// (the release build aborts on panic). Call once, when installing [`BatchedStderr`]. Without
+/// a writer thread (it could not be started) lines are still written at exit.
 pub fn start() {
-    let _ = std::thread::Builder::new().name("log-flush".to_owned()).spawn(|| loop {
-        std::thread::sleep(FLUSH_EVERY);
-        STDERR.flush();
-    });
+    let _ = std::thread::Builder::new()
+        .name("log-writer".to_owned())
+        .spawn(|| STDERR.run_writer());
     let report = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         STDERR.try_flush();
@@ -138,25 +214,95 @@ pub fn start() {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::mpsc;
+    use std::sync::Arc;
+
     use super::*;
 
+    /// A sink whose writes wait until the test lets them through, and that tells what it got.
+    struct Gate {
+        open: mpsc::Receiver<()>,
+        written: mpsc::Sender<Vec<u8>>,
+    }
+
+    impl Write for Gate {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            let _ = self.open.recv();
+            let _ = self.written.send(bytes.to_vec());
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    const WAIT: Duration = Duration::from_secs(10);
+
     #[test]
-    fn lines_leave_whole_and_in_order_when_flushed_or_a_batch_fills() {
+    fn lines_leave_whole_and_in_order_when_flushed() {
         let batch = Batch::new(Vec::new());
         batch.push(b"one\n");
         batch.push(b"two\n");
         assert!(lock(&batch.sink).is_empty(), "held until flushed");
         batch.flush();
         assert_eq!(lock(&batch.sink).as_slice(), b"one\ntwo\n");
+    }
 
-        let line = vec![b'x'; 1000];
-        for _ in 0..FLUSH_AT / line.len() {
-            batch.push(&line);
+    #[test]
+    fn the_writer_thread_writes_when_woken() {
+        let (open, gate) = mpsc::channel();
+        let (written, wrote) = mpsc::channel();
+        let batch: &'static Batch<Gate> = Box::leak(Box::new(Batch::new(Gate { open: gate, written })));
+        std::thread::spawn(|| batch.run_writer());
+        batch.push(b"line\n");
+        batch.wake();
+        open.send(()).expect("gate");
+        assert_eq!(wrote.recv_timeout(WAIT).expect("written"), b"line\n");
+    }
+
+    /// A stalled log reader holds up the writer thread only: pushing never waits, and what does
+    /// not fit is counted and reported once the reader moves again.
+    #[test]
+    fn a_stalled_sink_never_blocks_pushers_and_drops_past_the_bound() {
+        let (open, gate) = mpsc::channel();
+        let (written, wrote) = mpsc::channel();
+        let batch = Arc::new(Batch::new(Gate { open: gate, written }));
+        batch.push(b"first\n");
+        let writer = Arc::clone(&batch);
+        // Stuck in the sink's write, as on a full pipe, once it has taken the queue.
+        std::thread::spawn(move || writer.flush());
+        let started = std::time::Instant::now();
+        while !lock(&batch.pending).lines.is_empty() {
+            assert!(started.elapsed() < WAIT, "the writer never took the queue");
+            std::thread::yield_now();
         }
-        assert_eq!(lock(&batch.sink).len(), 8, "not yet a full batch");
-        batch.push(&line);
-        assert_eq!(lock(&batch.sink).len(), 8 + line.len() * (FLUSH_AT / line.len() + 1));
-        assert!(lock(&batch.pending).is_empty());
+        let pusher = Arc::clone(&batch);
+        let line = vec![b'x'; 1023].into_iter().chain([b'\n']).collect::<Vec<u8>>();
+        let lines = MAX_PENDING / line.len() + 10;
+        let (pushed, done) = mpsc::channel();
+        std::thread::spawn(move || {
+            for _ in 0..lines {
+                pusher.push(&line);
+            }
+            let _ = pushed.send(());
+        });
+        done.recv_timeout(WAIT)
+            .expect("pushing went on while the sink was stuck");
+        assert_eq!(lock(&batch.pending).dropped, 10);
+
+        open.send(()).expect("gate");
+        assert_eq!(wrote.recv_timeout(WAIT).expect("first batch"), b"first\n");
+        let flusher = Arc::clone(&batch);
+        std::thread::spawn(move || flusher.flush());
+        open.send(()).expect("gate");
+        assert_eq!(
+            wrote.recv_timeout(WAIT).expect("queued lines").len(),
+            MAX_PENDING / 1024 * 1024
+        );
+        open.send(()).expect("gate");
+        let note = String::from_utf8(wrote.recv_timeout(WAIT).expect("note")).expect("text");
+        assert!(note.contains("10 log lines dropped"), "{note}");
     }
 
     #[test]

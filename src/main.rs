@@ -179,7 +179,7 @@ fn run(config: &Config, env: &Env) -> ExitCode {
     // A worker with nothing left to do writes out the batched log lines first.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .on_thread_park(log_sink::flush)
+        .on_thread_park(log_sink::wake)
         .build();
     let runtime = match runtime {
         Ok(runtime) => runtime,

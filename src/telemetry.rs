@@ -15,8 +15,8 @@ use crate::log_sink;
 use crate::secret::KeyStore;
 
 /// Installs the global subscriber: pretty on a terminal, JSON otherwise, unless configured.
-/// Lines go to stderr in batches ([`log_sink`]): run [`log_sink::flush`] when a tokio worker
-/// parks and before the process exits.
+/// Lines go to stderr in batches ([`log_sink`]): run [`log_sink::wake`] when a tokio worker
+/// parks, and [`log_sink::flush`] before the process exits.
 pub fn init(config: &Config) {
     let filter = EnvFilter::try_new(&config.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
     let format = config.log_format.unwrap_or(if std::io::stderr().is_terminal() {

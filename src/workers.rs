@@ -95,7 +95,7 @@ fn start_worker(index: usize) -> io::Result<Worker> {
     // A worker with nothing left to do writes out the batched log lines first.
     let runtime = Builder::new_current_thread()
         .enable_all()
-        .on_thread_park(log_sink::flush)
+        .on_thread_park(log_sink::wake)
         .build()
         .map_err(named)?;
     let handle = runtime.handle().clone();

@@ -1,5 +1,6 @@
 //! The binary under SIGTERM: systemd hears READY then STOPPING, a streaming request in flight
-//! completes (and is logged) while new connections are refused, and the process exits 0.
+//! completes (and is logged) while new connections are refused, and the process exits 0. And
+//! the binary with a log reader that stops reading: requests go on.
 
 mod support;
 
@@ -135,4 +136,44 @@ async fn sigterm_drains_a_streaming_request_and_exits_zero() {
         .expect("join")
         .expect("wait");
     assert_eq!(status.code(), Some(0));
+}
+
+/// A log reader that stops reading (a full pipe, a stuck logging driver) must not stop traffic:
+/// the proxy drops log lines rather than wait. Far more access lines than a pipe holds.
+#[tokio::test]
+async fn a_log_reader_that_stops_reading_does_not_stop_requests() {
+    let upstream = FakeUpstream::start(|_| Reply::ok()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_langsmith-proxy"))
+        .env_clear()
+        .env("LANGSMITH_API_KEY", TEST_KEY)
+        .env("LANGSMITH_PROXY_KEY__CHECK", "false")
+        .current_dir(dir.path())
+        .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+        .args(["--upstream", &upstream.url, "--log-format", "json"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start the proxy");
+    // Read up to the banner, then never again; the pipe stays open (dropping it would make
+    // writes fail at once instead of block).
+    let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let _guard = KillOnDrop(Some(child));
+    let mut banner = String::new();
+    while !banner.contains("langsmith-proxy ready") {
+        banner.clear();
+        assert!(stderr.read_line(&mut banner).expect("stderr") > 0, "the proxy exited");
+    }
+    let banner: serde_json::Value = serde_json::from_str(&banner).expect("json banner");
+    let addr = banner["listen"].as_str().expect("listen").to_owned();
+
+    let requests = async {
+        for _ in 0..3_000 {
+            let (response, _) = get(&format!("http://{addr}/info")).await;
+            assert_eq!(response.status(), 200);
+        }
+    };
+    within_a_minute(requests).await;
+    assert_eq!(upstream.requests().len(), 3_000);
+    drop(stderr);
 }
