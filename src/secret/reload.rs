@@ -175,21 +175,16 @@ impl KeyReloader {
     /// (`key.command_timeout`, plus a margin): a source that hangs, such as a key file on a dead
     /// network mount, must not hold every rejected request. The re-read goes on without it.
     pub async fn after_rejection(self: &Arc<Self>, rejected: &ApiKey) -> Option<Arc<LoadedKey>> {
-        let replaced = || {
-            self.keys
-                .snapshot()
-                .filter(|current| !current.key.matches(rejected.header_value().as_bytes()))
-        };
         if !self.source().can_change() {
             return None;
         }
-        if let Some(current) = replaced() {
+        if let Some(current) = self.replacing(rejected) {
             return Some(current);
         }
-        let reloader = self.clone();
+        let (reloader, rejected_key) = (self.clone(), rejected.clone());
         let reread = self
             .background
-            .spawn(async move { reloader.reread_after_rejection().await });
+            .spawn(async move { reloader.reread_after_rejection(&rejected_key).await });
         let wait = self.read_wait.saturating_add(REREAD_WAIT_MARGIN);
         if tokio::time::timeout(wait, reread).await.is_err() {
             tracing::warn!(
@@ -198,12 +193,23 @@ impl KeyReloader {
                 "re-reading the key after a 401 is taking too long; answering with the 401 and letting the read finish in the background"
             );
         }
-        replaced()
+        self.replacing(rejected)
+    }
+
+    /// The key in use, if it is no longer `rejected`.
+    fn replacing(&self, rejected: &ApiKey) -> Option<Arc<LoadedKey>> {
+        self.keys
+            .snapshot()
+            .filter(|current| !current.key.matches(rejected.header_value().as_bytes()))
     }
 
     /// Requests rejected together wait here for one re-read, then all see its result.
-    async fn reread_after_rejection(&self) {
+    async fn reread_after_rejection(&self, rejected: &ApiKey) {
         let mut last_rejection = self.running.lock().await;
+        // Another read (a refresh, the file watch) may have replaced the key meanwhile.
+        if self.replacing(rejected).is_some() {
+            return;
+        }
         let now = SystemTime::now();
         let recent = last_rejection
             .and_then(|at| now.duration_since(at).ok())
