@@ -73,11 +73,11 @@ impl ConfigError {
         } else {
             redact_url_credentials(value)
         };
-        // Parse errors quote the value they refused.
-        let problem = if value.is_empty() {
+        // Parse errors quote the value they refused, in backticks.
+        let problem = if value.is_empty() || shown == value {
             problem
         } else {
-            problem.replace(value, &shown)
+            problem.replace(&format!("`{value}`"), &format!("`{shown}`"))
         };
         Self::Invalid {
             key: key.to_owned(),
