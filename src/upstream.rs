@@ -69,6 +69,10 @@ impl Upstream {
     }
 
     fn parse_url(value: &str) -> Result<Self, UpstreamError> {
+        // Before any other check, whose message would quote the URL with its password.
+        if value.split_once("://").is_some_and(|(_, rest)| rest.contains('@')) {
+            return Err(UpstreamError::Credentials(redact_url_credentials(value)));
+        }
         let not_url = || UpstreamError::NotAUrl(value.to_owned());
         let uri: Uri = value.parse().map_err(|_| not_url())?;
         let scheme = uri.scheme().cloned().ok_or_else(not_url)?;
@@ -76,9 +80,6 @@ impl Upstream {
             return Err(UpstreamError::Scheme(value.to_owned()));
         }
         let authority = uri.authority().cloned().ok_or_else(not_url)?;
-        if authority.as_str().contains('@') {
-            return Err(UpstreamError::Credentials(redact_url_credentials(value)));
-        }
         if uri.query().is_some() || value.contains('#') {
             return Err(UpstreamError::Query(value.to_owned()));
         }

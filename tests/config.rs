@@ -327,6 +327,19 @@ fn refused_values_never_show_secrets() {
     assert!(message.contains("must not carry a user or password"), "{message}");
     assert!(message.contains("https://…@langsmith.example.com/api/v1"), "{message}");
     assert!(!message.contains("hunter2") && !message.contains("admin"), "{message}");
+    // Passwords with `/`, `?` or `#`, and URLs other checks would refuse first.
+    for url in [
+        " https://u:hun/ter2@h.example ",
+        "https://u:hun?ter2@h.example",
+        "ftp://u:hunter2@h.example",
+    ] {
+        let message = load_err(None, &[], vec![flag("upstream", "--upstream", url)]).to_string();
+        assert!(
+            message.contains("must not carry a user or password"),
+            "{url}: {message}"
+        );
+        assert!(!message.contains("ter2"), "{url}: {message}");
+    }
 
     // An unquoted key in the file makes the TOML parser quote the line.
     let dir = tempfile::tempdir().expect("tempdir");

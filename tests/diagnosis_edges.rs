@@ -67,6 +67,22 @@ async fn an_upstream_echoing_the_key_is_not_quoted() {
     assert_eq!(quoted, "denied: x-api-key=[key redacted]");
     let text = String::from_utf8_lossy(&body).into_owned() + &logs.text();
     assert!(!text.contains(&TEST_KEY[8..]), "the key was quoted back");
+
+    // The same in a JSON error's fields, which the summary quotes and the response keeps.
+    let upstream = FakeUpstream::start(|req| {
+        let detail = format!("bad key {}", req.header("x-api-key").unwrap_or_default());
+        Reply::json(403, &serde_json::json!({ "detail": detail }).to_string())
+    })
+    .await;
+    let proxy = start_proxy(&upstream.url).await;
+    let (response, body) = get(&proxy.url("/sessions")).await;
+    assert_eq!(response.status(), 403);
+    assert_eq!(json(&body)["detail"], "bad key [key redacted]");
+    let text = String::from_utf8_lossy(&body).into_owned() + &logs.text();
+    assert!(
+        !text.contains(&TEST_KEY[8..]),
+        "the key was quoted back from a JSON field"
+    );
 }
 
 /// An upstream that sends `head` and the start of a 100-byte body, then nothing more while the

@@ -22,7 +22,16 @@ pub const QUOTED_BODY: usize = 1024;
 impl UpstreamBody {
     pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Self {
         let json = match serde_json::from_slice::<Json>(bytes) {
-            Ok(Json::Object(map)) => Some(map),
+            Ok(Json::Object(mut map)) => {
+                // Quoted in the summary, logs and the response: a server that echoes the
+                // request must not make the proxy repeat the key it injected.
+                for value in map.values_mut() {
+                    if let Json::String(text) = value {
+                        *text = redact_keys(text);
+                    }
+                }
+                Some(map)
+            }
             _ => None,
         };
         let head = &bytes[..bytes.len().min(QUOTED_BODY)];

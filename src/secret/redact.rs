@@ -22,15 +22,17 @@ pub fn redact_keys(text: &str) -> String {
     out
 }
 
-/// `text` with the user and password of every `scheme://user:password@host` replaced by `…`.
+/// `text` with the user and password of every `scheme://user:password@host` replaced by `…`:
+/// everything from `://` to the last `@` before a space or quote, since a password may hold
+/// `/`, `?` or `#` itself.
 pub fn redact_url_credentials(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("://") {
         let (head, tail) = rest.split_at(start + 3);
         out.push_str(head);
-        let authority_end = tail.find(['/', '?', '#', ' ', '"']).unwrap_or(tail.len());
-        match tail[..authority_end].rfind('@') {
+        let url_end = tail.find([' ', '"', '\'', '`']).unwrap_or(tail.len());
+        match tail[..url_end].rfind('@') {
             Some(at) => {
                 out.push('…');
                 rest = &tail[at..];
@@ -70,9 +72,10 @@ mod tests {
     #[test]
     fn url_credentials_are_blanked() {
         assert_eq!(
-            redact_url_credentials("`https://admin:hunter2@host/api` and http://h:1/x@y"),
-            "`https://…@host/api` and http://h:1/x@y"
+            redact_url_credentials("`https://admin:hunter2@host/api` and http://h:1/x"),
+            "`https://…@host/api` and http://h:1/x"
         );
+        assert_eq!(redact_url_credentials("https://u:pa/s?s#w@host"), "https://…@host");
         assert_eq!(redact_url_credentials("no url"), "no url");
     }
 }
