@@ -10,8 +10,9 @@
 //! [`MAX_PENDING`] are dropped and counted instead of holding up traffic or memory.
 
 use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tracing_subscriber::fmt::MakeWriter;
 
@@ -21,6 +22,9 @@ const FLUSH_AT: usize = 32 * 1024;
 const MAX_PENDING: usize = 4 * 1024 * 1024;
 /// The longest a line waits while every worker stays busy.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(100);
+/// At exit, the longest the process waits for its last lines to be written.
+const EXIT_WAIT: Duration = Duration::from_secs(1);
+const EXIT_POLL: Duration = Duration::from_millis(2);
 
 /// Lines waiting for the sink, in the order they were written, and how many were dropped.
 struct Pending {
@@ -37,6 +41,10 @@ pub struct Batch<W> {
     sink: Mutex<W>,
     /// Wakes the writer thread: a full batch, or a worker with nothing left to do.
     wake: Condvar,
+    /// Whether a writer thread runs; without one, [`Self::flush`] writes itself.
+    writer_started: AtomicBool,
+    /// The writer thread holds a batch it has not finished writing.
+    writing: AtomicBool,
 }
 
 impl<W: Write> Batch<W> {
@@ -49,6 +57,8 @@ impl<W: Write> Batch<W> {
             }),
             sink: Mutex::new(sink),
             wake: Condvar::new(),
+            writer_started: AtomicBool::new(false),
+            writing: AtomicBool::new(false),
         }
     }
 
@@ -61,7 +71,8 @@ impl<W: Write> Batch<W> {
             return;
         }
         pending.lines.extend_from_slice(line);
-        if pending.lines.len() >= FLUSH_AT {
+        // Once per batch: a writer that lags must not cost every line a wake-up.
+        if pending.lines.len() >= FLUSH_AT && !pending.wanted {
             pending.wanted = true;
             self.wake.notify_one();
         }
@@ -70,15 +81,38 @@ impl<W: Write> Batch<W> {
     /// Asks the writer thread to write out what is queued, if anything is.
     pub fn wake(&self) {
         let mut pending = lock(&self.pending);
-        if !pending.lines.is_empty() {
+        if !pending.lines.is_empty() && !pending.wanted {
             pending.wanted = true;
             self.wake.notify_one();
         }
     }
 
-    /// Writes out what is queued, from this thread: the writer's loop, and at exit.
-    pub fn flush(&self) {
-        self.write_out(lock(&self.pending));
+    /// Before exit: has the writer thread write out what is queued and waits for it, at most
+    /// `wait`, since a stalled log reader must not keep the process from exiting. Without a
+    /// writer thread, writes from this one.
+    pub fn flush(&self, wait: Duration) {
+        if !self.writer_started.load(Ordering::Acquire) {
+            self.write_out(lock(&self.pending));
+            return;
+        }
+        let deadline = Instant::now() + wait;
+        loop {
+            {
+                let mut pending = lock(&self.pending);
+                let idle = pending.lines.is_empty() && pending.dropped == 0;
+                if idle && !self.writing.load(Ordering::Acquire) {
+                    return;
+                }
+                if !idle {
+                    pending.wanted = true;
+                    self.wake.notify_one();
+                }
+            }
+            if Instant::now() >= deadline {
+                return;
+            }
+            std::thread::sleep(EXIT_POLL);
+        }
     }
 
     /// Like [`Self::flush`], unless another thread holds the queue or the sink: for a panicking
@@ -94,6 +128,7 @@ impl<W: Write> Batch<W> {
 
     /// The writer thread: writes whenever woken, and every [`FLUSH_EVERY`] regardless.
     fn run_writer(&self) -> ! {
+        self.writer_started.store(true, Ordering::Release);
         loop {
             let pending = lock(&self.pending);
             let (pending, _) = self
@@ -113,8 +148,10 @@ impl<W: Write> Batch<W> {
         }
         let mut sink = lock(&self.sink);
         let (lines, dropped) = take(&mut pending);
+        self.writing.store(true, Ordering::Release);
         drop(pending);
         write_batch(&mut *sink, &lines, dropped);
+        self.writing.store(false, Ordering::Release);
     }
 }
 
@@ -193,9 +230,9 @@ pub fn wake() {
     STDERR.wake();
 }
 
-/// Writes out the queued lines from this thread: before the process exits.
+/// Writes out the queued lines before the process exits, waiting at most a second.
 pub fn flush() {
-    STDERR.flush();
+    STDERR.flush(EXIT_WAIT);
 }
 
 /// Starts the writer thread and makes a panic write out the queued lines before its message
@@ -245,7 +282,7 @@ mod tests {
         batch.push(b"one\n");
         batch.push(b"two\n");
         assert!(lock(&batch.sink).is_empty(), "held until flushed");
-        batch.flush();
+        batch.flush(WAIT);
         assert_eq!(lock(&batch.sink).as_slice(), b"one\ntwo\n");
     }
 
@@ -271,7 +308,7 @@ mod tests {
         batch.push(b"first\n");
         let writer = Arc::clone(&batch);
         // Stuck in the sink's write, as on a full pipe, once it has taken the queue.
-        std::thread::spawn(move || writer.flush());
+        std::thread::spawn(move || writer.flush(WAIT));
         let started = std::time::Instant::now();
         while !lock(&batch.pending).lines.is_empty() {
             assert!(started.elapsed() < WAIT, "the writer never took the queue");
@@ -294,7 +331,7 @@ mod tests {
         open.send(()).expect("gate");
         assert_eq!(wrote.recv_timeout(WAIT).expect("first batch"), b"first\n");
         let flusher = Arc::clone(&batch);
-        std::thread::spawn(move || flusher.flush());
+        std::thread::spawn(move || flusher.flush(WAIT));
         open.send(()).expect("gate");
         assert_eq!(
             wrote.recv_timeout(WAIT).expect("queued lines").len(),

@@ -138,13 +138,15 @@ async fn sigterm_drains_a_streaming_request_and_exits_zero() {
     assert_eq!(status.code(), Some(0));
 }
 
-/// A log reader that stops reading (a full pipe, a stuck logging driver) must not stop traffic:
-/// the proxy drops log lines rather than wait. Far more access lines than a pipe holds.
+/// A log reader that stops reading (a full pipe, a stuck logging driver) must not stop traffic,
+/// nor keep the process from exiting: the proxy drops log lines rather than wait for them.
+/// Far more access lines than a pipe holds.
 #[tokio::test]
 async fn a_log_reader_that_stops_reading_does_not_stop_requests() {
+    use tokio::io::AsyncBufReadExt;
     let upstream = FakeUpstream::start(|_| Reply::ok()).await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_langsmith-proxy"))
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_langsmith-proxy"))
         .env_clear()
         .env("LANGSMITH_API_KEY", TEST_KEY)
         .env("LANGSMITH_PROXY_KEY__CHECK", "false")
@@ -153,16 +155,17 @@ async fn a_log_reader_that_stops_reading_does_not_stop_requests() {
         .args(["--upstream", &upstream.url, "--log-format", "json"])
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
+        .kill_on_drop(true)
         .spawn()
         .expect("start the proxy");
     // Read up to the banner, then never again; the pipe stays open (dropping it would make
     // writes fail at once instead of block).
-    let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
-    let _guard = KillOnDrop(Some(child));
+    let mut stderr = tokio::io::BufReader::new(child.stderr.take().expect("stderr"));
     let mut banner = String::new();
     while !banner.contains("langsmith-proxy ready") {
         banner.clear();
-        assert!(stderr.read_line(&mut banner).expect("stderr") > 0, "the proxy exited");
+        let read = within_a_minute(stderr.read_line(&mut banner)).await;
+        assert!(read.expect("stderr") > 0, "the proxy exited");
     }
     let banner: serde_json::Value = serde_json::from_str(&banner).expect("json banner");
     let addr = banner["listen"].as_str().expect("listen").to_owned();
@@ -175,5 +178,11 @@ async fn a_log_reader_that_stops_reading_does_not_stop_requests() {
     };
     within_a_minute(requests).await;
     assert_eq!(upstream.requests().len(), 3_000);
+
+    let pid = child.id().expect("running").to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+    assert!(killed.success());
+    let exited = within_a_minute(child.wait()).await.expect("wait");
+    assert!(exited.success(), "{exited}");
     drop(stderr);
 }
