@@ -64,7 +64,7 @@ impl fmt::Display for ListenAddr {
 pub enum BindError {
     #[error(
         "cannot listen on {addr} (setting `listen`, flag --listen): {error}{}",
-        bind_fix(error)
+        tcp_bind_fix(addr, error)
     )]
     Io { addr: ListenAddr, error: io::Error },
     #[error("{} is in use by a running process (a connection to it succeeded); stop that process or choose another path for `listen`", path.display())]
@@ -73,7 +73,15 @@ pub enum BindError {
     NotASocket { path: PathBuf },
 }
 
-/// What to do when binding failed, for the common causes; empty for the rest.
+/// [`bind_fix`] for a TCP address; a unix socket's causes are its path's, not a port's.
+fn tcp_bind_fix(addr: &ListenAddr, error: &io::Error) -> &'static str {
+    match addr {
+        ListenAddr::Tcp(_) => bind_fix(error),
+        ListenAddr::Unix(_) => "",
+    }
+}
+
+/// What to do when binding a TCP address failed, for the common causes; empty for the rest.
 pub fn bind_fix(error: &io::Error) -> &'static str {
     match error.kind() {
         io::ErrorKind::AddrInUse => {

@@ -58,7 +58,8 @@ pub async fn serve_admin(listener: TcpListener, app: App, shutdown: impl Future<
 }
 
 const HOST_REFUSED: &str = "host not allowed: on a loopback address the admin endpoints answer only to \
-localhost names, so a web page cannot read them through DNS rebinding; add the name to allowed_hosts\n";
+localhost names, so a web page cannot read them through DNS rebinding; use http://127.0.0.1:PORT or \
+http://localhost:PORT\n";
 
 /// Which `Host` the admin endpoints answer to. On a loopback address, the proxy's own list
 /// (loopback names, `allowed_hosts`) and the admin address: a web page whose domain re-resolves
@@ -78,10 +79,14 @@ impl AdminHosts {
         }
     }
 
+    /// A request without `Host` passes: browsers always send one, and plain HTTP/1.0 health
+    /// checks (HAProxy's `option httpchk`, `printf | nc` scripts) often do not.
     fn allows<B>(self, app: &App, request: &Request<B>) -> bool {
         let Self::Local(own) = self else { return true };
-        let host = request.headers().get(HOST).and_then(|value| host_of(value.as_bytes()));
-        host.is_some_and(|host| app.shared().guard.hosts.allows(&host) || host.parse() == Ok(own))
+        let Some(value) = request.headers().get(HOST) else {
+            return true;
+        };
+        host_of(value.as_bytes()).is_some_and(|host| app.shared().guard.hosts.allows(&host) || host.parse() == Ok(own))
     }
 }
 

@@ -85,6 +85,11 @@ impl CommandSource {
     /// What logs, headers and `/status` show of the command: its program, never its arguments
     /// or leading `NAME=value` assignments, which may hold a token (`VAULT_TOKEN=… vault kv get`).
     pub fn label(&self) -> String {
+        // A quoted assignment (`TOKEN='a b'`) may end anywhere: show nothing of it.
+        let mut assignments = self.command.split_whitespace().take_while(|word| is_assignment(word));
+        if assignments.any(|word| word.contains(['\'', '"'])) {
+            return "…".to_owned();
+        }
         let mut words = self.command.split_whitespace().skip_while(|word| is_assignment(word));
         match (words.next(), words.next()) {
             (Some(program), None) => program.to_owned(),
@@ -265,6 +270,8 @@ mod tests {
         assert_eq!(label("/usr/bin/pass"), "/usr/bin/pass");
         assert_eq!(label("  TOKEN=only  "), "…");
         assert_eq!(label("--flag=value prog"), "--flag=value …");
+        assert_eq!(label("VAULT_TOKEN='hvs.a b' vault read"), "…");
+        assert_eq!(label("TOKEN=\"x y\" op read"), "…");
     }
 
     #[test]
