@@ -209,10 +209,18 @@ async fn a_stalled_response_does_not_keep_its_slot() {
     assert!(rest.is_err(), "the body must end in an error, not look complete");
     assert!(started.elapsed() >= Duration::from_millis(600));
 
-    // The slot is free again: the next connection is served, not refused with 503.
+    // The slot is free again: a connection is served, not refused with 503. The worker frees
+    // the slot just after the socket closes, so a reconnect may still meet it for a moment.
     let request = format!("GET /info HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n\r\n", proxy.addr.port());
-    let response = raw_exchange(proxy.addr, request.as_bytes()).await;
-    assert!(!response.starts_with("HTTP/1.1 503"), "{response}");
+    let served = async {
+        loop {
+            let response = raw_exchange(proxy.addr, request.as_bytes()).await;
+            if response.starts_with("HTTP/1.1 ") && !response.starts_with("HTTP/1.1 503") {
+                break;
+            }
+        }
+    };
+    tokio::time::timeout(BOUND, served).await.expect("the slot was freed");
     drop(chunks);
 }
 
