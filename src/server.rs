@@ -52,7 +52,7 @@ pub async fn serve(listener: impl Into<Listener>, app: App, shutdown: impl Futur
         counters: app.limit_counters().clone(),
         drain: draining,
         refusing: Arc::new(Semaphore::new(connection::MAX_REFUSING)),
-        stall_grace: app.shared().timeouts.response_header,
+        stall_grace: stall_grace(&app),
     };
     tokio::pin!(shutdown);
 
@@ -107,6 +107,18 @@ pub async fn serve(listener: impl Into<Listener>, app: App, shutdown: impl Futur
     }
     workers.stop().await;
     Ok(())
+}
+
+/// How long a connection closed for idleness may then stay silent before it is dropped: longer
+/// than the slowest answer a request can legitimately wait for (the upstream's, a 401's key
+/// re-read, and the retry's).
+fn stall_grace(app: &App) -> std::time::Duration {
+    let shared = app.shared();
+    shared
+        .timeouts
+        .response_header
+        .saturating_mul(2)
+        .saturating_add(shared.key_reloader.rejection_wait())
 }
 
 /// Over plain http:// to another machine, the key crosses the network readable by anyone on

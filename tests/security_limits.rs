@@ -188,7 +188,8 @@ async fn idle_connections_are_closed_after_the_idle_timeout() {
 
 /// A response whose body stops moving (and a client that stops reading looks the same) is
 /// closed gracefully at the idle timeout, which waits for the response; once it has also moved
-/// nothing for `timeouts.response_header` more, the connection is dropped and its slot freed.
+/// nothing for the longest a request may wait (twice `timeouts.response_header` and a key
+/// re-read) more, the connection is dropped and its slot freed.
 #[tokio::test]
 async fn a_stalled_response_does_not_keep_its_slot() {
     let (upstream, chunks) = streaming_upstream().await;
@@ -196,6 +197,7 @@ async fn a_stalled_response_does_not_keep_its_slot() {
         ("limits.max_connections", "1"),
         ("limits.idle_timeout", "300ms"),
         ("timeouts.response_header", "300ms"),
+        ("key.command_timeout", "100ms"),
     ];
     let proxy = start_proxy_with(&upstream, &flags, env_with_key()).await;
     let mut counts = proxy.app.limit_counters().subscribe();
@@ -207,7 +209,8 @@ async fn a_stalled_response_does_not_keep_its_slot() {
         .await
         .expect("the stalled connection was dropped");
     assert!(rest.is_err(), "the body must end in an error, not look complete");
-    assert!(started.elapsed() >= Duration::from_millis(600));
+    // 300 ms idle, then 2 × 300 ms + 100 ms + 1 s.
+    assert!(started.elapsed() >= Duration::from_millis(2_000));
 
     // The slot is free again: a connection is served, not refused with 503. The worker frees
     // the slot just after the socket closes, so a reconnect may still meet it for a moment.

@@ -60,8 +60,8 @@ pub struct Context {
     /// Slots for answering connections over `limits.max_connections` ([`MAX_REFUSING`]).
     pub refusing: Arc<tokio::sync::Semaphore>,
     /// How much longer than `limits.idle_timeout` a connection may stay silent after it was
-    /// asked to close before it is dropped (`timeouts.response_header`): a response body that
-    /// stalls, or a client that stops reading, must not keep its slot forever.
+    /// asked to close before it is dropped: a response body that stalls, or a client that stops
+    /// reading, must not keep its slot forever.
     pub stall_grace: std::time::Duration,
 }
 
@@ -115,7 +115,7 @@ where
                 tracing::warn!(
                     %peer,
                     silent_for = %humantime::format_duration(stalled_after),
-                    "dropped a connection whose response moved no byte for limits.idle_timeout + timeouts.response_header (a stalled upstream body, or a client that stopped reading)"
+                    "dropped a connection that moved no byte for limits.idle_timeout + twice timeouts.response_header + key.command_timeout (a stalled upstream body, or a client that stopped reading or sending)"
                 );
                 return;
             }

@@ -185,7 +185,7 @@ impl KeyReloader {
         let reread = self
             .background
             .spawn(async move { reloader.reread_after_rejection(&rejected_key).await });
-        let wait = self.read_wait.saturating_add(REREAD_WAIT_MARGIN);
+        let wait = self.rejection_wait();
         if tokio::time::timeout(wait, reread).await.is_err() {
             tracing::warn!(
                 source = %self.source(),
@@ -194,6 +194,11 @@ impl KeyReloader {
             );
         }
         self.replacing(rejected)
+    }
+
+    /// The longest a request LangSmith rejected waits for the key to be re-read.
+    pub fn rejection_wait(&self) -> Duration {
+        self.read_wait.saturating_add(REREAD_WAIT_MARGIN)
     }
 
     /// The key in use, if it is no longer `rejected`.
