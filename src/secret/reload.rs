@@ -4,15 +4,19 @@
 //! (at most once per [`REREAD_AFTER_REJECTION`]). A read that fails or finds nothing keeps the
 //! current key: the proxy never swaps to nothing.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use futures_util::future::{BoxFuture, FutureExt, Shared};
 use serde::Serialize;
 
 use super::{ApiKey, KeySource, KeyStore, LoadedKey};
 use crate::background::Background;
 use crate::env::Env;
+
+/// A re-read after a 401, awaited by every request rejected while it runs.
+type Reread = Shared<BoxFuture<'static, ()>>;
 
 /// A 401 makes the proxy re-read its source at most this often.
 pub const REREAD_AFTER_REJECTION: Duration = Duration::from_secs(30);
@@ -96,6 +100,8 @@ pub struct KeyReloader {
     last_read_ms: AtomicU64,
     /// Single flight for reads; holds when a 401 last caused one.
     running: tokio::sync::Mutex<Option<SystemTime>>,
+    /// The re-read a 401 started, and whether it has finished.
+    reread: std::sync::Mutex<Option<(Reread, Arc<AtomicBool>)>>,
     background: Arc<Background>,
 }
 
@@ -127,6 +133,7 @@ impl KeyReloader {
             counters,
             last_read_ms: AtomicU64::new(now_ms()),
             running: tokio::sync::Mutex::new(None),
+            reread: std::sync::Mutex::new(None),
             background,
         }
     }
@@ -181,10 +188,7 @@ impl KeyReloader {
         if let Some(current) = self.replacing(rejected) {
             return Some(current);
         }
-        let (reloader, rejected_key) = (self.clone(), rejected.clone());
-        let reread = self
-            .background
-            .spawn(async move { reloader.reread_after_rejection(&rejected_key).await });
+        let reread = self.join_or_start_reread(rejected);
         let wait = self.rejection_wait();
         if tokio::time::timeout(wait, reread).await.is_err() {
             tracing::warn!(
@@ -194,6 +198,31 @@ impl KeyReloader {
             );
         }
         self.replacing(rejected)
+    }
+
+    /// The re-read under way, or a new one. One at a time: while a source hangs, every later
+    /// 401 waits on the same read instead of queueing a task of its own.
+    fn join_or_start_reread(self: &Arc<Self>, rejected: &ApiKey) -> Reread {
+        let mut current = self.reread.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((running, done)) = current.as_ref() {
+            if !done.load(Ordering::Acquire) {
+                return running.clone();
+            }
+        }
+        let (reloader, rejected_key) = (self.clone(), rejected.clone());
+        let done = Arc::new(AtomicBool::new(false));
+        let finished = done.clone();
+        let task = self.background.spawn(async move {
+            reloader.reread_after_rejection(&rejected_key).await;
+            finished.store(true, Ordering::Release);
+        });
+        let reread = async move {
+            let _ = task.await;
+        }
+        .boxed()
+        .shared();
+        *current = Some((reread.clone(), done));
+        reread
     }
 
     /// The longest a request LangSmith rejected waits for the key to be re-read.
