@@ -345,8 +345,16 @@ fn refused_values_never_show_secrets() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = write_file(&dir, "proxy.toml", &format!("[key]\nsource = {TEST_KEY}\n"));
     let message = load_err(Some(&file), &[], vec![]).to_string();
-    assert!(message.contains("[key redacted]"), "{message}");
+    assert!(message.contains("line 2"), "{message}");
     assert!(!message.contains(secret), "{message}");
+    let file = write_file(
+        &dir,
+        "proxy.toml",
+        "[key]\nsource = command:TOKEN=hvs.do-not-show op read\n",
+    );
+    let message = load_err(Some(&file), &[], vec![]).to_string();
+    assert!(message.contains("line 2"), "{message}");
+    assert!(!message.contains("hvs.do-not-show"), "{message}");
 }
 
 #[test]

@@ -170,9 +170,20 @@ fn layer_json(source: impl config::Source + Send + Sync + 'static, origin: &Orig
         .and_then(|layer| layer.try_deserialize::<Json>())
         .map_err(|error| ConfigError::Unreadable {
             origin: origin.clone(),
-            // A TOML error quotes the line, which may hold a key typed without quotes.
-            message: crate::secret::redact_keys(&error.to_string()),
+            message: without_quoted_lines(&error.to_string()),
         })
+}
+
+/// A TOML error without the lines it quotes from the file (`2 | source = ...`), which may hold
+/// a secret typed without quotes: the line and column it names are enough to find it.
+fn without_quoted_lines(message: &str) -> String {
+    let quoted = |line: &str| {
+        let line = line.trim_start();
+        let rest = line.trim_start_matches(|c: char| c.is_ascii_digit());
+        rest.len() < line.len() && rest.trim_start().starts_with('|')
+    };
+    let kept: Vec<&str> = message.lines().filter(|line| !quoted(line)).collect();
+    crate::secret::redact_keys(&kept.join("\n"))
 }
 
 /// Every dotted leaf key of the schema, from the serialized defaults.
