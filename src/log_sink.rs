@@ -45,6 +45,8 @@ pub struct Batch<W> {
     writer_started: AtomicBool,
     /// The writer thread holds a batch it has not finished writing.
     writing: AtomicBool,
+    /// The longest a line waits for a wake-up ([`FLUSH_EVERY`]).
+    period: Duration,
 }
 
 impl<W: Write> Batch<W> {
@@ -59,6 +61,7 @@ impl<W: Write> Batch<W> {
             wake: Condvar::new(),
             writer_started: AtomicBool::new(false),
             writing: AtomicBool::new(false),
+            period: FLUSH_EVERY,
         }
     }
 
@@ -126,14 +129,14 @@ impl<W: Write> Batch<W> {
         write_batch(&mut *sink, &lines, dropped);
     }
 
-    /// The writer thread: writes whenever woken, and every [`FLUSH_EVERY`] regardless.
+    /// The writer thread: writes whenever woken, and every `period` regardless.
     fn run_writer(&self) -> ! {
         self.writer_started.store(true, Ordering::Release);
         loop {
             let pending = lock(&self.pending);
             let (pending, _) = self
                 .wake
-                .wait_timeout_while(pending, FLUSH_EVERY, |pending| !pending.wanted)
+                .wait_timeout_while(pending, self.period, |pending| !pending.wanted)
                 .unwrap_or_else(PoisonError::into_inner);
             self.write_out(pending);
         }
@@ -290,7 +293,11 @@ mod tests {
     fn the_writer_thread_writes_when_woken() {
         let (open, gate) = mpsc::channel();
         let (written, wrote) = mpsc::channel();
-        let batch: &'static Batch<Gate> = Box::leak(Box::new(Batch::new(Gate { open: gate, written })));
+        // No timer to fall back on: only the wake-up can make it write.
+        let batch: &'static Batch<Gate> = Box::leak(Box::new(Batch {
+            period: Duration::from_secs(3600),
+            ..Batch::new(Gate { open: gate, written })
+        }));
         std::thread::spawn(|| batch.run_writer());
         batch.push(b"line\n");
         batch.wake();
