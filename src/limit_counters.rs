@@ -13,6 +13,9 @@ pub enum LimitEvent {
     IdleClosed,
     /// A connection over `limits.max_connections` (503).
     ConnectionRefused,
+    /// A connection closed for idleness that then stayed silent longer than any request may
+    /// wait (a stalled upstream body, a client that stopped reading): dropped.
+    Stalled,
 }
 
 /// The counts, published on a watch channel: a reader takes a snapshot or waits for a change.
@@ -29,6 +32,7 @@ pub struct LimitCounts {
     pub header_timeout: u64,
     pub idle_closed: u64,
     pub connections_refused: u64,
+    pub stalled: u64,
 }
 
 impl Default for LimitCounters {
@@ -47,6 +51,7 @@ impl LimitCounters {
                 LimitEvent::HeaderTimeout => &mut counts.header_timeout,
                 LimitEvent::IdleClosed => &mut counts.idle_closed,
                 LimitEvent::ConnectionRefused => &mut counts.connections_refused,
+                LimitEvent::Stalled => &mut counts.stalled,
             };
             *counter += 1;
         });

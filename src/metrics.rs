@@ -180,6 +180,7 @@ impl Metrics {
             ("header_timeout", limits.header_timeout),
             ("idle_closed", limits.idle_closed),
             ("max_connections", limits.connections_refused),
+            ("stalled", limits.stalled),
         ];
         for (result, count) in [
             ("reloaded", reloads.reloaded),

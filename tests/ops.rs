@@ -43,6 +43,7 @@ async fn metrics_after_a_known_scenario() {
         "langsmith_proxy_key_health{state=\"unchecked\"} 1",
         "langsmith_proxy_key_health{state=\"valid\"} 0",
         "langsmith_proxy_limit_exceeded_total{limit=\"max_connections\"} 0",
+        "langsmith_proxy_limit_exceeded_total{limit=\"stalled\"} 0",
         "langsmith_proxy_key_reloads_total{result=\"failed\"} 0",
         "langsmith_proxy_build_info{version=\"",
     ] {

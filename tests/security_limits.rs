@@ -209,6 +209,7 @@ async fn a_stalled_response_does_not_keep_its_slot() {
         .await
         .expect("the stalled connection was dropped");
     assert!(rest.is_err(), "the body must end in an error, not look complete");
+    wait_for(&mut counts, |c| c.stalled == 1).await;
     // 300 ms idle, then 2 × 300 ms + 100 ms + 1 s.
     assert!(started.elapsed() >= Duration::from_millis(2_000));
 

@@ -112,6 +112,7 @@ where
                 connection.as_mut().graceful_shutdown();
             }
             () = activity.idle(stalled_after), if idle_closing => {
+                ctx.counters.record(LimitEvent::Stalled);
                 tracing::warn!(
                     %peer,
                     silent_for = %humantime::format_duration(stalled_after),
