@@ -7,7 +7,7 @@ mod validate;
 
 use std::path::PathBuf;
 
-use crate::secret::{redact_keys, redact_url_credentials, CommandSource};
+use crate::secret::{redact_keys, redact_url_credentials, KeySource};
 
 pub use layers::{env_var_name, FlagValue, Origin, Sources, ENV_PREFIX};
 pub use schema::Settings;
@@ -104,21 +104,17 @@ impl Settings {
     }
 }
 
+/// A source setting through [`KeySource`]'s own label; a value that is not a source at all may
+/// be a secret pasted in its place.
 fn shown_source(value: &str) -> String {
     let value = value.trim();
     if value.is_empty() {
         return String::new();
     }
-    if let Some(command) = value.strip_prefix("command:") {
-        return format!("command:{}", CommandSource::new(command.to_owned()).label());
-    }
-    if ["env:", "file:", "keyring:"]
-        .iter()
-        .any(|scheme| value.starts_with(scheme))
-    {
-        return value.to_owned();
-    }
-    "(not shown: it may be a secret pasted in place of a source)".to_owned()
+    value.parse::<KeySource>().map_or_else(
+        |_| "(not shown: it may be a secret pasted in place of a source)".to_owned(),
+        |source| source.to_string(),
+    )
 }
 
 /// Loads, layers and validates the settings.
