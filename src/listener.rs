@@ -9,7 +9,7 @@ use std::str::FromStr;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 #[cfg(unix)]
 use tokio::net::{UnixListener, UnixStream};
 
@@ -125,13 +125,10 @@ impl Listener {
     /// Binds `addr`; a unix socket gets `unix_mode` before anyone can connect to it.
     pub async fn bind(addr: &ListenAddr, unix_mode: u32) -> Result<Self, BindError> {
         match addr {
-            ListenAddr::Tcp(socket) => TcpListener::bind(socket)
-                .await
-                .map(Self::Tcp)
-                .map_err(|error| BindError::Io {
-                    addr: addr.clone(),
-                    error,
-                }),
+            ListenAddr::Tcp(socket) => bind_tcp(*socket).map(Self::Tcp).map_err(|error| BindError::Io {
+                addr: addr.clone(),
+                error,
+            }),
             #[cfg(unix)]
             ListenAddr::Unix(path) => UnixSocket::bind(path, unix_mode).await.map(Self::Unix),
             #[cfg(not(unix))]
@@ -169,6 +166,24 @@ impl Listener {
             Self::Unix(socket) => Ok(ListenAddr::Unix(socket.path.clone())),
         }
     }
+}
+
+/// How many finished handshakes the kernel may hold before `accept`. Asking for more than the
+/// system allows (`net.core.somaxconn` on Linux) gets the system's limit. std's 128 overflowed
+/// when 500 clients connected at once: the dropped handshakes cost those clients a second.
+const ACCEPT_BACKLOG: u32 = 65_535;
+
+fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // As std does on unix: a restart can bind while the last run's connections sit in TIME_WAIT.
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(ACCEPT_BACKLOG)
 }
 
 impl From<TcpListener> for Listener {

@@ -298,3 +298,31 @@ fn limits_are_validated() {
         assert!(message.contains(key) && message.contains(expected), "{message}");
     }
 }
+
+/// A burst of clients connecting at once (500 from a load test, a fleet restarting) waits in the
+/// kernel's accept queue. With std's backlog of 128 the rest had their handshakes dropped, and
+/// each of those clients waited a second or more, or saw a reset.
+#[tokio::test]
+async fn a_burst_of_connections_waits_for_accept() {
+    let somaxconn = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .ok()
+        .and_then(|text| text.trim().parse::<usize>().ok())
+        .unwrap_or(4096);
+    let burst = 300.min(somaxconn);
+    if burst <= 129 {
+        eprintln!("skipped: net.core.somaxconn is {somaxconn}, no larger than std's backlog");
+        return;
+    }
+    let addr: langsmith_proxy::listener::ListenAddr = "127.0.0.1:0".parse().expect("address");
+    // Never accepts: every handshake has to be held by the kernel.
+    let listener = langsmith_proxy::Listener::bind(&addr, 0o600).await.expect("bind");
+    let langsmith_proxy::listener::ListenAddr::Tcp(bound) = listener.local_addr().expect("address") else {
+        panic!("bound a TCP address");
+    };
+    let connects = (0..burst).map(|_| TcpStream::connect(bound));
+    let connected = tokio::time::timeout(BOUND, futures_util::future::join_all(connects))
+        .await
+        .expect("every handshake completes without an accept (dropped SYNs retry after 1 s, 3 s, ...)");
+    assert!(connected.iter().all(Result::is_ok), "all {burst} connected");
+    drop(listener);
+}
