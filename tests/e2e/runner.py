@@ -17,7 +17,6 @@ import os
 import re
 import secrets
 import signal
-import socket
 import string
 import subprocess
 import sys
@@ -68,34 +67,33 @@ def test_key() -> str:
     return f"lsv2_pt_{body}_{tail}"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(port: int, proc: subprocess.Popen, deadline_s: float) -> None:
+def wait_for_listen_address(log_path: Path, proc: subprocess.Popen, deadline_s: float) -> str:
+    """The address the proxy bound (it was given port 0), read from its start banner."""
     deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:
+        for line in log_path.read_text(errors="replace").splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if str(event.get("message", "")).startswith("langsmith-proxy ready"):
+                return str(event["listen"])
         if proc.poll() is not None:
             raise RuntimeError(f"the proxy exited with status {proc.returncode} before listening")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)  # polling interval of a readiness loop with a deadline, not a sync sleep
-    raise RuntimeError(f"the proxy did not listen on 127.0.0.1:{port} within {deadline_s}s")
+        time.sleep(0.05)  # polling interval of a readiness loop with a deadline, not a sync sleep
+    raise RuntimeError(f"the proxy logged no start banner within {deadline_s}s")
 
 
 class Proxy:
     def __init__(self, binary: Path, upstream: str, key: str, workdir: Path) -> None:
-        self.port = free_port()
         self.log_path = workdir / "proxy.log"
         env = {"PATH": os.environ.get("PATH", ""), "HOME": str(workdir), "LANGSMITH_API_KEY": key}
         args = [
             str(binary),
-            "--listen", f"127.0.0.1:{self.port}",
-            "--admin-listen", f"127.0.0.1:{free_port()}",
+            # Port 0 for both: the banner says which port the proxy got, so no port is picked
+            # here and then lost to another process before the proxy binds it.
+            "--listen", "127.0.0.1:0",
+            "--admin-listen", "127.0.0.1:0",
             "--upstream", upstream,
             "--log-format", "json",
         ]  # fmt: skip
@@ -103,7 +101,7 @@ class Proxy:
         # cwd = workdir: no config/langsmith-proxy.toml from the checkout is picked up.
         self.proc = subprocess.Popen(args, env=env, cwd=workdir, stdout=self.log, stderr=subprocess.STDOUT)
         try:
-            wait_for_port(self.port, self.proc, PROXY_READY_TIMEOUT_S)
+            self.listen = wait_for_listen_address(self.log_path, self.proc, PROXY_READY_TIMEOUT_S)
         except RuntimeError:
             self.stop()
             print(self.log_text()[-4000:])
@@ -111,7 +109,7 @@ class Proxy:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.listen}"
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
