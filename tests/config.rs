@@ -147,6 +147,35 @@ fn durations_longer_than_a_year_are_refused() {
     assert!(load(None, &[("LANGSMITH_PROXY_KEY__REFRESH", "365d")], vec![]).is_ok());
 }
 
+/// A duration that would make every request or read fail at once, or ask LangSmith on nearly
+/// every request, is refused with what it would do.
+#[test]
+fn durations_too_short_to_work_are_refused() {
+    for (var, value, expected) in [
+        ("LANGSMITH_PROXY_TIMEOUTS__CONNECT", "0s", "`timeouts.connect`"),
+        (
+            "LANGSMITH_PROXY_TIMEOUTS__RESPONSE_HEADER",
+            "0ms",
+            "`timeouts.response_header`",
+        ),
+        ("LANGSMITH_PROXY_KEY__COMMAND_TIMEOUT", "0s", "`key.command_timeout`"),
+        ("LANGSMITH_PROXY_LIMITS__IDLE_TIMEOUT", "0s", "`limits.idle_timeout`"),
+    ] {
+        let message = load_err(None, &[(var, value)], vec![]).to_string();
+        assert!(
+            message.contains(expected) && message.contains("longer than 0") && message.contains(var),
+            "{message}"
+        );
+    }
+    let message = load_err(None, &[("LANGSMITH_PROXY_KEY__REFRESH", "500ms")], vec![]).to_string();
+    assert!(
+        message.contains("`key.refresh`") && message.contains("at least 1s"),
+        "{message}"
+    );
+    assert!(message.contains("nearly every request"), "{message}");
+    assert!(load(None, &[("LANGSMITH_PROXY_KEY__REFRESH", "1s")], vec![]).is_ok());
+}
+
 #[test]
 fn invalid_values_name_the_setting_and_their_origin() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -299,6 +328,22 @@ fn a_key_given_as_the_key_source_is_not_echoed() {
     let output = run_binary(&["--key-env", TEST_KEY], &[]);
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     assert!(!stderr(&output).contains(&TEST_KEY[8..]), "{}", stderr(&output));
+}
+
+/// A Debug print of the raw settings (a log line, a panic, a test failure) shows sources as
+/// `config` does: a pasted key, a command's arguments and URL credentials stay out.
+#[test]
+fn settings_debug_shows_no_secret() {
+    let mut settings = Settings::default();
+    settings.key.source = TEST_KEY.to_owned();
+    settings.workspace_id_source = Some("command:VAULT_TOKEN=s3cr3t vault kv get secret/ws".to_owned());
+    settings.upstream = "https://user:pa55word@langsmith.example.com".to_owned();
+    let shown = format!("{settings:?}");
+    for secret in [&TEST_KEY[8..], "s3cr3t", "kv get", "pa55word"] {
+        assert!(!shown.contains(secret), "{secret} leaked: {shown}");
+    }
+    assert!(shown.contains("command:vault"), "{shown}");
+    assert!(shown.contains("langsmith.example.com"), "{shown}");
 }
 
 /// Values a setting refuses are quoted back, except what may be a secret: a key anywhere, a

@@ -93,6 +93,7 @@ impl Settings {
     /// [`shown_source`], so a command's arguments stay out of the terminal and pasted issues.
     pub fn redacted(&self) -> Self {
         let mut shown = self.clone();
+        shown.upstream = redact_url_credentials(&shown.upstream);
         shown.key.source = shown_source(&shown.key.source);
         for source in [&mut shown.workspace_id_source, &mut shown.client_token.source]
             .into_iter()
@@ -101,6 +102,16 @@ impl Settings {
             *source = shown_source(source);
         }
         shown
+    }
+}
+
+/// What `config` would print, so a Debug print in a log or a panic shows no pasted secret.
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match serde_json::to_string(&self.redacted()) {
+            Ok(shown) => write!(f, "Settings {shown}"),
+            Err(_) => f.write_str("Settings { .. }"),
+        }
     }
 }
 

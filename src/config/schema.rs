@@ -8,7 +8,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::upstream::REGIONS;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Debug shows [`Settings::redacted`] (in `config/mod.rs`): a source may carry a secret.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
     pub listen: String,

@@ -101,33 +101,20 @@ pub(super) fn limits(check: &Check<'_>, s: &Settings) -> Result<Limits, ConfigEr
             count(v, MIN_HEADER_BYTES, u32::MAX as usize)
         })?,
         max_headers: check.parse("limits.max_headers", &l.max_headers, |v| count(v, 1, 10_000))?,
-        header_read_timeout: positive(
-            check.duration("limits.header_read_timeout", &l.header_read_timeout)?,
-            || {
-                check.invalid(
-                    "limits.header_read_timeout",
-                    &l.header_read_timeout,
-                    "must be longer than 0".to_owned(),
-                )
-            },
+        header_read_timeout: check.duration_at_least(
+            "limits.header_read_timeout",
+            &l.header_read_timeout,
+            Duration::ZERO,
+            "every client would be closed before it could send a request",
         )?,
-        idle_timeout: positive(check.duration("limits.idle_timeout", &l.idle_timeout)?, || {
-            check.invalid(
-                "limits.idle_timeout",
-                &l.idle_timeout,
-                "must be longer than 0".to_owned(),
-            )
-        })?,
+        idle_timeout: check.duration_at_least(
+            "limits.idle_timeout",
+            &l.idle_timeout,
+            Duration::ZERO,
+            "every connection would be closed as soon as it falls idle",
+        )?,
         max_connections: check.parse("limits.max_connections", &l.max_connections, |v| count(v, 1, 1_000_000))?,
     })
-}
-
-fn positive(value: Duration, error: impl FnOnce() -> ConfigError) -> Result<Duration, ConfigError> {
-    if value.is_zero() {
-        Err(error())
-    } else {
-        Ok(value)
-    }
 }
 
 fn count(value: &str, min: usize, max: usize) -> Result<usize, String> {

@@ -44,6 +44,9 @@ pub struct Timeouts {
 /// Longer than any timeout or period needs, and short enough that adding it to a clock reading
 /// cannot overflow.
 const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+/// `key.refresh` is also the key check's TTL: below this, LangSmith would be asked on nearly
+/// every request.
+const MIN_KEY_REFRESH: Duration = Duration::from_secs(1);
 
 /// The validated configuration.
 #[derive(Debug, Clone)]
@@ -115,6 +118,27 @@ impl Check<'_> {
         })
     }
 
+    /// [`Self::duration`], refused when zero or shorter than `min`; `why` says what such a
+    /// value would do.
+    pub(super) fn duration_at_least(
+        &self,
+        key: &'static str,
+        value: &str,
+        min: Duration,
+        why: &str,
+    ) -> Result<Duration, ConfigError> {
+        let duration = self.duration(key, value)?;
+        if duration.is_zero() || duration < min {
+            let bound = if min.is_zero() {
+                "longer than 0".to_owned()
+            } else {
+                format!("at least {}", humantime::format_duration(min))
+            };
+            return Err(self.invalid(key, value, format!("must be {bound}: {why}")));
+        }
+        Ok(duration)
+    }
+
     /// `env:NAME` or `file:PATH`. A key pasted in place of the source is refused without
     /// echoing it: the message goes to a terminal or a log.
     fn key_source(&self, value: &str) -> Result<KeySource, ConfigError> {
@@ -163,7 +187,12 @@ pub(super) fn validate(layers: &Layers, env: &Env) -> Result<Config, ConfigError
     let upstream = check.parse("upstream", &s.upstream, |v| {
         Upstream::parse(v, &regions).map_err(|e| e.to_string())
     })?;
-    let command_timeout = check.duration("key.command_timeout", &s.key.command_timeout)?;
+    let command_timeout = check.duration_at_least(
+        "key.command_timeout",
+        &s.key.command_timeout,
+        Duration::ZERO,
+        "every key read would time out at once",
+    )?;
     let workspace_id = match (optional(&s.workspace_id), optional(&s.workspace_id_source)) {
         (Some(_), Some(spec)) => {
             return Err(ConfigError::invalid(
@@ -222,13 +251,28 @@ pub(super) fn validate(layers: &Layers, env: &Env) -> Result<Config, ConfigError
         client_credentials,
         workers: check.parse("workers", &s.workers, workers)?,
         key_source: check.key_source(&s.key.source)?.with_command_timeout(command_timeout),
-        key_refresh: check.duration("key.refresh", &s.key.refresh)?,
+        key_refresh: check.duration_at_least(
+            "key.refresh",
+            &s.key.refresh,
+            MIN_KEY_REFRESH,
+            "a shorter one re-reads the key and re-checks it with LangSmith on nearly every request",
+        )?,
         key_read_timeout: command_timeout,
         key_check: s.key.check,
         regions,
         timeouts: Timeouts {
-            connect: check.duration("timeouts.connect", &s.timeouts.connect)?,
-            response_header: check.duration("timeouts.response_header", &s.timeouts.response_header)?,
+            connect: check.duration_at_least(
+                "timeouts.connect",
+                &s.timeouts.connect,
+                Duration::ZERO,
+                "every upstream connection would time out at once",
+            )?,
+            response_header: check.duration_at_least(
+                "timeouts.response_header",
+                &s.timeouts.response_header,
+                Duration::ZERO,
+                "every request would time out before LangSmith could answer",
+            )?,
             pool_idle: check.duration("timeouts.pool_idle", &s.timeouts.pool_idle)?,
             shutdown_grace: check.duration("timeouts.shutdown_grace", &s.timeouts.shutdown_grace)?,
             shutdown_delay: check.duration("timeouts.shutdown_delay", &s.timeouts.shutdown_delay)?,
