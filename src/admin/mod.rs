@@ -86,7 +86,9 @@ impl AdminHosts {
         let Some(value) = request.headers().get(HOST) else {
             return true;
         };
-        host_of(value.as_bytes()).is_some_and(|host| app.shared().guard.hosts.allows(&host) || host.parse() == Ok(own))
+        let hosts = &app.shared().guard.hosts;
+        hosts.allows_host_header(value.as_bytes())
+            || host_of(value.as_bytes()).is_some_and(|host| hosts.allows(&host) || host.parse() == Ok(own))
     }
 }
 

@@ -31,8 +31,31 @@ impl HostAllowlist {
 
     /// Whether `host` (as in a URI or `Host` header, without port) is one of ours.
     pub fn allows(&self, host: &str) -> bool {
-        let host = normalize(host);
-        self.names.contains(&host)
+        let host = trim_host(host);
+        self.names.iter().any(|name| name.eq_ignore_ascii_case(host))
+    }
+
+    /// Whether a `Host` header value is exactly `NAME` or `NAME:PORT` for one of ours. Checked on
+    /// every request, so it allocates nothing; whatever it does not accept goes through
+    /// [`host_of`], which also words the refusal.
+    pub fn allows_host_header(&self, value: &[u8]) -> bool {
+        let Ok(value) = std::str::from_utf8(value) else {
+            return false;
+        };
+        let host_end = if value.starts_with('[') {
+            value.find(']').map(|end| end + 1)
+        } else {
+            Some(value.find(':').unwrap_or(value.len()))
+        };
+        let Some(host_end) = host_end else {
+            return false;
+        };
+        let (host, rest) = value.split_at(host_end);
+        let port_ok = rest.is_empty()
+            || rest
+                .strip_prefix(':')
+                .is_some_and(|port| (1..=5).contains(&port.len()) && port.bytes().all(|b| b.is_ascii_digit()));
+        port_ok && self.allows(host)
     }
 }
 
@@ -66,9 +89,13 @@ pub fn host_of(value: &[u8]) -> Option<String> {
     Some(authority.host().to_owned())
 }
 
+/// A host without IPv6 brackets and the trailing dot of a fully qualified name.
+fn trim_host(host: &str) -> &str {
+    host.trim_start_matches('[').trim_end_matches(']').trim_end_matches('.')
+}
+
 fn normalize(host: &str) -> String {
-    let host = host.trim_start_matches('[').trim_end_matches(']').trim_end_matches('.');
-    host.to_ascii_lowercase()
+    trim_host(host).to_ascii_lowercase()
 }
 
 /// Checks one `allowed_hosts` entry: a host name or IP address, without scheme or port.
@@ -144,6 +171,41 @@ mod tests {
         }
         assert_eq!(host_of(b"[::1]:7878").as_deref(), Some("[::1]"));
         assert_eq!(host_of(b"user@localhost"), None);
+    }
+
+    /// The allocation-free check accepts only what the full parse accepts too.
+    #[test]
+    fn host_headers_are_checked_without_parsing() {
+        let listen: ListenAddr = "127.0.0.1:7878".parse().expect("addr");
+        let hosts = HostAllowlist::new(&listen, &["proxy.lan".to_owned()]);
+        let slow = |value: &[u8]| host_of(value).is_some_and(|host| hosts.allows(&host));
+        for value in [
+            "localhost",
+            "LocalHost:7878",
+            "127.0.0.1:7878",
+            "[::1]:7878",
+            "[::1]",
+            "proxy.lan:80",
+        ] {
+            assert!(hosts.allows_host_header(value.as_bytes()), "{value}");
+            assert!(slow(value.as_bytes()), "{value}");
+        }
+        for value in [
+            "::1",
+            "localhost:",
+            "localhost:x",
+            "localhost:7878:1",
+            "localhost:123456",
+            "user@localhost",
+            "localhost/evil",
+            "evil.example:7878",
+            "[::1",
+            "[::1]x",
+            "",
+        ] {
+            assert!(!hosts.allows_host_header(value.as_bytes()), "{value}");
+        }
+        assert!(!hosts.allows_host_header(b"local\xffhost"));
     }
 
     #[test]

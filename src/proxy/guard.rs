@@ -89,6 +89,9 @@ fn check_host<B>(hosts: &HostAllowlist, request: &Request<B>) -> Result<(), Prox
         });
     }
     let header = request.headers().get(HOST);
+    if header.is_some_and(|value| hosts.allows_host_header(value.as_bytes())) {
+        return Ok(());
+    }
     match header.and_then(|value| allowlist::host_of(value.as_bytes())) {
         Some(host) if hosts.allows(&host) => Ok(()),
         Some(host) => Err(ProxyError::HostNotAllowed {

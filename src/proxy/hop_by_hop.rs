@@ -26,7 +26,13 @@ pub fn strip(headers: &mut HeaderMap) {
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .map(str::trim)
+        // The usual tokens need no parsing (and no allocation): `close` names no header and
+        // `keep-alive` is in FIXED.
+        .filter(|token| {
+            !token.is_empty() && !token.eq_ignore_ascii_case("close") && !token.eq_ignore_ascii_case("keep-alive")
+        })
+        .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
         .collect();
     for name in named.iter().chain(FIXED.iter()) {
         headers.remove(name);
