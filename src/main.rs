@@ -195,6 +195,7 @@ fn run(config: &Config, env: &Env) -> ExitCode {
             Ok(listener) => listener,
             Err(error) => return fail(EXIT_RUNTIME, &error),
         };
+        // The admin port sees a probe or a scrape at a time: the usual backlog of 128 is plenty.
         let admin = match tokio::net::TcpListener::bind(config.admin_listen).await {
             Ok(admin) => admin,
             Err(error) => {

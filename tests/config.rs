@@ -338,6 +338,9 @@ fn settings_debug_shows_no_secret() {
     settings.key.source = TEST_KEY.to_owned();
     settings.workspace_id_source = Some("command:VAULT_TOKEN=s3cr3t vault kv get secret/ws".to_owned());
     settings.upstream = "https://user:pa55word@langsmith.example.com".to_owned();
+    settings
+        .regions
+        .insert("eu".to_owned(), "https://user:pa55word@eu.example.com".to_owned());
     let shown = format!("{settings:?}");
     for secret in [&TEST_KEY[8..], "s3cr3t", "kv get", "pa55word"] {
         assert!(!shown.contains(secret), "{secret} leaked: {shown}");

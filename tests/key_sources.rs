@@ -456,11 +456,13 @@ mod keyring_source {
 
         // With an hour to wait, only an answer at once can beat the bound.
         let patient = entry(&config).clone().with_timeout(Duration::from_secs(3600));
-        let read = tokio::task::spawn_blocking(move || patient.read());
-        let error = tokio::time::timeout(Duration::from_secs(10), read)
-            .await
+        // A thread of its own, not the runtime's blocking pool: the runtime would wait for a
+        // stuck read at the end of the test, so a regression would hang instead of failing.
+        let (answer, answered) = std::sync::mpsc::channel();
+        std::thread::spawn(move || answer.send(patient.read()));
+        let error = answered
+            .recv_timeout(Duration::from_secs(10))
             .expect("failed at once instead of waiting for the keychain again")
-            .expect("read thread")
             .expect_err("still locked")
             .to_string();
         assert!(error.contains("still waiting"), "{error}");

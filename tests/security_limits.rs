@@ -301,13 +301,18 @@ fn limits_are_validated() {
 
 /// A burst of clients connecting at once (500 from a load test, a fleet restarting) waits in the
 /// kernel's accept queue. With std's backlog of 128 the rest had their handshakes dropped, and
-/// each of those clients waited a second or more, or saw a reset.
+/// each of those clients waited a second or more, or saw a reset. Linux only: macOS and Windows
+/// cap the backlog near 128 by default, whatever the proxy asks for.
+#[cfg(target_os = "linux")]
 #[tokio::test]
 async fn a_burst_of_connections_waits_for_accept() {
-    let somaxconn = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+    let Some(somaxconn) = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
         .ok()
         .and_then(|text| text.trim().parse::<usize>().ok())
-        .unwrap_or(4096);
+    else {
+        eprintln!("skipped: net.core.somaxconn is not readable");
+        return;
+    };
     let burst = 300.min(somaxconn);
     if burst <= 129 {
         eprintln!("skipped: net.core.somaxconn is {somaxconn}, no larger than std's backlog");

@@ -94,6 +94,9 @@ impl Settings {
     pub fn redacted(&self) -> Self {
         let mut shown = self.clone();
         shown.upstream = redact_url_credentials(&shown.upstream);
+        for url in shown.regions.values_mut() {
+            *url = redact_url_credentials(url);
+        }
         shown.key.source = shown_source(&shown.key.source);
         for source in [&mut shown.workspace_id_source, &mut shown.client_token.source]
             .into_iter()

@@ -35,22 +35,37 @@ impl HostAllowlist {
         self.names.iter().any(|name| name.eq_ignore_ascii_case(host))
     }
 
-    /// Whether a `Host` header value is exactly `NAME` or `NAME:PORT` for one of ours. Checked on
-    /// every request, so it allocates nothing; whatever it does not accept goes through
-    /// [`host_of`], which also words the refusal.
+    /// Whether a `Host` header value is exactly `NAME` or `NAME:PORT` for one of ours, with a
+    /// name of plain host-name characters or a bracketed IPv6 address. Checked on every request,
+    /// so it allocates nothing; whatever it does not accept goes through [`host_of`], which also
+    /// words the refusal.
     pub fn allows_host_header(&self, value: &[u8]) -> bool {
         let Ok(value) = std::str::from_utf8(value) else {
             return false;
         };
-        let host_end = if value.starts_with('[') {
-            value.find(']').map(|end| end + 1)
+        let (host, rest) = if let Some(bracketed) = value.strip_prefix('[') {
+            let Some(end) = bracketed.find(']') else {
+                return false;
+            };
+            let address = &bracketed[..end];
+            if !address
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || matches!(b, b':' | b'.'))
+            {
+                return false;
+            }
+            value.split_at(end + 2)
         } else {
-            Some(value.find(':').unwrap_or(value.len()))
+            let end = value.find(':').unwrap_or(value.len());
+            let name = &value[..end];
+            if !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+            {
+                return false;
+            }
+            value.split_at(end)
         };
-        let Some(host_end) = host_end else {
-            return false;
-        };
-        let (host, rest) = value.split_at(host_end);
         let port_ok = rest.is_empty()
             || rest
                 .strip_prefix(':')
@@ -190,8 +205,14 @@ mod tests {
             assert!(hosts.allows_host_header(value.as_bytes()), "{value}");
             assert!(slow(value.as_bytes()), "{value}");
         }
-        for value in [
+        let refused = [
             "::1",
+            "localhost]",
+            "localhost]:7878",
+            "[[localhost]",
+            "[localhost]",
+            "localhost.]",
+            "[::1]]",
             "localhost:",
             "localhost:x",
             "localhost:7878:1",
@@ -202,10 +223,23 @@ mod tests {
             "[::1",
             "[::1]x",
             "",
-        ] {
+        ];
+        for value in refused {
             assert!(!hosts.allows_host_header(value.as_bytes()), "{value}");
         }
         assert!(!hosts.allows_host_header(b"local\xffhost"));
+        // Whatever the fast check accepts, the full parse accepts: every mix of the pieces above.
+        let pieces = ["localhost", "[::1]", "[", "]", ".", ":", "7878", "@", "proxy.lan", "x"];
+        for a in pieces {
+            for b in pieces {
+                for c in pieces {
+                    let value = format!("{a}{b}{c}");
+                    if hosts.allows_host_header(value.as_bytes()) {
+                        assert!(slow(value.as_bytes()), "{value}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -20,20 +20,27 @@ const FIXED: [HeaderName; 9] = [
 
 /// Removes the fixed hop-by-hop headers and every header that `Connection` names.
 pub fn strip(headers: &mut HeaderMap) {
-    // Collect first: the names live inside the map being edited.
-    let named: Vec<HeaderName> = headers
+    // Collect first: the names live inside the map being edited. The usual tokens are not
+    // parsed into names (which would allocate): `keep-alive` is in FIXED, and `close` is
+    // removed by a look-up that allocates nothing.
+    let mut named = Vec::new();
+    let mut names_close = false;
+    let tokens = headers
         .get_all(CONNECTION)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(','))
-        .map(str::trim)
-        // The usual tokens need no parsing (and no allocation): `close` names no header and
-        // `keep-alive` is in FIXED.
-        .filter(|token| {
-            !token.is_empty() && !token.eq_ignore_ascii_case("close") && !token.eq_ignore_ascii_case("keep-alive")
-        })
-        .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
-        .collect();
+        .map(str::trim);
+    for token in tokens {
+        if token.eq_ignore_ascii_case("close") {
+            names_close = true;
+        } else if !token.is_empty() && !token.eq_ignore_ascii_case("keep-alive") {
+            named.extend(HeaderName::from_bytes(token.as_bytes()).ok());
+        }
+    }
+    if names_close {
+        headers.remove("close");
+    }
     for name in named.iter().chain(FIXED.iter()) {
         headers.remove(name);
     }
@@ -47,7 +54,9 @@ mod tests {
     fn removes_fixed_and_connection_named_headers() {
         let mut headers = HeaderMap::new();
         headers.insert(CONNECTION, "keep-alive, X-Secret-Hop".parse().expect("value"));
+        headers.append(CONNECTION, "Close".parse().expect("value"));
         headers.insert("x-secret-hop", "1".parse().expect("value"));
+        headers.insert("close", "1".parse().expect("value"));
         headers.insert("keep-alive", "timeout=5".parse().expect("value"));
         headers.insert(TE, "trailers".parse().expect("value"));
         headers.insert("proxy-authorization", "Basic x".parse().expect("value"));

@@ -77,6 +77,8 @@ def wait_for_listen_address(log_path: Path, proc: subprocess.Popen, deadline_s: 
             except ValueError:
                 continue
             if str(event.get("message", "")).startswith("langsmith-proxy ready"):
+                if "listen" not in event:
+                    raise RuntimeError(f"the start banner names no listen address: {line}")
                 return str(event["listen"])
         if proc.poll() is not None:
             raise RuntimeError(f"the proxy exited with status {proc.returncode} before listening")
