@@ -119,7 +119,7 @@ async fn an_upload_the_client_abandons_never_looks_complete_upstream() {
 
     let mut client = TcpStream::connect(proxy.addr).await.expect("connect");
     let head = format!(
-        "POST /runs/multipart HTTP/1.1\r\nHost: {}\r\ncontent-type: multipart/form-data; boundary=b\r\ntransfer-encoding: chunked\r\n\r\n",
+        "POST /runs/abandoned HTTP/1.1\r\nHost: {}\r\ncontent-type: multipart/form-data; boundary=b\r\ntransfer-encoding: chunked\r\n\r\n",
         proxy.addr
     );
     client.write_all(head.as_bytes()).await.expect("head");
@@ -136,7 +136,7 @@ async fn an_upload_the_client_abandons_never_looks_complete_upstream() {
         .expect("the proxy closed the upstream connection")
         .expect("recorded");
     let text = String::from_utf8_lossy(&bytes);
-    assert!(text.starts_with("POST /runs/multipart HTTP/1.1\r\n"), "{text}");
+    assert!(text.starts_with("POST /runs/abandoned HTTP/1.1\r\n"), "{text}");
     assert!(text.contains("--b"), "{text}");
     assert!(!text.ends_with("0\r\n\r\n"), "the upstream saw a complete body: {text}");
     proxy.stop().await;
@@ -144,7 +144,8 @@ async fn an_upload_the_client_abandons_never_looks_complete_upstream() {
     let logged = logs.text();
     let line = logged
         .lines()
-        .find(|line| line.contains("\"target\":\"access\"") && line.contains("\"path\":\"/runs/multipart\""))
+        // The path is this test's own: the log capture is shared with the tests beside it.
+        .find(|line| line.contains("\"target\":\"access\"") && line.contains("\"path\":\"/runs/abandoned\""))
         .unwrap_or_else(|| panic!("no access line in:\n{logged}"));
     assert!(line.contains("\"diagnosis\":\"client_body_incomplete\""), "{line}");
     assert!(line.contains("\"status\":400"), "{line}");
@@ -177,10 +178,9 @@ async fn a_malformed_chunk_is_answered_400_client_body_incomplete() {
     proxy.stop().await;
 }
 
-/// LangSmith may refuse an upload on its headers alone (a revoked key) and close the connection
-/// without reading the body. The client, still sending, must get the explained 401 all the same.
-#[tokio::test]
-async fn an_early_401_reaches_a_client_still_uploading() {
+/// An upstream that refuses every request on its head alone, as LangSmith does a revoked key,
+/// and closes without reading the body. Returns its URL.
+async fn upstream_refusing_on_the_head() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let upstream = format!("http://{}", listener.local_addr().expect("addr"));
     tokio::spawn(async move {
@@ -202,7 +202,13 @@ async fn an_early_401_reaches_a_client_still_uploading() {
             });
         }
     });
-    let proxy = start_proxy(&upstream).await;
+    upstream
+}
+
+/// The client, still sending, must get the explained 401 all the same.
+#[tokio::test]
+async fn an_early_401_reaches_a_client_still_uploading() {
+    let proxy = start_proxy(&upstream_refusing_on_the_head().await).await;
     for _ in 0..5 {
         let request = Request::post(proxy.url("/runs/multipart"))
             .body(generated_body(16 * 1024 * 1024))
@@ -214,5 +220,39 @@ async fn an_early_401_reaches_a_client_still_uploading() {
         assert_eq!(response.status(), 401);
         assert_eq!(response.headers()["x-langsmith-proxy-diagnosis"], "key_rejected");
     }
+    proxy.stop().await;
+}
+
+/// After answering early the proxy closes, but keeps reading (and dropping) what the client
+/// still sends until the client closes too. Had it closed at once, the kernel would answer those
+/// bytes with a reset, which can destroy the answer before the client reads it.
+#[tokio::test]
+async fn the_close_lingers_while_the_client_still_sends() {
+    let proxy = start_proxy(&upstream_refusing_on_the_head().await).await;
+    let mut client = TcpStream::connect(proxy.addr).await.expect("connect");
+    let head = format!(
+        "POST /runs/multipart HTTP/1.1\r\nHost: {}\r\ncontent-length: {}\r\n\r\n",
+        proxy.addr,
+        64 * 1024 * 1024
+    );
+    client.write_all(head.as_bytes()).await.expect("head sent");
+    client
+        .write_all(&[b'x'; 64 * 1024])
+        .await
+        .expect("some of the body sent");
+    let mut answer = Vec::new();
+    tokio::time::timeout(BOUND, client.read_to_end(&mut answer))
+        .await
+        .expect("the proxy answered and sent its FIN")
+        .expect("the answer arrived, not a reset");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    // Far more than the socket buffers hold: only a reader at the other end lets this finish.
+    let rest = vec![b'x'; 16 * 1024 * 1024];
+    tokio::time::timeout(BOUND, client.write_all(&rest))
+        .await
+        .expect("the proxy went on reading")
+        .expect("the proxy went on reading, no reset");
+    drop(client);
     proxy.stop().await;
 }

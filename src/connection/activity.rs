@@ -1,14 +1,17 @@
 //! Watches the bytes moving on a connection: when it last moved any, whether the client has
 //! started a request the proxy has not answered yet, and whether any request head ever arrived.
+//! Its close lingers while the client may still be sending (see [`super::linger`]).
 
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use super::linger::Linger;
 
 #[derive(Debug)]
 pub struct Activity {
@@ -19,6 +22,9 @@ pub struct Activity {
     read_since_write: AtomicBool,
     /// A whole request head reached the service (HTTP/1.1 or HTTP/2).
     had_request: AtomicBool,
+    /// The proxy asked the connection to close (idle, or draining) while no request was under
+    /// way: hyper closes it with nothing unread, so the close need not linger.
+    closed_between_requests: AtomicBool,
 }
 
 impl Activity {
@@ -28,6 +34,7 @@ impl Activity {
             last_ms: AtomicU64::new(0),
             read_since_write: AtomicBool::new(false),
             had_request: AtomicBool::new(false),
+            closed_between_requests: AtomicBool::new(false),
         })
     }
 
@@ -53,6 +60,14 @@ impl Activity {
         self.had_request.load(Ordering::Relaxed)
     }
 
+    /// The proxy asks the connection to close. A client idle in a pool may not notice the FIN
+    /// until it next uses the connection, so lingering for it would only hold up a drain.
+    pub fn note_close_asked(&self) {
+        if !self.request_started() {
+            self.closed_between_requests.store(true, Ordering::Relaxed);
+        }
+    }
+
     /// Resolves once no byte has moved for `timeout`.
     pub async fn idle(&self, timeout: Duration) {
         loop {
@@ -66,15 +81,26 @@ impl Activity {
 }
 
 /// An IO stream that reports to an [`Activity`].
-#[derive(Debug)]
 pub struct Tracked<S> {
     inner: S,
     activity: Arc<Activity>,
+    close: Close,
+}
+
+/// How far the proxy's own close has got.
+enum Close {
+    Open,
+    Lingering(Linger),
+    Done,
 }
 
 impl<S> Tracked<S> {
     pub fn new(inner: S, activity: Arc<Activity>) -> Self {
-        Self { inner, activity }
+        Self {
+            inner,
+            activity,
+            close: Close::Open,
+        }
     }
 
     fn wrote(&self, result: &Poll<io::Result<usize>>) {
@@ -97,7 +123,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let result = Pin::new(&mut self.inner).poll_write(cx, buf);
         self.wrote(&result);
@@ -122,7 +148,65 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
         Pin::new(&mut self.inner).poll_flush(cx)
     }
 
+    /// Sends the FIN, then lingers while the client may still be sending (a client that has
+    /// closed its side ends the linger at its first read), unless the proxy closes the
+    /// connection between requests.
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+        let this = &mut *self;
+        loop {
+            match &mut this.close {
+                Close::Open => {
+                    ready!(Pin::new(&mut this.inner).poll_shutdown(cx))?;
+                    this.close = if this.activity.closed_between_requests.load(Ordering::Relaxed) {
+                        Close::Done
+                    } else {
+                        Close::Lingering(Linger::start())
+                    };
+                }
+                Close::Lingering(linger) => {
+                    ready!(linger.poll_discard(&mut this.inner, cx));
+                    this.close = Close::Done;
+                }
+                Close::Done => return Poll::Ready(Ok(())),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connection::linger::LINGER_QUIET;
+    use tokio::io::{duplex, AsyncReadExt, AsyncWriteExt};
+    use tokio::time::Instant;
+
+    /// How long the proxy side's shutdown takes, in paused time, while the client stays
+    /// connected and silent.
+    async fn shutdown_time(request_under_way: bool, close_asked: bool) -> Duration {
+        let (mut client, proxy_side) = duplex(1024);
+        let activity = Activity::new();
+        let mut tracked = Tracked::new(proxy_side, activity.clone());
+        if request_under_way {
+            client.write_all(b"POST /runs HTTP/1.1\r\n").await.expect("sent");
+            let mut head = [0u8; 64];
+            let _ = tracked.read(&mut head).await.expect("read");
+        }
+        if close_asked {
+            activity.note_close_asked();
+        }
+        let started = Instant::now();
+        tracked.shutdown().await.expect("shut down");
+        started.elapsed()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_close_the_proxy_asks_for_between_requests_does_not_linger() {
+        assert_eq!(shutdown_time(false, true).await, Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_close_during_a_request_lingers() {
+        assert_eq!(shutdown_time(true, true).await, LINGER_QUIET);
+        assert_eq!(shutdown_time(true, false).await, LINGER_QUIET);
     }
 }

@@ -2,6 +2,7 @@
 //! the server drains, and counted when a limit ends it.
 
 mod activity;
+mod linger;
 
 use std::convert::Infallible;
 use std::error::Error as StdError;
@@ -102,6 +103,7 @@ where
             }
             _ = ctx.drain.changed(), if !closing => {
                 closing = true;
+                activity.note_close_asked();
                 connection.as_mut().graceful_shutdown();
             }
             () = activity.idle(ctx.limits.idle_timeout), if !closing => {
@@ -109,6 +111,7 @@ where
                 idle_closing = true;
                 ctx.counters.record(LimitEvent::IdleClosed);
                 tracing::debug!(%peer, "closing a connection idle past limits.idle_timeout");
+                activity.note_close_asked();
                 connection.as_mut().graceful_shutdown();
             }
             () = activity.idle(stalled_after), if idle_closing => {
