@@ -62,9 +62,17 @@ struct JsonFields<'a> {
 
 impl JsonFields<'_> {
     fn field(&mut self, field: &Field, value: &impl serde::Serialize) {
-        self.line.push(b',');
-        let _ = serde_json::to_writer(&mut *self.line, field.name());
-        self.line.push(b':');
+        let name = field.name();
+        // Field names are nearly always plain identifiers, which need no escaping.
+        if name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            self.line.extend_from_slice(b",\"");
+            self.line.extend_from_slice(name.as_bytes());
+            self.line.extend_from_slice(b"\":");
+        } else {
+            self.line.push(b',');
+            let _ = serde_json::to_writer(&mut *self.line, name);
+            self.line.push(b':');
+        }
         let _ = serde_json::to_writer(&mut *self.line, value);
     }
 }
@@ -147,6 +155,7 @@ mod tests {
                 ms = 1.25_f64,
                 done = true,
                 missing = Option::<u16>::None,
+                "odd \"name\"" = 1_u64,
             )
         });
         assert_eq!(line["text"], tricky);
@@ -156,6 +165,7 @@ mod tests {
         assert_eq!(line["ms"], 1.25);
         assert_eq!(line["done"], true);
         assert!(line.get("missing").is_none(), "{line}");
+        assert_eq!(line["odd \"name\""], 1);
         assert_eq!(line["level"], "INFO");
         assert_eq!(line["target"], TARGET);
         let timestamp = line["timestamp"].as_str().expect("timestamp");

@@ -4,7 +4,6 @@
 //! `access` target disabled, only the metrics remain: no body wrapping, no allocation.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -67,7 +66,7 @@ struct Entry {
     uri: Uri,
     request_id: Option<HeaderValue>,
     user_agent: Option<HeaderValue>,
-    client: Option<SocketAddr>,
+    client: Option<HeaderValue>,
     key: Option<Arc<LoadedKey>>,
     bytes_in: Arc<AtomicU64>,
 }
@@ -91,7 +90,10 @@ where
             uri: request.uri().clone(),
             request_id: request.headers().get("x-request-id").cloned(),
             user_agent: request.headers().get(USER_AGENT).cloned(),
-            client: request.extensions().get::<ClientAddr>().map(|client| client.addr),
+            client: request
+                .extensions()
+                .get::<ClientAddr>()
+                .map(|client| client.text.clone()),
             key: self.shared.keys.snapshot(),
             bytes_in: Arc::default(),
         });
@@ -197,8 +199,8 @@ impl Entry {
         tracing::info!(
             target: access_json::TARGET,
             request_id = header_text(self.request_id.as_ref()),
-            client = %OrEmpty(self.client.as_ref()),
-            method = %self.method,
+            client = header_text(self.client.as_ref()),
+            method = self.method.as_str(),
             path = self.uri.path(),
             status,
             upstream_status = answer.filter(|a| !a.proxy_made).and(status),
@@ -209,23 +211,11 @@ impl Entry {
             bytes_out,
             completed,
             outcome = answer.is_none().then_some("client_closed"),
-            key_source = %OrEmpty(self.key.as_ref().map(|k| &k.source)),
+            key_source = self.key.as_ref().map_or("", |k| &*k.source_text),
             key_fingerprint = self.key.as_ref().map(|k| k.key.fingerprint()).unwrap_or(""),
             user_agent = header_text(self.user_agent.as_ref()),
             diagnosis = answer.map_or("", |a| a.diagnosis.as_str()),
         );
-    }
-}
-
-/// An optional field written as "" when absent, formatted straight into the log line.
-struct OrEmpty<T>(Option<T>);
-
-impl<T: std::fmt::Display> std::fmt::Display for OrEmpty<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.0 {
-            Some(value) => value.fmt(f),
-            None => Ok(()),
-        }
     }
 }
 

@@ -57,13 +57,20 @@ pub struct ClientAddr {
     pub addr: SocketAddr,
     /// The IP as an `X-Forwarded-For` entry, formatted once per connection.
     pub forwarded_for: HeaderValue,
+    /// `ip:port` for the access line, formatted once per connection.
+    pub text: HeaderValue,
 }
 
 impl ClientAddr {
     pub fn new(addr: SocketAddr) -> Self {
         let forwarded_for =
             HeaderValue::try_from(addr.ip().to_string()).expect("an IP address in text is a valid header value");
-        Self { addr, forwarded_for }
+        let text = HeaderValue::try_from(addr.to_string()).expect("a socket address in text is a valid header value");
+        Self {
+            addr,
+            forwarded_for,
+            text,
+        }
     }
 }
 

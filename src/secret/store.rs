@@ -12,6 +12,8 @@ use super::{ApiKey, KeySource};
 pub struct LoadedKey {
     pub key: ApiKey,
     pub source: KeySource,
+    /// `source` as text, made once per load for the access line of every request.
+    pub source_text: Box<str>,
     pub loaded_at: SystemTime,
 }
 
@@ -46,6 +48,7 @@ impl KeyStore {
         self.current.store(Some(Arc::new(LoadedKey {
             key,
             source: self.source.clone(),
+            source_text: self.source.to_string().into(),
             loaded_at: SystemTime::now(),
         })));
     }
