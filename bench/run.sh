@@ -18,6 +18,8 @@ CONNS=${CONNS:-50 500}
 WRK_THREADS=${WRK_THREADS:-2}
 ROUNDS=${ROUNDS:-1}
 BIN=$ROOT/target/release/langsmith-proxy
+# The floor: a bare forwarder on the same stack (examples/bare_forwarder.rs).
+FLOOR_BIN=$ROOT/target/release/examples/bare_forwarder
 # Shaped like LangSmith's GET /info answer.
 RESPONSE_JSON='{"version":"0.10.0","license_expiration_time":null,"batch_ingest_config":{"size_limit_bytes":20971520}}'
 KEY=lsv2_pt_$(head -c 20 /dev/urandom | od -An -tx1 | tr -d ' \n')
@@ -75,7 +77,7 @@ wait_port() {
   done
 }
 
-TARGETS=(langsmith-proxy langsmith-proxy-nolog nginx haproxy)
+TARGETS=(langsmith-proxy langsmith-proxy-nolog hyper-floor nginx haproxy)
 
 # Starts target NAME with W workers (each target has its own ports, so all can run at once);
 # sets TARGET_PID, TARGET_PORT (HTTP/1.1) and H2C_PORT.
@@ -88,6 +90,9 @@ start_target() {
     langsmith-proxy-nolog)
       start_langsmith_proxy "$workers" "$LSP_NOLOG" "$LSP_NOLOG_ADMIN" "http://127.0.0.1:$UP" warn
       TARGET_PORT=$LSP_NOLOG H2C_PORT=$LSP_NOLOG ;;
+    hyper-floor)
+      start_hyper_floor "$workers" "$FLOOR"
+      TARGET_PORT=$FLOOR H2C_PORT=$FLOOR ;;
     nginx)
       start_nginx "$workers" "$NGX" "$NGX_H2C" "$NGX_TLS"
       TARGET_PORT=$NGX H2C_PORT=$NGX_H2C ;;
@@ -209,11 +214,12 @@ main() {
   install_missing
   log "cargo build --release --locked"
   cargo build --release --locked
+  cargo build --release --locked --example bare_forwarder
   ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
   RUN=$(mktemp -d /tmp/langsmith-proxy-bench.XXXXXX)
   trap cleanup EXIT
-  free_ports UP UP_H2C UP_TLS SINK LSP LSP_ADMIN LSP_NOLOG LSP_NOLOG_ADMIN NGX NGX_H2C NGX_TLS HAP HAP_TLS
+  free_ports UP UP_H2C UP_TLS SINK LSP LSP_ADMIN LSP_NOLOG LSP_NOLOG_ADMIN FLOOR NGX NGX_H2C NGX_TLS HAP HAP_TLS
   printf 'wrk.method = "POST"\nwrk.body = string.rep("x", 65536)\nwrk.headers["Content-Type"] = "multipart/form-data; boundary=x"\n' >"$RUN/post.lua"
   : >"$RUN/results.tsv"
   : >"$RUN/memory.tsv"

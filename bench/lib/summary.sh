@@ -42,15 +42,15 @@ points_table() {
     }
     END {
       names["get"] = "GET /info"; names["post64k"] = "POST 64 KiB"; names["h2c-get"] = "GET /info, h2c ×10 streams"
-      printf "| workload | conns | workers | %s | langsmith-proxy | langsmith-proxy, access log off | nginx | HAProxy | langsmith-proxy / nginx | langsmith-proxy / HAProxy |\n",
+      printf "| workload | conns | workers | %s | langsmith-proxy | langsmith-proxy, access log off | hyper floor | nginx | HAProxy | langsmith-proxy / nginx | langsmith-proxy / HAProxy |\n",
         mode == "cpu" ? "upstream (no proxy)" : "no proxy"
-      print "|---|---|---|---|---|---|---|---|---|---|"
+      print "|---|---|---|---|---|---|---|---|---|---|---|"
       for (i = 1; i <= n; i++) {
         split(rows[i], r, SUBSEP)
         at = SUBSEP r[3] SUBSEP r[1] SUBSEP r[2]
-        printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", names[r[1]], r[2], r[3],
+        printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", names[r[1]], r[2], r[3],
           cell("direct" at), cell("langsmith-proxy" at), cell("langsmith-proxy-nolog" at),
-          cell("nginx" at), cell("haproxy" at),
+          cell("hyper-floor" at), cell("nginx" at), cell("haproxy" at),
           ratio("langsmith-proxy" at, "nginx" at), ratio("langsmith-proxy" at, "haproxy" at)
       }
     }' "$RUN/results.tsv"
@@ -122,7 +122,7 @@ summary() {
   echo
   machine
   echo
-  echo "Throughput: req/s · p50 / p99 ms. Ratios: req/s and p99 of langsmith-proxy (as shipped, access log on) over the other."
+  echo "Throughput: req/s · p50 / p99 ms. Ratios: req/s and p99 of langsmith-proxy (as shipped, access log on) over the other. The hyper floor is examples/bare_forwarder.rs: the same stack (hyper 1, hyper-util, tokio, one thread per worker) with none of the proxy's features, so what no tuning of langsmith-proxy can beat."
   echo
   points_table throughput
   echo

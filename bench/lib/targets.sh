@@ -87,6 +87,16 @@ start_langsmith_proxy() {
   track "$TARGET_PID"
 }
 
+# The bare forwarder (examples/bare_forwarder.rs) with N worker threads on PORT, forwarding to
+# the plain upstream: what the stack costs with none of the proxy's features. Sets TARGET_PID.
+start_hyper_floor() {
+  local workers=$1 port=$2
+  LANGSMITH_API_KEY=$KEY "$FLOOR_BIN" "127.0.0.1:$port" "http://127.0.0.1:$UP" "$workers" \
+    2>>"$RUN/hyper-floor.log" &
+  TARGET_PID=$!
+  track "$TARGET_PID"
+}
+
 # nginx as the header-setting proxy: N workers, keep-alive upstream pool, request bodies streamed
 # (not buffered to disk), no access log. PORT for HTTP/1.1, PORT_H2C for h2c, PORT_TLS fronts the
 # TLS upstream. Sets TARGET_PID.
