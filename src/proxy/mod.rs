@@ -51,13 +51,13 @@ pub type ProxyBody = BoxBody<Bytes, hyper::Error>;
 pub const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 pub const X_TENANT_ID: HeaderName = HeaderName::from_static("x-tenant-id");
 
-/// The address of the downstream client, set per connection by the server.
+/// The address of the downstream client in the forms requests need it, formatted once per
+/// connection by the server.
 #[derive(Debug, Clone)]
 pub struct ClientAddr {
-    pub addr: SocketAddr,
-    /// The IP as an `X-Forwarded-For` entry, formatted once per connection.
+    /// The IP as an `X-Forwarded-For` entry.
     pub forwarded_for: HeaderValue,
-    /// `ip:port` for the access line, formatted once per connection.
+    /// `ip:port` for the access line.
     pub text: HeaderValue,
 }
 
@@ -66,11 +66,7 @@ impl ClientAddr {
         let forwarded_for =
             HeaderValue::try_from(addr.ip().to_string()).expect("an IP address in text is a valid header value");
         let text = HeaderValue::try_from(addr.to_string()).expect("a socket address in text is a valid header value");
-        Self {
-            addr,
-            forwarded_for,
-            text,
-        }
+        Self { forwarded_for, text }
     }
 }
 
