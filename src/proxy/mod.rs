@@ -13,6 +13,7 @@ mod guard;
 mod health;
 mod hop_by_hop;
 mod report;
+mod request_id;
 mod retry;
 mod via;
 
@@ -28,7 +29,7 @@ use http::{HeaderName, HeaderValue, Request, Response};
 use http_body_util::combinators::BoxBody;
 use hyper::body::Incoming;
 use tower::{Service, ServiceBuilder};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 
 pub use error::ProxyError;
@@ -113,7 +114,7 @@ pub fn stack(
     ServiceBuilder::new()
         // Before anything can log a header.
         .layer(SetSensitiveRequestHeadersLayer::new(sensitive_headers(&shared)))
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(SetRequestIdLayer::x_request_id(request_id::RandomRequestId))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(access_log::AccessLogLayer::new(shared.clone()))
         .layer(guard::GuardLayer::new(shared.clone()))
