@@ -3,8 +3,9 @@
 
 mod support;
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use langsmith_proxy::config::{self, Config, ConfigError, FlagValue, Origin, Settings, Sources};
@@ -614,4 +615,41 @@ fn binary_config_prints_settings_and_the_hint_but_never_the_key() {
     assert!(!stdout.contains(TEST_KEY), "{stdout}");
     assert!(!stdout.contains(&TEST_KEY[8..TEST_KEY.len() - 4]), "{stdout}");
     assert!(!stderr(&output).contains(&TEST_KEY[8..TEST_KEY.len() - 4]));
+}
+
+/// What `config` prints loads back as a config file, unchanged, even through a pipe
+/// (`--config <(langsmith-proxy config)`, here /dev/stdin), which can be read only once.
+#[test]
+fn binary_config_output_loads_back_through_a_pipe() {
+    let key = [("LANGSMITH_API_KEY", TEST_KEY)];
+    let first = run_binary(
+        &["config", "--upstream", "eu"],
+        &[key[0], ("LANGSMITH_PROXY_TIMEOUTS__CONNECT", "4s")],
+    );
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_langsmith-proxy"))
+        .args(["--config", "/dev/stdin", "config"])
+        .env_clear()
+        .envs(key)
+        .current_dir(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run langsmith-proxy");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(&first.stdout).expect("config written");
+    drop(stdin);
+    let second = child.wait_with_output().expect("langsmith-proxy ran");
+    assert_eq!(second.status.code(), Some(0), "{}", stderr(&second));
+    let settings = |output: &Output| {
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter(|line| !line.starts_with('#'))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(settings(&second), settings(&first));
+    assert!(settings(&second).iter().any(|line| line == "connect = \"4s\""));
 }

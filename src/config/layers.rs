@@ -2,7 +2,7 @@
 //! each layer on its own so an error can name the source of the offending value.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use config::{Config as ConfigRs, Environment, File, FileFormat};
 use serde_json::Value as Json;
@@ -67,17 +67,26 @@ pub struct Layers {
 impl Layers {
     pub fn load(sources: &Sources, env: &Env) -> Result<Self, ConfigError> {
         let file_path = match (&sources.file, &sources.default_file) {
-            (Some(path), _) if !path.is_file() => return Err(ConfigError::FileNotFound { path: path.clone() }),
+            (Some(path), _) if !path.exists() => return Err(ConfigError::FileNotFound { path: path.clone() }),
             (Some(path), _) => Some(path.clone()),
             (None, Some(path)) if path.is_file() => Some(path.clone()),
             (None, _) => None,
         };
-        let file = match &file_path {
-            Some(path) => Some((
-                path.clone(),
-                layer_json(file_source(path), &Origin::File(path.clone()))?,
-            )),
+        // Read once: the same text feeds the file's own layer and the merge, and a pipe
+        // (`--config <(...)`) can be read only once.
+        let file_text = match &file_path {
+            Some(path) => Some(std::fs::read_to_string(path).map_err(|error| ConfigError::Unreadable {
+                origin: Origin::File(path.clone()),
+                message: error.to_string(),
+            })?),
             None => None,
+        };
+        let file = match (&file_path, &file_text) {
+            (Some(path), Some(text)) => Some((
+                path.clone(),
+                layer_json(file_source(text), &Origin::File(path.clone()))?,
+            )),
+            _ => None,
         };
         let env_layer = layer_json(env_source(env), &Origin::Env(ENV_PREFIX.to_owned() + "_*"))?;
 
@@ -95,8 +104,8 @@ impl Layers {
 
         let mut builder =
             ConfigRs::builder().add_source(ConfigRs::try_from(&Settings::default()).map_err(ConfigError::internal)?);
-        if let Some(path) = &file_path {
-            builder = builder.add_source(file_source(path));
+        if let Some(text) = &file_text {
+            builder = builder.add_source(file_source(text));
         }
         builder = builder.add_source(env_source(env));
         for flag in &sources.flags {
@@ -148,8 +157,8 @@ pub fn env_var_name(key: &str) -> String {
     format!("{ENV_PREFIX}_{}", key.replace('.', "__").to_ascii_uppercase())
 }
 
-fn file_source(path: &Path) -> File<config::FileSourceFile, FileFormat> {
-    File::from(path).format(FileFormat::Toml).required(true)
+fn file_source(text: &str) -> File<config::FileSourceString, FileFormat> {
+    File::from_str(text, FileFormat::Toml)
 }
 
 fn env_source(env: &Env) -> Environment {
