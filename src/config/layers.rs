@@ -74,19 +74,24 @@ impl Layers {
         };
         // Read once: the same text feeds the file's own layer and the merge, and a pipe
         // (`--config <(...)`) can be read only once.
-        let file_text = match &file_path {
-            Some(path) => Some(std::fs::read_to_string(path).map_err(|error| ConfigError::Unreadable {
-                origin: Origin::File(path.clone()),
-                message: error.to_string(),
-            })?),
+        let file_read = match file_path {
+            Some(path) => match std::fs::read_to_string(&path) {
+                Ok(text) => Some((path, text)),
+                Err(error) => {
+                    return Err(ConfigError::Unreadable {
+                        origin: Origin::File(path),
+                        message: error.to_string(),
+                    })
+                }
+            },
             None => None,
         };
-        let file = match (&file_path, &file_text) {
-            (Some(path), Some(text)) => Some((
+        let file = match &file_read {
+            Some((path, text)) => Some((
                 path.clone(),
                 layer_json(file_source(text), &Origin::File(path.clone()))?,
             )),
-            _ => None,
+            None => None,
         };
         let env_layer = layer_json(env_source(env), &Origin::Env(ENV_PREFIX.to_owned() + "_*"))?;
 
@@ -104,7 +109,7 @@ impl Layers {
 
         let mut builder =
             ConfigRs::builder().add_source(ConfigRs::try_from(&Settings::default()).map_err(ConfigError::internal)?);
-        if let Some(text) = &file_text {
+        if let Some((_, text)) = &file_read {
             builder = builder.add_source(file_source(text));
         }
         builder = builder.add_source(env_source(env));
