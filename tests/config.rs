@@ -3,16 +3,15 @@
 
 mod support;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 
 use langsmith_proxy::config::{self, Config, ConfigError, FlagValue, Origin, Settings, Sources};
 use langsmith_proxy::env::Env;
 use langsmith_proxy::App;
-use support::TEST_KEY;
 use support::TEST_KEY_HINT;
+use support::{run_binary, run_binary_with_stdin, TEST_KEY};
 use tempfile::TempDir;
 
 fn write_file(dir: &TempDir, name: &str, contents: &str) -> PathBuf {
@@ -526,18 +525,6 @@ fn is_assignment(line: &str) -> bool {
         .is_some_and(|(name, _)| !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
 }
 
-/// Runs the binary in an empty directory with exactly `env` as its environment.
-fn run_binary(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let dir = tempfile::tempdir().expect("tempdir");
-    Command::new(env!("CARGO_BIN_EXE_langsmith-proxy"))
-        .args(args)
-        .env_clear()
-        .envs(env.iter().copied())
-        .current_dir(dir.path())
-        .output()
-        .expect("run langsmith-proxy")
-}
-
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
@@ -627,21 +614,7 @@ fn binary_config_output_loads_back_through_a_pipe() {
         &[key[0], ("LANGSMITH_PROXY_TIMEOUTS__CONNECT", "4s")],
     );
     assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_langsmith-proxy"))
-        .args(["--config", "/dev/stdin", "config"])
-        .env_clear()
-        .envs(key)
-        .current_dir(dir.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run langsmith-proxy");
-    let mut stdin = child.stdin.take().expect("stdin");
-    stdin.write_all(&first.stdout).expect("config written");
-    drop(stdin);
-    let second = child.wait_with_output().expect("langsmith-proxy ran");
+    let second = run_binary_with_stdin(&["--config", "/dev/stdin", "config"], &key, &first.stdout);
     assert_eq!(second.status.code(), Some(0), "{}", stderr(&second));
     let settings = |output: &Output| {
         String::from_utf8_lossy(&output.stdout)
