@@ -41,7 +41,6 @@ pub struct App {
     background: Arc<Background>,
     outbound_proxy: Option<OutboundProxy>,
     limits: Limits,
-    limit_counters: Arc<LimitCounters>,
 }
 
 impl App {
@@ -139,6 +138,8 @@ impl App {
             via: ProxyVia::random(),
             key_reloader,
             key_reloads,
+            max_header_bytes: config.limits.max_header_bytes,
+            limit_counters: Arc::default(),
         });
         Ok(Self {
             shared,
@@ -148,7 +149,6 @@ impl App {
             background,
             outbound_proxy,
             limits: config.limits,
-            limit_counters: Arc::default(),
         })
     }
 
@@ -180,7 +180,7 @@ impl App {
 
     /// How often each connection limit was hit.
     pub fn limit_counters(&self) -> &Arc<LimitCounters> {
-        &self.limit_counters
+        &self.shared.limit_counters
     }
 
     pub(crate) fn client(&self) -> &UpstreamClient {

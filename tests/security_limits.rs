@@ -123,6 +123,7 @@ async fn an_h2c_client_trickling_its_first_frames_is_closed_at_the_header_timeou
 
 #[tokio::test]
 async fn oversized_request_heads_get_431() {
+    let logs = CapturedLogs::global();
     let upstream = FakeUpstream::start(|_| Reply::ok()).await;
     let proxy = start_proxy_with(
         &upstream.url,
@@ -132,19 +133,50 @@ async fn oversized_request_heads_get_431() {
     .await;
     let mut counts = proxy.app.limit_counters().subscribe();
 
+    // Over max_header_bytes: answered by the proxy with its diagnosis, and logged.
     let big = format!(
-        "GET /info HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: {}\r\n\r\n",
+        "GET /oversized HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: {}\r\nConnection: close\r\n\r\n",
         "a".repeat(10_000)
     );
     let response = raw_exchange(proxy.addr, big.as_bytes()).await;
     assert!(response.starts_with("HTTP/1.1 431"), "{response}");
+    assert!(
+        response.contains("x-langsmith-proxy-error: header_too_large"),
+        "{response}"
+    );
+    let body = &response[response.find("\r\n\r\n").expect("a body") + 4..];
+    let json: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"));
+    assert_eq!(json["langsmith_proxy"]["code"], "header_too_large", "{json}");
+    let fix = json["langsmith_proxy"]["fix"].to_string();
+    assert!(fix.contains("limits.max_header_bytes"), "{fix}");
+    let summary = json["langsmith_proxy"]["summary"].as_str().expect("summary");
+    assert!(summary.contains("8192"), "{summary}");
     wait_for(&mut counts, |c| c.header_too_large == 1).await;
+    // The access line is written when the response body ends, before the connection closes.
+    let logged = logs.text();
+    let access = logged
+        .lines()
+        .find(|line| line.contains("\"target\":\"access\"") && line.contains("\"path\":\"/oversized\""))
+        .unwrap_or_else(|| panic!("no access line in:\n{logged}"));
+    assert!(
+        access.contains("\"status\":431") && access.contains("header_too_large"),
+        "{access}"
+    );
+
+    // Past the read buffer too (hyper's own answer), and over max_headers: still 431, counted.
+    let huge = format!(
+        "GET /info HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Huge: {}\r\n\r\n",
+        "a".repeat(300 * 1024)
+    );
+    let response = raw_exchange(proxy.addr, huge.as_bytes()).await;
+    assert!(response.starts_with("HTTP/1.1 431"), "{response}");
+    wait_for(&mut counts, |c| c.header_too_large == 2).await;
 
     let many: String = (0..30).map(|i| format!("X-Header-{i}: {i}\r\n")).collect();
     let request = format!("GET /info HTTP/1.1\r\nHost: 127.0.0.1\r\n{many}\r\n");
     let response = raw_exchange(proxy.addr, request.as_bytes()).await;
     assert!(response.starts_with("HTTP/1.1 431"), "{response}");
-    wait_for(&mut counts, |c| c.header_too_large == 2).await;
+    wait_for(&mut counts, |c| c.header_too_large == 3).await;
 
     // Within both limits, the request is served.
     let fits: String = (0..10)

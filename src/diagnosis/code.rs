@@ -28,6 +28,7 @@ pub enum Code {
     ProxyLoop,
     TooManyConnections,
     ClientBodyIncomplete,
+    HeaderTooLarge,
 }
 
 impl Code {
@@ -57,6 +58,7 @@ impl Code {
             Self::ProxyLoop => "proxy_loop",
             Self::TooManyConnections => "too_many_connections",
             Self::ClientBodyIncomplete => "client_body_incomplete",
+            Self::HeaderTooLarge => "header_too_large",
         }
     }
 }

@@ -40,6 +40,8 @@ pub enum ProxyError {
     TooManyConnections { limit: usize },
     #[error("the request body broke off before its end ({cause}); nothing of it was completed upstream")]
     ClientBodyIncomplete { cause: String },
+    #[error("the request head is about {size} bytes, over limits.max_header_bytes ({limit})")]
+    HeaderTooLarge { size: usize, limit: usize },
 }
 
 fn host_refusal(host: Option<&str>) -> String {
@@ -104,12 +106,14 @@ impl ProxyError {
             Self::ProxyLoop { .. } => StatusCode::LOOP_DETECTED,
             Self::TooManyConnections { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::ClientBodyIncomplete { .. } => StatusCode::BAD_REQUEST,
+            Self::HeaderTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
         }
     }
 
     /// A refusal of a caller the proxy does not trust: its response names no key source and no
     /// workspace, since it may be read by the web page or process that was refused. A connection
-    /// over the limit is answered before the host, origin and client-token checks, so it is one.
+    /// over the limit and an oversized head are answered before the host, origin and
+    /// client-token checks, so they are ones.
     fn is_refusal(&self) -> bool {
         matches!(
             self,
@@ -118,6 +122,7 @@ impl ProxyError {
                 | Self::ClientTokenRequired { .. }
                 | Self::NotAReverseProxyRequest { .. }
                 | Self::TooManyConnections { .. }
+                | Self::HeaderTooLarge { .. }
         )
     }
 
@@ -210,6 +215,13 @@ impl ProxyError {
                 vec![
                     "The app stopped sending its request body (it closed the connection, was cancelled or timed out), or sent a malformed chunk: LangSmith got no complete request; retry it".to_owned(),
                     "If this repeats for large uploads, look for a timeout in the app or an HTTP client between the app and the proxy".to_owned(),
+                ],
+            ),
+            Self::HeaderTooLarge { .. } => (
+                Code::HeaderTooLarge,
+                vec![
+                    "Send fewer or shorter headers: large cookies or tracing baggage are the usual cause".to_owned(),
+                    "If such heads are expected, raise limits.max_header_bytes (env LANGSMITH_PROXY_LIMITS__MAX_HEADER_BYTES)".to_owned(),
                 ],
             ),
         };

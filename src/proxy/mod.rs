@@ -42,6 +42,7 @@ use crate::client::UpstreamClient;
 use crate::config::{ClientCredentials, Timeouts};
 use crate::diagnosis::Journal;
 use crate::key_check::KeyCheck;
+use crate::limit_counters::LimitCounters;
 use crate::metrics::Metrics;
 use crate::secret::{KeyReloader, KeyStore, ReloadCounters};
 use crate::upstream::Upstream;
@@ -94,6 +95,10 @@ pub struct Shared {
     pub key_reloader: Arc<KeyReloader>,
     /// Key reloads by result (reloaded / unchanged / failed).
     pub key_reloads: Arc<ReloadCounters>,
+    /// `limits.max_header_bytes`, checked by the guard.
+    pub max_header_bytes: usize,
+    /// How often each connection limit was hit (the guard counts oversized heads).
+    pub limit_counters: Arc<LimitCounters>,
 }
 
 /// Credential headers, and the client token's header when one is configured.
