@@ -134,6 +134,11 @@ throughput() {
         h2load_run "$name" "$workers" h2c-get 50 "http://127.0.0.1:${h2c[$name]}/info"
       done
     done
+    # The most memory each target held under any of these workloads (500 connections sending
+    # 64 KiB bodies weigh most).
+    for name in "${TARGETS[@]}"; do
+      printf '%s\t%s\t%s\n' "$name" "$workers" "$(tree_kib "${TPID[$name]}" VmHWM)" >>"$RUN/load_rss.tsv"
+    done
     for name in "${pids[@]}"; do stop_target "$name"; done
   done
 }
@@ -223,6 +228,7 @@ main() {
   printf 'wrk.method = "POST"\nwrk.body = string.rep("x", 65536)\nwrk.headers["Content-Type"] = "multipart/form-data; boundary=x"\n' >"$RUN/post.lua"
   : >"$RUN/results.tsv"
   : >"$RUN/memory.tsv"
+  : >"$RUN/load_rss.tsv"
   : >"$RUN/tls.tsv"
 
   make_tls

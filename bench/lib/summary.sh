@@ -1,4 +1,4 @@
-# The markdown summary of one run, from $RUN/results.tsv, memory.tsv and tls.tsv (formats in
+# The markdown summary of one run, from $RUN/results.tsv, load_rss.tsv, memory.tsv and tls.tsv (formats in
 # measure.sh and run.sh). Sourced by bench/run.sh.
 
 machine() {
@@ -72,6 +72,22 @@ memory_table() {
     }' "$RUN/memory.tsv"
 }
 
+# Peak RSS of each target over all throughput workloads, one row per worker count.
+load_rss_table() {
+  echo "| workers | langsmith-proxy | langsmith-proxy, access log off | hyper floor | nginx | HAProxy |"
+  echo "|---|---|---|---|---|---|"
+  awk -F'\t' '
+    { kib[$1, $2] = $3; if (!($2 in seen)) { seen[$2] = 1; rows[++n] = $2 } }
+    function m(k) { return k == "" ? "-" : sprintf("%.1f MiB", k / 1024) }
+    END {
+      for (i = 1; i <= n; i++) {
+        w = rows[i]
+        printf "| %s | %s | %s | %s | %s | %s |\n", w, m(kib["langsmith-proxy", w]), m(kib["langsmith-proxy-nolog", w]),
+          m(kib["hyper-floor", w]), m(kib["nginx", w]), m(kib["haproxy", w])
+      }
+    }' "$RUN/load_rss.tsv"
+}
+
 tls_table() {
   echo "| target | requests | new upstream connections | per 10,000 requests | reuse |"
   echo "|---|---|---|---|---|"
@@ -129,6 +145,10 @@ summary() {
   echo "CPU time per request, µs (the target's user + system time over the requests it answered, and the part of it spent in user space; lower is leaner):"
   echo
   points_table cpu
+  echo
+  echo "Peak RSS under the throughput workloads above (up to 500 connections sending 64 KiB bodies; sum over the process tree):"
+  echo
+  load_rss_table
   echo
   echo "Memory (sum over the process tree; peak = VmHWM) and start, at $MAX_WORKERS worker(s):"
   echo
