@@ -42,9 +42,9 @@ pub fn builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
     http1
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
-        // The read buffer also carries request bodies: one the size of a 64 KiB trace batch
-        // and its head takes a third fewer system calls than a 64 KiB one. Heads over
-        // max_header_bytes are answered by the guard; hyper answers 431 only past the buffer.
+        // The read buffer also carries request bodies: at 256 KiB a 64 KiB trace batch and its
+        // head arrive in one read instead of two. Heads over max_header_bytes are answered by
+        // the guard; hyper answers 431 only past the buffer.
         .max_buf_size(limits.max_header_bytes.max(READ_BUFFER_MAX));
     if limits.max_headers != HYPER_DEFAULT_MAX_HEADERS {
         http1.max_headers(limits.max_headers);
