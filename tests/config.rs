@@ -626,3 +626,15 @@ fn binary_config_output_loads_back_through_a_pipe() {
     assert_eq!(settings(&second), settings(&first));
     assert!(settings(&second).iter().any(|line| line == "connect = \"4s\""));
 }
+
+/// `warning` parses as a tracing target and would silence every line: refused, with the level meant.
+#[test]
+fn a_log_level_that_is_no_level_is_refused() {
+    let message = load_err(None, &[("LANGSMITH_PROXY_LOG__LEVEL", "warning")], vec![]).to_string();
+    assert!(message.contains("`log.level`"), "{message}");
+    assert!(
+        message.contains("environment variable LANGSMITH_PROXY_LOG__LEVEL"),
+        "{message}"
+    );
+    assert!(message.contains("did you mean `warn`"), "{message}");
+}

@@ -464,7 +464,8 @@ fn a_missing_key_file_and_a_cargo_build_binary_are_warned_about() {
 fn a_control_character_cannot_be_written_into_a_unit() {
     let env = Env::from_pairs([("HOME", "/home/you")]);
     let spec = spec_for(
-        &[("log.level", "info\ndebug")],
+        // A file name may hold a newline; written into the unit it would start a new directive.
+        &[("key.source", "file:/run/key\nExecStartPre=/bin/evil")],
         &env,
         Path::new("/usr/bin/x"),
         Path::new("/"),

@@ -1,6 +1,7 @@
 //! Configuration: one schema, layered defaults < file < env (`LANGSMITH_PROXY_*`) < flags.
 
 mod layers;
+mod log_filter;
 mod schema;
 mod security;
 mod validate;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use http::HeaderValue;
 
 use super::layers::{Layers, Origin};
+use super::log_filter;
 use super::schema::Settings;
 use super::security::{self, Limits, Security};
 use super::ConfigError;
@@ -220,11 +221,7 @@ pub(super) fn validate(layers: &Layers, env: &Env) -> Result<Config, ConfigError
         "json" => Ok(Some(LogFormat::Json)),
         _ => Err("expected auto, pretty or json".to_owned()),
     })?;
-    let log_level = check.parse("log.level", &s.log.level, |v| {
-        tracing_subscriber::EnvFilter::try_new(v)
-            .map(|_| v.to_owned())
-            .map_err(|e| format!("{e}; use error, warn, info, debug, trace or a filter such as info,access=warn"))
-    })?;
+    let log_level = check.parse("log.level", &s.log.level, log_filter::check)?;
 
     if s.ready_requires_valid_key && !s.key.check {
         return Err(ConfigError::invalid(

@@ -1,0 +1,91 @@
+//! `log.level`: a level or a tracing filter. A bare word that is not a level parses as a target
+//! name (`warning` would mean "everything from target `warning`") and silently hides every other
+//! line, so bare words must be levels.
+
+const LEVELS: [&str; 6] = ["error", "warn", "info", "debug", "trace", "off"];
+
+/// Words people write for a level, and the level they mean.
+const ALIASES: [(&str, &str); 9] = [
+    ("warning", "warn"),
+    ("err", "error"),
+    ("fatal", "error"),
+    ("critical", "error"),
+    ("information", "info"),
+    ("verbose", "debug"),
+    ("none", "off"),
+    ("quiet", "off"),
+    ("silent", "off"),
+];
+
+/// The filter as given, or why it would not log what its writer meant.
+pub fn check(filter: &str) -> Result<String, String> {
+    for directive in filter.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        // `target=level`, `target[span]=level` and `[span]` name their target on purpose.
+        let bare_word = !directive.contains(['=', '[']);
+        if bare_word && !LEVELS.iter().any(|level| level.eq_ignore_ascii_case(directive)) {
+            return Err(format!(
+                "`{directive}` is not a level{}; a bare word would be read as a target name and hide every other log line. \
+                 Use error, warn, info, debug, trace or off, or target=level such as info,access=warn",
+                meant(directive).map(|level| format!(" (did you mean `{level}`?)")).unwrap_or_default()
+            ));
+        }
+    }
+    tracing_subscriber::EnvFilter::try_new(filter)
+        .map(|_| filter.to_owned())
+        .map_err(|e| format!("{e}; use error, warn, info, debug, trace or a filter such as info,access=warn"))
+}
+
+fn meant(word: &str) -> Option<&'static str> {
+    let word = word.to_ascii_lowercase();
+    ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == word)
+        .map(|(_, level)| *level)
+        .or_else(|| LEVELS.into_iter().find(|level| strsim::osa_distance(level, &word) <= 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_and_target_filters_pass() {
+        for filter in [
+            "info",
+            "WARN",
+            "off",
+            "info,access=warn",
+            "langsmith_proxy=debug",
+            "warn,[request]=trace",
+        ] {
+            assert_eq!(check(filter).as_deref(), Ok(filter), "{filter}");
+        }
+    }
+
+    #[test]
+    fn a_bare_word_that_is_no_level_is_refused_with_the_level_meant() {
+        for (filter, meant) in [
+            ("warning", Some("warn")),
+            ("verbose", Some("debug")),
+            ("info,Warning", Some("warn")),
+            ("inof", Some("info")),
+            ("langsmith_proxy", None),
+        ] {
+            let error = check(filter).expect_err(filter);
+            assert!(
+                error.contains("is not a level") && error.contains("target=level"),
+                "{error}"
+            );
+            match meant {
+                Some(level) => assert!(error.contains(&format!("did you mean `{level}`")), "{error}"),
+                None => assert!(!error.contains("did you mean"), "{error}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_malformed_filter_is_refused() {
+        let error = check("access=loud").expect_err("not a level");
+        assert!(error.contains("use error, warn"), "{error}");
+    }
+}
