@@ -1,5 +1,6 @@
 //! The binary: parse, load, run, and map errors to exit codes (2 = configuration).
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -23,10 +24,7 @@ fn main() -> ExitCode {
     // Storing a key needs no configuration (and must work while the configured source is empty).
     if let Some(Command::Key(KeyCommand::Set { service, account })) = &cli.command {
         return match langsmith_proxy::secret::keyring::set_from_stdin(service, account) {
-            Ok(confirmation) => {
-                println!("{confirmation}");
-                ExitCode::SUCCESS
-            }
+            Ok(confirmation) => output(&format!("{confirmation}\n"), ExitCode::SUCCESS),
             Err(error) => fail(EXIT_CONFIG, &error),
         };
     }
@@ -34,10 +32,7 @@ fn main() -> ExitCode {
     // Removing the service needs no configuration (and must work while it is broken).
     if let Some(Command::Service(ServiceCommand::Uninstall(target))) = &cli.command {
         return match service::TargetOs::resolve(target.os).and_then(|os| service::uninstall(os, &env)) {
-            Ok(report) => {
-                print!("{report}");
-                ExitCode::SUCCESS
-            }
+            Ok(report) => output(&report.to_string(), ExitCode::SUCCESS),
             Err(error) => fail(EXIT_RUNTIME, &error),
         };
     }
@@ -47,10 +42,7 @@ fn main() -> ExitCode {
             .map_err(|error| error.to_string())
             .and_then(|admin| health_probe::check(admin, args.timeout).map_err(|error| error.to_string()));
         return match probed {
-            Ok(report) => {
-                println!("{report}");
-                ExitCode::SUCCESS
-            }
+            Ok(report) => output(&format!("{report}\n"), ExitCode::SUCCESS),
             Err(error) => fail(EXIT_RUNTIME, &error),
         };
     }
@@ -63,10 +55,7 @@ fn main() -> ExitCode {
         Command::Check { json } => check(&config, &env, json),
         Command::Serve => run(&config, &env),
         Command::Env(args) => match tcp_listen(&config) {
-            Ok(listen) => {
-                print!("{}", shell_env::script(args.shell, listen, &env));
-                ExitCode::SUCCESS
-            }
+            Ok(listen) => output(&shell_env::script(args.shell, listen, &env), ExitCode::SUCCESS),
             Err(code) => code,
         },
         Command::Doctor(args) => match tcp_listen(&config) {
@@ -80,8 +69,7 @@ fn main() -> ExitCode {
                     for warning in &outcome.warnings {
                         eprintln!("langsmith-proxy: warning: {warning}");
                     }
-                    print!("{}", outcome.output);
-                    ExitCode::SUCCESS
+                    output(&outcome.output, ExitCode::SUCCESS)
                 }
                 Err(error) => fail(EXIT_RUNTIME, &error),
             }
@@ -110,15 +98,28 @@ fn run_doctor(args: &DoctorArgs, config: &Config, proxy_listen: std::net::Socket
     let inputs = doctor::Inputs { env, proxy_listen };
     let regions = doctor::LangSmithRegionCheck::builtin(config.timeouts);
     let report = doctor::examine_with(&inputs, &doctor::TcpProbe::default(), &regions);
-    if args.json {
-        println!("{:#}", doctor::json(&report));
+    let text = if args.json {
+        format!("{:#}\n", doctor::json(&report))
     } else {
-        print!("{}", doctor::human(&report));
-    }
-    if report.is_ok() {
+        doctor::human(&report)
+    };
+    let code = if report.is_ok() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_RUNTIME)
+    };
+    output(&text, code)
+}
+
+/// Writes a command's output, then exits with `code`. A reader that has gone (`| head -1`) is
+/// no error: the command's own result stands. Any other failure (a full disk under
+/// `config > file`) is, since the output is incomplete.
+fn output(text: &str, code: ExitCode) -> ExitCode {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Ok(()) => code,
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => code,
+        Err(error) => fail(EXIT_RUNTIME, &format!("cannot write the output: {error}")),
     }
 }
 
@@ -130,21 +131,22 @@ fn fail(code: u8, error: &dyn std::fmt::Display) -> ExitCode {
 }
 
 fn print_config(config: &Config, env: &Env) -> ExitCode {
-    match toml::to_string_pretty(&config.settings.redacted()) {
-        Ok(text) => print!("{text}"),
+    let mut text = match toml::to_string_pretty(&config.settings.redacted()) {
+        Ok(text) => text,
         Err(error) => return fail(EXIT_RUNTIME, &error),
-    }
-    match config.key_source.read(env) {
-        Ok(key) => println!(
-            "\n# key: {} {} ({}, {})",
+    };
+    let key = match config.key_source.read(env) {
+        Ok(key) => format!(
+            "\n# key: {} {} ({}, {})\n",
             config.key_source,
             key.hint(),
             key.kind().as_str(),
             key.fingerprint()
         ),
-        Err(error) => println!("\n# key: not loaded: {error}"),
-    }
-    ExitCode::SUCCESS
+        Err(error) => format!("\n# key: not loaded: {error}\n"),
+    };
+    text.push_str(&key);
+    output(&text, ExitCode::SUCCESS)
 }
 
 fn check(config: &Config, env: &Env, json: bool) -> ExitCode {
@@ -165,12 +167,12 @@ fn check(config: &Config, env: &Env, json: bool) -> ExitCode {
                 &"no key is loaded: set the key source (see `langsmith-proxy config`)",
             );
         };
-        if json {
-            println!("{:#}", report.to_json(&key, &app));
+        let text = if json {
+            format!("{:#}\n", report.to_json(&key, &app))
         } else {
-            print!("{}", report.to_text(&key, &app));
-        }
-        report.exit_code()
+            report.to_text(&key, &app)
+        };
+        output(&text, report.exit_code())
     })
 }
 

@@ -11,7 +11,7 @@ use langsmith_proxy::config::{self, Config, ConfigError, FlagValue, Origin, Sett
 use langsmith_proxy::env::Env;
 use langsmith_proxy::App;
 use support::TEST_KEY_HINT;
-use support::{run_binary, run_binary_with_stdin, TEST_KEY};
+use support::{run_binary, run_binary_into, run_binary_with_stdin, TEST_KEY};
 use tempfile::TempDir;
 
 fn write_file(dir: &TempDir, name: &str, contents: &str) -> PathBuf {
@@ -637,4 +637,36 @@ fn a_log_level_that_is_no_level_is_refused() {
         "{message}"
     );
     assert!(message.contains("did you mean `warn`"), "{message}");
+}
+
+/// `langsmith-proxy config | head -1`: a reader that has gone is no crash, and the command's
+/// own exit status stands.
+#[test]
+fn output_into_a_pipe_nobody_reads_is_not_a_crash() {
+    for args in [&["config"][..], &["env", "--shell", "fish"]] {
+        // The pipe's read end closes before the binary writes: every write fails with EPIPE.
+        let mut reader = std::process::Command::new("true")
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("run true");
+        let pipe = reader.stdin.take().expect("pipe");
+        reader.wait().expect("true exited");
+        let output = run_binary_into(args, &[("LANGSMITH_API_KEY", TEST_KEY)], pipe.into());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
+/// `langsmith-proxy config > proxy.toml` on a full disk: an incomplete file is an error.
+#[test]
+fn output_that_cannot_be_written_is_an_error() {
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let output = run_binary_into(&["config"], &[("LANGSMITH_API_KEY", TEST_KEY)], full.into());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("cannot write the output"), "{stderr}");
 }
