@@ -146,6 +146,9 @@ fn print_config(config: &Config, env: &Env) -> ExitCode {
         Err(error) => format!("\n# key: not loaded: {error}\n"),
     };
     text.push_str(&key);
+    if config.settings.has_command_source() {
+        text.push_str("# command: sources are shown without their arguments (they may hold a token): put each whole command back before loading this output\n");
+    }
     output(&text, ExitCode::SUCCESS)
 }
 

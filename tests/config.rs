@@ -670,3 +670,32 @@ fn output_that_cannot_be_written_is_an_error() {
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("cannot write the output"), "{stderr}");
 }
+
+/// `config` shows a command source by its program only; loaded back as it is, it is refused
+/// with what to do, instead of running `cat …`.
+#[test]
+fn a_printed_command_source_is_marked_and_refused_when_loaded_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = write_file(&dir, "key.sh", &format!("#!/bin/sh\necho {TEST_KEY}\n"));
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o700)).expect("chmod");
+    let source = format!("command:{} --quiet", script.display());
+    let printed = run_binary(&["config"], &[("LANGSMITH_PROXY_KEY__SOURCE", &source)]);
+    let text = String::from_utf8_lossy(&printed.stdout);
+    assert_eq!(
+        printed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&printed.stderr)
+    );
+    assert!(text.contains(&format!("\"command:{} …\"", script.display())), "{text}");
+    assert!(!text.contains("--quiet"), "{text}");
+    assert!(text.contains("put each whole command back"), "{text}");
+
+    let reloaded = run_binary_with_stdin(&["--config", "/dev/stdin", "config"], &[], text.as_bytes());
+    let stderr = String::from_utf8_lossy(&reloaded.stderr);
+    assert_eq!(reloaded.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("`key.source`") && stderr.contains("write the whole command"),
+        "{stderr}"
+    );
+}

@@ -8,7 +8,7 @@ mod validate;
 
 use std::path::PathBuf;
 
-use crate::secret::{redact_keys, redact_url_credentials, KeySource};
+use crate::secret::{names_a_kind, redact_keys, redact_url_credentials, CommandSource, KeySource};
 
 pub use layers::{env_var_name, FlagValue, Origin, Sources, ENV_PREFIX};
 pub use schema::Settings;
@@ -109,6 +109,21 @@ impl Settings {
     }
 }
 
+impl Settings {
+    /// Whether a source is a command, which [`Settings::redacted`] shows without its arguments:
+    /// printed settings then need the whole command put back before they load.
+    pub fn has_command_source(&self) -> bool {
+        [
+            Some(&self.key.source),
+            self.workspace_id_source.as_ref(),
+            self.client_token.source.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .any(|source| source.trim_start().starts_with("command:"))
+    }
+}
+
 /// What `config` would print, so a Debug print in a log or a panic shows no pasted secret.
 impl std::fmt::Debug for Settings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -126,10 +141,16 @@ fn shown_source(value: &str) -> String {
     if value.is_empty() {
         return String::new();
     }
-    value.parse::<KeySource>().map_or_else(
-        |_| "(not shown: it may be a secret pasted in place of a source)".to_owned(),
-        |source| source.to_string(),
-    )
+    match value.parse::<KeySource>() {
+        Ok(source) => source.to_string(),
+        // `keyring:` on a build without it, `env:` with no name: a source, written wrong, and
+        // still shown as a source (a command by its label).
+        Err(_) if names_a_kind(value) => match value.strip_prefix("command:").filter(|c| !c.trim().is_empty()) {
+            Some(command) => format!("command:{}", CommandSource::new(command.to_owned()).label()),
+            None => value.to_owned(),
+        },
+        Err(_) => "(not shown: it may be a secret pasted in place of a source)".to_owned(),
+    }
 }
 
 /// Loads, layers and validates the settings.

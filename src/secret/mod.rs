@@ -17,7 +17,7 @@ pub use command::{CommandError, CommandSource, DEFAULT_COMMAND_TIMEOUT};
 pub use file_watch::FileWatch;
 pub use redact::{redact_keys, redact_url_credentials, KEY_PREFIXES};
 pub use reload::{KeyReloader, ReloadCounters, ReloadCounts, ReloadOutcome, ReloadReason, REREAD_AFTER_REJECTION};
-pub use source::{KeyLoadError, KeySource, KeySourceParseError, SourceReadError};
+pub use source::{names_a_kind, KeyLoadError, KeySource, KeySourceParseError, SourceReadError};
 pub use store::{KeyStore, LoadedKey};
 
 /// The documented placeholder apps put in `LANGSMITH_API_KEY` so SDK code paths that insist on

@@ -151,6 +151,28 @@ pub enum KeySourceParseError {
     KeyringSpec(String),
     #[error("{0}")]
     Keyring(KeyringError),
+    #[error("`{kind}:` names nothing: write {kind}:{what}")]
+    Empty { kind: &'static str, what: &'static str },
+    #[error(
+        "`{0}` is how langsmith-proxy shows a command without its arguments (they may hold a token): \
+         write the whole command, e.g. command:op read op://Private/LangSmith/credential"
+    )]
+    ShownCommand(String),
+}
+
+/// The kinds of source, and what each names after its colon.
+const KINDS: [(&str, &str); 4] = [
+    ("env", "NAME"),
+    ("file", "PATH"),
+    ("command", "CMD"),
+    ("keyring", "SERVICE/ACCOUNT"),
+];
+
+/// Whether `spec` starts with a source kind (`env:`, `file:`, ...), however the rest is written:
+/// such a value is a source setting, never a secret pasted in its place.
+pub fn names_a_kind(spec: &str) -> bool {
+    spec.split_once(':')
+        .is_some_and(|(kind, _)| KINDS.iter().any(|(known, _)| *known == kind))
 }
 
 impl FromStr for KeySource {
@@ -159,12 +181,15 @@ impl FromStr for KeySource {
     fn from_str(spec: &str) -> Result<Self, Self::Err> {
         let invalid = || KeySourceParseError::Unknown(spec.to_owned());
         let (kind, rest) = spec.split_once(':').ok_or_else(invalid)?;
+        let &(kind, what) = KINDS.iter().find(|(known, _)| *known == kind).ok_or_else(invalid)?;
         if rest.trim().is_empty() {
-            return Err(invalid());
+            return Err(KeySourceParseError::Empty { kind, what });
         }
         match kind {
             "env" => Ok(Self::Env(rest.to_owned())),
             "file" => Ok(Self::File(PathBuf::from(rest))),
+            // The label `config` prints (`op …`), copied back as if it were the command.
+            "command" if rest.trim_end().ends_with('…') => Err(KeySourceParseError::ShownCommand(spec.to_owned())),
             "command" => Ok(Self::Command(CommandSource::new(rest.to_owned()))),
             "keyring" => {
                 let (service, account) =
@@ -227,6 +252,17 @@ mod tests {
         assert!("env:".parse::<KeySource>().is_err());
         assert!("vault:x".parse::<KeySource>().is_err());
         assert!("LANGSMITH_API_KEY".parse::<KeySource>().is_err());
+    }
+
+    #[test]
+    fn an_empty_source_and_a_shown_command_say_what_to_write() {
+        let error = |spec: &str| spec.parse::<KeySource>().expect_err(spec).to_string();
+        assert_eq!(error("env:"), "`env:` names nothing: write env:NAME");
+        assert_eq!(error("file: "), "`file:` names nothing: write file:PATH");
+        for shown in ["command:op …", "command:…"] {
+            assert!(error(shown).contains("write the whole command"), "{shown}");
+        }
+        assert!(names_a_kind("keyring:x") && names_a_kind("env:") && !names_a_kind("lsv2_pt_x:y"));
     }
 
     #[test]
