@@ -204,20 +204,32 @@ fn role_phrase(workspace: &Workspace) -> String {
     )
 }
 
-/// The API URL for a web-app URL: `https://eu.smith.langchain.com` → `eu`.
+/// The API URL for a web-app URL: `https://eu.smith.langchain.com` → `eu`; a self-hosted
+/// one keeps its scheme (a plain-http install stays plain http).
 fn api_for_web_ui(upstream: &str) -> String {
-    let host = upstream
-        .split("://")
-        .nth(1)
-        .unwrap_or(upstream)
-        .split('/')
-        .next()
-        .unwrap_or("");
+    let (scheme, rest) = upstream.split_once("://").unwrap_or(("https", upstream));
+    let host = rest.split('/').next().unwrap_or("");
     match host {
         "smith.langchain.com" => "us".to_owned(),
         "eu.smith.langchain.com" => "eu".to_owned(),
         "apac.smith.langchain.com" => "apac".to_owned(),
         "aws.smith.langchain.com" => "aws".to_owned(),
-        _ => format!("https://{host}/api/v1"),
+        _ => format!("{scheme}://{host}/api/v1"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::api_for_web_ui;
+
+    #[test]
+    fn the_api_for_a_web_ui_keeps_the_scheme_of_a_self_hosted_one() {
+        assert_eq!(api_for_web_ui("https://eu.smith.langchain.com"), "eu");
+        assert_eq!(api_for_web_ui("https://smith.langchain.com/"), "us");
+        assert_eq!(
+            api_for_web_ui("https://ls.example.com"),
+            "https://ls.example.com/api/v1"
+        );
+        assert_eq!(api_for_web_ui("http://127.0.0.1:8080/"), "http://127.0.0.1:8080/api/v1");
     }
 }
