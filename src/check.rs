@@ -63,6 +63,7 @@ pub async fn run(app: &App) -> Option<(Report, std::sync::Arc<LoadedKey>)> {
             hint: key.key.hint().to_owned(),
             suspicion: key.key.suspicion(),
             check: Some(&record),
+            replaced_by: None,
         },
         workspace_sent: configured_workspace,
         upstream_url: shared.upstream.url(),

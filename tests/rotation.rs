@@ -248,11 +248,26 @@ async fn a_post_with_a_body_is_not_retried_but_the_next_request_has_the_new_key(
         .header("content-type", "application/json")
         .body(full(r#"{"name":"run"}"#))
         .expect("request");
-    let (response, _) = send(request).await;
+    let (response, body) = send(request).await;
     assert_eq!(response.status(), 401);
+    // Explained as the rotation it is, not as a key that was never accepted.
+    assert_eq!(
+        response
+            .headers()
+            .get("x-langsmith-proxy-diagnosis")
+            .map(|v| v.as_bytes()),
+        Some(&b"key_revoked"[..])
+    );
+    let json: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+    let summary = json["langsmith_proxy"]["summary"].as_str().expect("summary");
+    let new_hint = format!("{}…{}", &t.new[..8], &t.new[t.new.len() - 4..]);
+    assert!(summary.contains(&new_hint) && summary.contains("rotation"), "{summary}");
     assert!(
-        response.headers().get("x-langsmith-proxy-diagnosis").is_some(),
-        "the 401 is still explained"
+        json["langsmith_proxy"]["fix"][0]
+            .as_str()
+            .unwrap_or("")
+            .contains("Send the request again"),
+        "{json}"
     );
     assert_eq!(t.upstream.keys_seen(), [t.old.as_str()], "the POST went upstream once");
     assert_eq!(counts(&t.proxy).reloaded, 1, "the source was re-read all the same");

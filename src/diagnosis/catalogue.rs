@@ -117,6 +117,16 @@ pub fn describe(cause: &Cause<'_>, evidence: &Evidence<'_>) -> Diagnosis {
             ),
             vec![format!("Create a new key in {KEYS_PAGE}"), reload_step(source)],
         ),
+        Cause::Replaced { current_hint } => (
+            Code::KeyRevoked,
+            format!(
+                "LangSmith rejected the key from {source} ({hint}) that this request carried; the source has since given the proxy another key ({current_hint}), so the old one was most likely revoked in a rotation."
+            ),
+            vec![
+                "Send the request again: the proxy now sends the new key".to_owned(),
+                "If the new key is rejected too, run `langsmith-proxy check`".to_owned(),
+            ],
+        ),
         Cause::Rejected => (
             Code::KeyRejected,
             format!("LangSmith rejected the key from {source} ({hint}): it is wrong, revoked or expired, and has not been accepted since the proxy started."),

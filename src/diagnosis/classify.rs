@@ -41,6 +41,10 @@ pub enum Cause<'a> {
     Revoked {
         last_valid_at: SystemTime,
     },
+    /// Rejected, but the source has since given the proxy another key: a rotation.
+    Replaced {
+        current_hint: String,
+    },
     Rejected,
     Unexplained,
 }
@@ -60,13 +64,17 @@ pub fn cause<'a>(evidence: &Evidence<'a>) -> Cause<'a> {
         return Cause::WebUi;
     }
     let org_scoped_error = evidence.body.error() == Some("org_scoped_key_requires_workspace");
-    let (kind, suspicion, check) = match &evidence.credential {
+    let (kind, suspicion, check, replaced_by) = match &evidence.credential {
         // The app's own key is fine there; only the workspace is missing.
         CredentialEvidence::Client if org_scoped_error => return Cause::WorkspaceRequired { reachable: None },
         CredentialEvidence::Client => return Cause::ClientKeyRejected,
         CredentialEvidence::Proxy {
-            kind, suspicion, check, ..
-        } => (Some(*kind), *suspicion, *check),
+            kind,
+            suspicion,
+            check,
+            replaced_by,
+            ..
+        } => (Some(*kind), *suspicion, *check, replaced_by.as_deref()),
         CredentialEvidence::None => return Cause::Missing,
     };
     let message = evidence.body.message().to_ascii_lowercase();
@@ -85,6 +93,12 @@ pub fn cause<'a>(evidence: &Evidence<'a>) -> Cause<'a> {
         status == StatusCode::FORBIDDEN && needs_workspace && evidence.workspace_sent.is_none() && is_generic(&message);
     if org_scoped_error || bare_403_without_workspace {
         return Cause::WorkspaceRequired { reachable: workspaces };
+    }
+    // What the key check knows is about the new key now, not the one this request carried.
+    if let (StatusCode::UNAUTHORIZED, Some(current_hint)) = (status, replaced_by) {
+        return Cause::Replaced {
+            current_hint: current_hint.to_owned(),
+        };
     }
     if let Some(RegionVerdict::AcceptedIn { region, url }) = check.map(|record| &record.region) {
         return Cause::WrongRegion { region, url };

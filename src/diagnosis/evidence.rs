@@ -69,6 +69,9 @@ pub enum CredentialEvidence<'a> {
         /// Why the key looks wrong before LangSmith is asked (prefix, length, characters).
         suspicion: Option<&'static str>,
         check: Option<&'a CheckRecord>,
+        /// The hint of the key the proxy holds now, when its source has replaced the one this
+        /// request went out with (a rotation between sending and explaining).
+        replaced_by: Option<String>,
     },
     Client,
     None,

@@ -137,6 +137,11 @@ async fn explain(shared: Arc<Shared>, facts: RequestFacts, response: Response<Pr
             hint: loaded.key.hint().to_owned(),
             suspicion: loaded.key.suspicion(),
             check: record.as_deref(),
+            replaced_by: shared
+                .keys
+                .snapshot()
+                .filter(|current| current.key.fingerprint() != loaded.key.fingerprint())
+                .map(|current| current.key.hint().to_owned()),
         },
         Credential::Client => CredentialEvidence::Client,
         Credential::None => CredentialEvidence::None,

@@ -99,6 +99,7 @@ fn classify_row(row: &Row) -> Diagnosis {
             hint: "lsv2_pt_…abcd".to_owned(),
             suspicion: row.suspicion,
             check: row.check.as_ref(),
+            replaced_by: None,
         },
         (false, None) => CredentialEvidence::None,
     };
