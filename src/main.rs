@@ -20,7 +20,15 @@ const EXIT_FORCED: u8 = 130;
 const RUNTIME_SHUTDOWN: std::time::Duration = std::time::Duration::from_secs(1);
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // Docker reserves exit status 2 in health checks, clap's status for a bad command line.
+        Err(error) if error.use_stderr() && std::env::args_os().skip(1).any(|arg| arg == "health") => {
+            let _ = error.print();
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+        Err(error) => error.exit(),
+    };
     // Storing a key needs no configuration (and must work while the configured source is empty).
     if let Some(Command::Key(KeyCommand::Set { service, account })) = &cli.command {
         return match langsmith_proxy::secret::keyring::set_from_stdin(service, account) {

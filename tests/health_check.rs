@@ -136,3 +136,16 @@ async fn the_binary_exits_0_when_ready_and_1_otherwise() {
     assert_eq!(misconfigured.status.code(), Some(1), "{misconfigured:?}");
     assert!(String::from_utf8_lossy(&misconfigured.stderr).contains("admin_listen"));
 }
+
+/// Docker reserves exit status 2, clap's status for a bad command line: `health` fails with 1.
+#[test]
+fn a_bad_health_command_line_exits_1_not_2() {
+    for args in [&["--timeout", "soon"][..], &["--bogus"]] {
+        let output = health(args, &[]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains("error:"), "{stderr}");
+    }
+    // Other commands keep clap's 2.
+    assert_eq!(run_binary(&["--bogus"], &[]).status.code(), Some(2));
+}

@@ -116,6 +116,13 @@ fn normalize(host: &str) -> String {
 /// Checks one `allowed_hosts` entry: a host name or IP address, without scheme or port.
 pub fn parse_host_entry(entry: &str) -> Result<String, String> {
     let entry = entry.trim();
+    // `["a","b"]` in an environment variable, split at its comma.
+    if entry.contains('"') {
+        return Err(
+            "expected a bare host name; in an environment variable a list is comma-separated: a.local,b.local"
+                .to_owned(),
+        );
+    }
     if let Some(inner) = entry.strip_prefix('[') {
         return match inner.strip_suffix(']').map(str::parse::<Ipv6Addr>) {
             Some(Ok(ip)) => Ok(ip.to_string()),
@@ -248,6 +255,13 @@ mod tests {
         assert_eq!(parse_host_entry("[::1]"), Ok("::1".to_owned()));
         assert!(parse_host_entry("proxy.lan:7878").unwrap_err().contains("port"));
         assert!(parse_host_entry("http://proxy.lan").is_err());
+        // LANGSMITH_PROXY_ALLOWED_HOSTS='["a.local","b.local"]', split at its comma.
+        for half in ["[\"a.local\"", "\"b.local\"]"] {
+            assert!(
+                parse_host_entry(half).unwrap_err().contains("comma-separated"),
+                "{half}"
+            );
+        }
         assert_eq!(
             parse_origin_entry("HTTP://LocalHost:3000/"),
             Ok("http://localhost:3000".to_owned())
