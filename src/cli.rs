@@ -149,8 +149,8 @@ pub struct SettingFlags {
     #[arg(long, global = true, value_name = "N|auto")]
     pub workers: Option<String>,
     /// Override a region's URL, NAME=URL (setting `regions.NAME`); repeatable.
-    #[arg(long = "region-url", global = true, value_name = "NAME=URL")]
-    pub region_urls: Vec<String>,
+    #[arg(long = "region-url", global = true, value_name = "NAME=URL", value_parser = region_url)]
+    pub region_urls: Vec<(String, String)>,
     /// auto, pretty or json (setting `log.format`).
     #[arg(long, global = true, value_name = "FORMAT")]
     pub log_format: Option<String>,
@@ -198,10 +198,8 @@ impl SettingFlags {
             self.client_credentials.clone(),
         );
         set("workers", "--workers", self.workers.clone());
-        for region_url in &self.region_urls {
-            // Without `=`, the whole value lands in `regions.` and validation names the flag.
-            let (name, url) = region_url.split_once('=').unwrap_or((region_url, ""));
-            set(&format!("regions.{name}"), "--region-url", Some(url.to_owned()));
+        for (name, url) in &self.region_urls {
+            set(&format!("regions.{name}"), "--region-url", Some(url.clone()));
         }
         set("log.format", "--log-format", self.log_format.clone());
         set("log.level", "--log-level", self.log_level.clone());
@@ -209,6 +207,32 @@ impl SettingFlags {
             file: self.config.clone(),
             default_file: Some(PathBuf::from(DEFAULT_CONFIG_FILE)),
             flags,
+        }
+    }
+}
+
+/// `--region-url NAME=URL`, split; the URL itself is checked with the other settings.
+fn region_url(value: &str) -> Result<(String, String), String> {
+    match value.split_once('=') {
+        Some((name, url)) if !name.trim().is_empty() && !url.trim().is_empty() => {
+            Ok((name.trim().to_owned(), url.trim().to_owned()))
+        }
+        _ => Err("expected NAME=URL, e.g. --region-url eu=https://eu.api.smith.langchain.com".to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::region_url;
+
+    #[test]
+    fn a_region_url_needs_a_name_and_a_url() {
+        assert_eq!(
+            region_url("eu=http://127.0.0.1:9/"),
+            Ok(("eu".to_owned(), "http://127.0.0.1:9/".to_owned()))
+        );
+        for bad in ["foo", "=http://x", "eu="] {
+            assert!(region_url(bad).unwrap_err().contains("NAME=URL"), "{bad}");
         }
     }
 }
