@@ -58,6 +58,22 @@ async fn unknown_issuer_is_a_502_that_names_the_fix() {
     assert!(upstream.requests().is_empty());
 }
 
+/// `https://` written for a plain-HTTP install (a local or self-hosted LangSmith without TLS).
+#[tokio::test]
+async fn an_https_upstream_that_speaks_plain_http_is_named() {
+    let upstream = FakeUpstream::start(|_| Reply::ok()).await;
+    let https = upstream.url.replacen("http://", "https://", 1);
+    let proxy = start_proxy(&https).await;
+    let (response, body) = get(&proxy.url("/info")).await;
+    assert_eq!(response.status(), 502);
+    let member = &json(&body)["langsmith_proxy"];
+    assert_eq!(member["code"], "upstream_tls_error");
+    let summary = member["summary"].as_str().unwrap_or("");
+    assert!(summary.contains("answered in plain HTTP"), "summary: {summary}");
+    let fixes = member["fix"].to_string();
+    assert!(fixes.contains("write the upstream as http://"), "fix: {fixes}");
+}
+
 #[tokio::test]
 async fn ca_file_that_is_not_pem_is_refused_at_start() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -24,7 +24,7 @@ pub enum ProxyError {
     ConnectTimeout { after: Duration },
     #[error("the upstream did not send response headers within {} (connecting included)", humantime::format_duration(*after))]
     ResponseTimeout { after: Duration },
-    #[error("TLS handshake with the upstream failed: {problem}")]
+    #[error("TLS handshake with the upstream failed: {problem}{}", match cause { TlsCause::PlainHttp => PLAIN_HTTP, _ => "" })]
     Tls { problem: String, cause: TlsCause },
     #[error("{}", host_refusal(host.as_deref()))]
     HostNotAllowed { host: Option<String> },
@@ -51,14 +51,18 @@ fn host_refusal(host: Option<&str>) -> String {
     }
 }
 
-/// The certificate problems that each have their own fix.
+/// The TLS problems that each have their own fix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TlsCause {
     UnknownIssuer,
     WrongName,
     Expired,
+    /// The server answered in plain HTTP: an `https://` upstream for a plain-HTTP install.
+    PlainHttp,
     Other,
 }
+
+const PLAIN_HTTP: &str = "; the server answered in plain HTTP, not TLS";
 
 impl ProxyError {
     /// Sorts a client error by walking its causes: TLS, timeout, or unreachable.
@@ -265,6 +269,7 @@ fn tls_cause(error: &rustls::Error) -> TlsCause {
             CertificateError::Expired | CertificateError::ExpiredContext { .. } => TlsCause::Expired,
             _ => TlsCause::Other,
         },
+        rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType) => TlsCause::PlainHttp,
         _ => TlsCause::Other,
     }
 }
@@ -279,6 +284,9 @@ fn tls_fix(cause: TlsCause, upstream: &str) -> Vec<String> {
             "The certificate does not cover the host in {upstream}: check the upstream setting, or a proxy is intercepting"
         )],
         TlsCause::Expired => vec!["The upstream certificate has expired, or this machine's clock is wrong: check the system time".to_owned()],
+        TlsCause::PlainHttp => vec![format!(
+            "{upstream} speaks plain HTTP on that port: if that is right (a local or self-hosted install without TLS), write the upstream as http://; otherwise check the port"
+        )],
         TlsCause::Other => vec![format!("Check the TLS setup of {upstream}; upstream_ca_file adds a trusted CA")],
     }
 }
