@@ -13,7 +13,7 @@ use crate::key_check::{KeyCheck, KeyCheckSettings};
 use crate::limit_counters::LimitCounters;
 use crate::metrics::Metrics;
 use crate::proxy::allowlist::{HostAllowlist, OriginAllowlist};
-use crate::proxy::{GuardPolicy, ProxyVia, Shared};
+use crate::proxy::{GuardPolicy, HeadLimits, ProxyVia, Shared};
 use crate::secret::{ClientToken, ClientTokenError, FileWatch, KeyLoadError, KeyReloader, KeyStore, ReloadCounters};
 
 /// What stops the proxy from starting once the configuration is valid. Errors about a source
@@ -138,7 +138,10 @@ impl App {
             via: ProxyVia::random(),
             key_reloader,
             key_reloads,
-            max_header_bytes: config.limits.max_header_bytes,
+            head_limits: HeadLimits {
+                max_bytes: config.limits.max_header_bytes,
+                max_headers: config.limits.max_headers,
+            },
             limit_counters: Arc::default(),
         });
         Ok(Self {

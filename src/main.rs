@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use langsmith_proxy::admin::serve_admin;
 use langsmith_proxy::cli::{Cli, Command, DoctorArgs, KeyCommand, ServiceCommand};
 use langsmith_proxy::config::{self, Config};
@@ -23,7 +23,7 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         // Docker reserves exit status 2 in health checks, clap's status for a bad command line.
-        Err(error) if error.use_stderr() && std::env::args_os().skip(1).any(|arg| arg == "health") => {
+        Err(error) if error.use_stderr() && asked_for_health() => {
             let _ = error.print();
             return ExitCode::from(EXIT_RUNTIME);
         }
@@ -85,6 +85,14 @@ fn main() -> ExitCode {
         // Handled above, before the configuration is loaded.
         Command::Key(_) | Command::Health(_) | Command::Service(ServiceCommand::Uninstall(_)) => ExitCode::SUCCESS,
     }
+}
+
+/// Whether the command line, however malformed, names the `health` command.
+fn asked_for_health() -> bool {
+    Cli::command()
+        .ignore_errors(true)
+        .try_get_matches()
+        .is_ok_and(|matches| matches.subcommand_name() == Some("health"))
 }
 
 /// The TCP address apps use; SDKs cannot reach a unix socket through LANGSMITH_ENDPOINT.

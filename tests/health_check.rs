@@ -146,6 +146,10 @@ fn a_bad_health_command_line_exits_1_not_2() {
         assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
         assert!(stderr.contains("error:"), "{stderr}");
     }
-    // Other commands keep clap's 2.
+    // Other commands keep clap's 2, even with `health` as an option's value.
     assert_eq!(run_binary(&["--bogus"], &[]).status.code(), Some(2));
+    assert_eq!(
+        run_binary(&["--config", "health", "--bogus"], &[]).status.code(),
+        Some(2)
+    );
 }

@@ -178,14 +178,66 @@ async fn oversized_request_heads_get_431() {
     assert!(response.starts_with("HTTP/1.1 431"), "{response}");
     wait_for(&mut counts, |c| c.header_too_large == 3).await;
 
-    // Within both limits, the request is served.
-    let fits: String = (0..10)
-        .map(|i| format!("X-Header-{i}: {}\r\n", "b".repeat(500)))
-        .collect();
-    let request = format!("GET /info HTTP/1.1\r\nHost: 127.0.0.1\r\n{fits}Connection: close\r\n\r\n");
-    let response = raw_exchange(proxy.addr, request.as_bytes()).await;
+    // Within both limits, the request is served: up to the last byte, although the proxy adds
+    // an x-request-id of its own before the guard looks.
+    let head = |pad: usize| {
+        format!(
+            "GET /info HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nX-Pad: {}\r\n\r\n",
+            "b".repeat(pad)
+        )
+    };
+    let exactly = head(8192 - head(0).len());
+    assert_eq!(exactly.len(), 8192);
+    let response = raw_exchange(proxy.addr, exactly.as_bytes()).await;
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert_eq!(upstream.requests().len(), 1);
+    let response = raw_exchange(proxy.addr, head(8193 - head(0).len()).as_bytes()).await;
+    assert!(response.contains("header_too_large"), "{response}");
+    wait_for(&mut counts, |c| c.header_too_large == 4).await;
+}
+
+/// On h2c the same limits give the same explained 431, not h2's own bare refusal.
+#[tokio::test]
+async fn oversized_h2c_heads_get_the_explained_431() {
+    let upstream = FakeUpstream::start(|_| Reply::ok()).await;
+    let proxy = start_proxy_with(
+        &upstream.url,
+        &[("limits.max_header_bytes", "8192"), ("limits.max_headers", "20")],
+        env_with_key(),
+    )
+    .await;
+    let mut counts = proxy.app.limit_counters().subscribe();
+    let stream = TcpStream::connect(proxy.addr).await.expect("connect");
+    let (mut h2, connection) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+        .await
+        .expect("h2 handshake");
+    let connection = tokio::spawn(connection);
+    let big = Request::get(format!("http://127.0.0.1:{}/info", proxy.addr.port()))
+        .header("x-big", "a".repeat(10_000))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .expect("request");
+    let mut many = Request::get(format!("http://127.0.0.1:{}/info", proxy.addr.port()));
+    for i in 0..30 {
+        many = many.header(format!("x-header-{i}"), i.to_string());
+    }
+    let many = many
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .expect("request");
+    for (request, limit) in [(big, "max_header_bytes"), (many, "max_headers")] {
+        let response = h2.send_request(request).await.expect("an answer");
+        assert_eq!(response.status(), 431);
+        assert_eq!(
+            response.headers().get("x-langsmith-proxy-error").map(|v| v.as_bytes()),
+            Some(&b"header_too_large"[..])
+        );
+        let body = response.into_body().collect().await.expect("body").to_bytes();
+        let summary = String::from_utf8_lossy(&body);
+        assert!(summary.contains(limit), "{summary}");
+    }
+    wait_for(&mut counts, |c| c.header_too_large == 2).await;
+    assert!(upstream.requests().is_empty());
+    drop(h2);
+    let _ = connection.await;
 }
 
 #[tokio::test]

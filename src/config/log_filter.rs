@@ -2,7 +2,9 @@
 //! name (`warning` would mean "everything from target `warning`") and silently hides every other
 //! line, so bare words must be levels.
 
-const LEVELS: [&str; 6] = ["error", "warn", "info", "debug", "trace", "off"];
+const LEVELS: [&str; 12] = [
+    "error", "warn", "info", "debug", "trace", "off", "0", "1", "2", "3", "4", "5",
+];
 
 /// Words people write for a level, and the level they mean.
 const ALIASES: [(&str, &str); 9] = [
@@ -17,9 +19,16 @@ const ALIASES: [(&str, &str); 9] = [
     ("silent", "off"),
 ];
 
-/// The filter as given, or why it would not log what its writer meant.
+/// The filter without stray spaces (tracing would read ` info` as a target), or why it would
+/// not log what its writer meant.
 pub fn check(filter: &str) -> Result<String, String> {
-    for directive in filter.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+    let directives: Vec<&str> = filter.split(',').map(str::trim).filter(|d| !d.is_empty()).collect();
+    if directives.is_empty() {
+        return Err(
+            "no level given (an empty filter logs nothing); use error, warn, info, debug, trace or off".to_owned(),
+        );
+    }
+    for directive in &directives {
         // `target=level`, `target[span]=level` and `[span]` name their target on purpose.
         let bare_word = !directive.contains(['=', '[']);
         if bare_word && !LEVELS.iter().any(|level| level.eq_ignore_ascii_case(directive)) {
@@ -30,8 +39,9 @@ pub fn check(filter: &str) -> Result<String, String> {
             ));
         }
     }
-    tracing_subscriber::EnvFilter::try_new(filter)
-        .map(|_| filter.to_owned())
+    let filter = directives.join(",");
+    tracing_subscriber::EnvFilter::try_new(&filter)
+        .map(|_| filter)
         .map_err(|e| format!("{e}; use error, warn, info, debug, trace or a filter such as info,access=warn"))
 }
 
@@ -54,11 +64,20 @@ mod tests {
             "info",
             "WARN",
             "off",
+            "3",
             "info,access=warn",
             "langsmith_proxy=debug",
             "warn,[request]=trace",
         ] {
             assert_eq!(check(filter).as_deref(), Ok(filter), "{filter}");
+        }
+    }
+
+    #[test]
+    fn stray_spaces_are_dropped_and_an_empty_filter_is_refused() {
+        assert_eq!(check(" access=warn, info ").as_deref(), Ok("access=warn,info"));
+        for empty in ["", " ", ","] {
+            assert!(check(empty).expect_err(empty).contains("no level given"), "{empty:?}");
         }
     }
 

@@ -147,7 +147,7 @@ fn shown_source(value: &str) -> String {
         // still shown as a source (a command by its label).
         Err(_) if names_a_kind(value) => match value.strip_prefix("command:").filter(|c| !c.trim().is_empty()) {
             Some(command) => format!("command:{}", CommandSource::new(command.to_owned()).label()),
-            None => value.to_owned(),
+            None => redact_keys(value),
         },
         Err(_) => "(not shown: it may be a secret pasted in place of a source)".to_owned(),
     }

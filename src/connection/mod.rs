@@ -32,11 +32,12 @@ pub const MAX_REFUSING: usize = 64;
 const HYPER_DEFAULT_MAX_HEADERS: usize = 100;
 
 /// The most an HTTP/1.1 connection buffers from its client (hyper grows the buffer to it only
-/// while reads keep filling it).
+/// while reads keep filling it), and, the same hyper setting, for a client that reads slowly.
 const READ_BUFFER_MAX: usize = 256 * 1024;
 
 /// Accepts HTTP/1.1 and h2c on one port, with the header limits applied.
 pub fn builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
+    let read_buffer = limits.max_header_bytes.max(READ_BUFFER_MAX);
     let mut builder = auto::Builder::new(TokioExecutor::new());
     let mut http1 = builder.http1();
     http1
@@ -45,14 +46,16 @@ pub fn builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
         // The read buffer also carries request bodies: at 256 KiB a 64 KiB trace batch and its
         // head arrive in one read instead of two. Heads over max_header_bytes are answered by
         // the guard; hyper answers 431 only past the buffer.
-        .max_buf_size(limits.max_header_bytes.max(READ_BUFFER_MAX));
+        .max_buf_size(read_buffer);
     if limits.max_headers != HYPER_DEFAULT_MAX_HEADERS {
         http1.max_headers(limits.max_headers);
     }
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
+        // As for HTTP/1.1, the guard applies the head limits and explains its 431; h2 counts
+        // 32 bytes more per field, so its own limit would answer first, bare.
+        .max_header_list_size(u32::try_from(read_buffer).unwrap_or(u32::MAX));
     builder
 }
 

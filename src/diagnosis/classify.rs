@@ -94,17 +94,18 @@ pub fn cause<'a>(evidence: &Evidence<'a>) -> Cause<'a> {
     if org_scoped_error || bare_403_without_workspace {
         return Cause::WorkspaceRequired { reachable: workspaces };
     }
-    // What the key check knows is about the new key now, not the one this request carried.
-    if let (StatusCode::UNAUTHORIZED, Some(current_hint)) = (status, replaced_by) {
-        return Cause::Replaced {
-            current_hint: current_hint.to_owned(),
-        };
-    }
     if let Some(RegionVerdict::AcceptedIn { region, url }) = check.map(|record| &record.region) {
         return Cause::WrongRegion { region, url };
     }
     if let (StatusCode::UNAUTHORIZED, Some(why)) = (status, suspicion) {
         return Cause::Malformed { why };
+    }
+    // A well-formed key its source has replaced since: the check's record (none for this key
+    // any more) would call it never accepted.
+    if let (StatusCode::UNAUTHORIZED, Some(current_hint)) = (status, replaced_by) {
+        return Cause::Replaced {
+            current_hint: current_hint.to_owned(),
+        };
     }
     if let (true, Some(reachable)) = (status == StatusCode::FORBIDDEN, workspaces) {
         return match evidence.workspace_sent {

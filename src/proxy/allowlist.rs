@@ -113,15 +113,15 @@ fn normalize(host: &str) -> String {
     trim_host(host).to_ascii_lowercase()
 }
 
+/// A quote in a list entry: most likely `["a","b"]` in an environment variable, split at its comma.
+const JSON_LIST: &str =
+    "; a list in an environment variable is comma-separated (a,b), not JSON; in the config file it is a TOML array";
+
 /// Checks one `allowed_hosts` entry: a host name or IP address, without scheme or port.
 pub fn parse_host_entry(entry: &str) -> Result<String, String> {
     let entry = entry.trim();
-    // `["a","b"]` in an environment variable, split at its comma.
     if entry.contains('"') {
-        return Err(
-            "expected a bare host name; in an environment variable a list is comma-separated: a.local,b.local"
-                .to_owned(),
-        );
+        return Err(format!("expected a bare host name{JSON_LIST}"));
     }
     if let Some(inner) = entry.strip_prefix('[') {
         return match inner.strip_suffix(']').map(str::parse::<Ipv6Addr>) {
@@ -151,6 +151,9 @@ pub fn parse_host_entry(entry: &str) -> Result<String, String> {
 
 /// Checks one `allowed_origins` entry and writes it the way browsers send `Origin`.
 pub fn parse_origin_entry(entry: &str) -> Result<String, String> {
+    if entry.contains('"') {
+        return Err(format!("expected an origin such as http://localhost:3000{JSON_LIST}"));
+    }
     let problem =
         || "expected an origin such as http://localhost:3000 (scheme, host, optional port; no path)".to_owned();
     let uri: Uri = entry.trim().parse().map_err(|_| problem())?;
@@ -262,6 +265,9 @@ mod tests {
                 "{half}"
             );
         }
+        assert!(parse_origin_entry("[\"http://localhost:3000\"")
+            .unwrap_err()
+            .contains("comma-separated"));
         assert_eq!(
             parse_origin_entry("HTTP://LocalHost:3000/"),
             Ok("http://localhost:3000".to_owned())

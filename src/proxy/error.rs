@@ -40,8 +40,8 @@ pub enum ProxyError {
     TooManyConnections { limit: usize },
     #[error("the request body broke off before its end ({cause}); nothing of it was completed upstream")]
     ClientBodyIncomplete { cause: String },
-    #[error("the request head is about {size} bytes, over limits.max_header_bytes ({limit})")]
-    HeaderTooLarge { size: usize, limit: usize },
+    #[error("the request head is too large: {what}")]
+    HeaderTooLarge { what: String },
 }
 
 fn host_refusal(host: Option<&str>) -> String {
@@ -225,7 +225,7 @@ impl ProxyError {
                 Code::HeaderTooLarge,
                 vec![
                     "Send fewer or shorter headers: large cookies or tracing baggage are the usual cause".to_owned(),
-                    "If such heads are expected, raise limits.max_header_bytes (env LANGSMITH_PROXY_LIMITS__MAX_HEADER_BYTES)".to_owned(),
+                    "If such heads are expected, raise limits.max_header_bytes or limits.max_headers (env LANGSMITH_PROXY_LIMITS__MAX_HEADER_BYTES, LANGSMITH_PROXY_LIMITS__MAX_HEADERS)".to_owned(),
                 ],
             ),
         };

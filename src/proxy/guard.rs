@@ -1,5 +1,5 @@
-//! Decides whether a request may use the key at all: a head within `limits.max_header_bytes`,
-//! the proxy's own names only (DNS rebinding), no web pages unless allowed, the client token when one is configured, no
+//! Decides whether a request may use the key at all: a head within the limits, the proxy's own
+//! names only (DNS rebinding), no web pages unless allowed, the client token when one is configured, no
 //! forward-proxy requests, and no request that has already passed through this proxy.
 
 use std::sync::Arc;
@@ -9,8 +9,8 @@ use http::{HeaderName, Method, Request, Version};
 
 use super::allowlist::{self, HostAllowlist, OriginAllowlist};
 use super::gate::{Check, GateLayer};
+use super::head_limit;
 use super::{ProxyError, Shared};
-use crate::limit_counters::LimitEvent;
 use crate::secret::ClientToken;
 
 const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
@@ -49,14 +49,7 @@ impl Check for Guard {
 /// looped request has lost its token on the first pass and would otherwise look unauthorised.
 fn check<B>(shared: &Shared, request: &mut Request<B>) -> Result<(), ProxyError> {
     let policy = &shared.guard;
-    let size = head_size(request);
-    if size > shared.max_header_bytes {
-        shared.limit_counters.record(LimitEvent::HeaderTooLarge);
-        return Err(ProxyError::HeaderTooLarge {
-            size,
-            limit: shared.max_header_bytes,
-        });
-    }
+    head_limit::check(shared, request)?;
     if request.method() == Method::CONNECT {
         return Err(ProxyError::NotAReverseProxyRequest {
             what: format!("CONNECT {}", echo(&request.uri().to_string())),
@@ -78,20 +71,6 @@ fn check<B>(shared: &Shared, request: &mut Request<B>) -> Result<(), ProxyError>
             })?;
     }
     Ok(())
-}
-
-/// The size of the request head as HTTP/1.1 sends it: request line, header lines, blank line.
-/// The server's read buffer is larger than the limit (it also carries bodies), so the limit is
-/// checked here, where the answer can explain itself.
-fn head_size<B>(request: &Request<B>) -> usize {
-    let target = request.uri().path_and_query().map_or(1, |target| target.as_str().len());
-    let request_line = request.method().as_str().len() + 1 + target + " HTTP/1.1\r\n".len();
-    let header_lines: usize = request
-        .headers()
-        .iter()
-        .map(|(name, value)| name.as_str().len() + ": \r\n".len() + value.len())
-        .sum();
-    request_line + header_lines + "\r\n".len()
 }
 
 /// HTTP/2 names the host in `:authority`; HTTP/1 in `Host`, unless the target is absolute

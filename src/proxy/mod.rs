@@ -10,6 +10,7 @@ mod facts;
 mod forward;
 mod gate;
 mod guard;
+mod head_limit;
 mod health;
 mod hop_by_hop;
 mod report;
@@ -35,6 +36,7 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 pub use error::ProxyError;
 pub use facts::{Credential, RequestFacts};
 pub use guard::GuardPolicy;
+pub use head_limit::{HeadLimits, ReceivedHead};
 pub use health::Readiness;
 pub use via::ProxyVia;
 
@@ -95,8 +97,8 @@ pub struct Shared {
     pub key_reloader: Arc<KeyReloader>,
     /// Key reloads by result (reloaded / unchanged / failed).
     pub key_reloads: Arc<ReloadCounters>,
-    /// `limits.max_header_bytes`, checked by the guard.
-    pub max_header_bytes: usize,
+    /// `limits.max_header_bytes` and `limits.max_headers`, checked by the guard.
+    pub head_limits: HeadLimits,
     /// How often each connection limit was hit (the guard counts oversized heads).
     pub limit_counters: Arc<LimitCounters>,
 }

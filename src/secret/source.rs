@@ -168,6 +168,12 @@ const KINDS: [(&str, &str); 4] = [
     ("keyring", "SERVICE/ACCOUNT"),
 ];
 
+/// Whether a command is the label `config` prints for one: `…`, or a program and `…`.
+fn is_shown_label(command: &str) -> bool {
+    let words: Vec<&str> = command.split_whitespace().collect();
+    matches!(words.as_slice(), ["…"] | [_, "…"])
+}
+
 /// Whether `spec` starts with a source kind (`env:`, `file:`, ...), however the rest is written:
 /// such a value is a source setting, never a secret pasted in its place.
 pub fn names_a_kind(spec: &str) -> bool {
@@ -189,7 +195,7 @@ impl FromStr for KeySource {
             "env" => Ok(Self::Env(rest.to_owned())),
             "file" => Ok(Self::File(PathBuf::from(rest))),
             // The label `config` prints (`op …`), copied back as if it were the command.
-            "command" if rest.trim_end().ends_with('…') => Err(KeySourceParseError::ShownCommand(spec.to_owned())),
+            "command" if is_shown_label(rest) => Err(KeySourceParseError::ShownCommand(spec.to_owned())),
             "command" => Ok(Self::Command(CommandSource::new(rest.to_owned()))),
             "keyring" => {
                 let (service, account) =
@@ -262,6 +268,9 @@ mod tests {
         for shown in ["command:op …", "command:…"] {
             assert!(error(shown).contains("write the whole command"), "{shown}");
         }
+        // A real command may end in an ellipsis.
+        assert!("command:cat /keys/LangSmith…".parse::<KeySource>().is_ok());
+        assert!("command:op read x …".parse::<KeySource>().is_ok());
         assert!(names_a_kind("keyring:x") && names_a_kind("env:") && !names_a_kind("lsv2_pt_x:y"));
     }
 
