@@ -121,6 +121,42 @@ async fn an_h2c_client_trickling_its_first_frames_is_closed_at_the_header_timeou
     assert!(upstream.requests().is_empty());
 }
 
+/// The header timeout bounds a request head, not a connection: keep-alive requests and a slow
+/// response that together last several timeouts go through, on the one connection.
+#[tokio::test]
+async fn a_busy_connection_outlives_the_header_timeout() {
+    let (upstream_url, chunks) = streaming_upstream().await;
+    let timeout = format!("{}ms", HEADER_TIMEOUT.as_millis());
+    let proxy = start_proxy_with(
+        &upstream_url,
+        &[("limits.header_read_timeout", &timeout)],
+        env_with_key(),
+    )
+    .await;
+    let stream = TcpStream::connect(proxy.addr).await.expect("connect");
+    let (mut h1, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("h1 handshake");
+    let connection = tokio::spawn(connection);
+    let request = Request::get("/runs/stream")
+        .header("host", "127.0.0.1")
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .expect("request");
+    let response = h1.send_request(request).await.expect("headers");
+    assert_eq!(response.status(), 200);
+    // The scenario, not synchronisation: the answer keeps coming for three header timeouts.
+    for _ in 0..6 {
+        send_chunk(&chunks, b"x").await;
+        tokio::time::sleep(HEADER_TIMEOUT / 2).await;
+    }
+    drop(chunks);
+    let body = response.into_body().collect().await.expect("the whole body").to_bytes();
+    assert_eq!(&body[..], b"xxxxxx");
+    assert!(!connection.is_finished(), "the connection was closed");
+    drop(h1);
+    let _ = connection.await;
+}
+
 #[tokio::test]
 async fn oversized_request_heads_get_431() {
     let logs = CapturedLogs::global();

@@ -94,13 +94,20 @@ where
     // or first HEADERS frame: every connection must bring a whole request head in time.
     let first_request = tokio::time::sleep(ctx.limits.header_read_timeout);
     tokio::pin!(first_request);
+    // A branch's condition is read when select! starts waiting, not when the timer fires: a
+    // connection busy with its first request may still see it, so the branch looks again.
+    let mut first_request_seen = false;
     let mut closing = false;
     let mut idle_closing = false;
     let stalled_after = ctx.limits.idle_timeout.saturating_add(ctx.stall_grace);
     let result = loop {
         tokio::select! {
             result = connection.as_mut() => break result,
-            () = &mut first_request, if !closing && !activity.had_request() => {
+            () = &mut first_request, if !closing && !first_request_seen => {
+                if activity.had_request() {
+                    first_request_seen = true;
+                    continue;
+                }
                 if activity.request_started() {
                     ctx.counters.record(LimitEvent::HeaderTimeout);
                     tracing::warn!(%peer, "no whole request head within limits.header_read_timeout: connection closed");
