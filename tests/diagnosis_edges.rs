@@ -68,16 +68,24 @@ async fn an_upstream_echoing_the_key_is_not_quoted() {
     let text = String::from_utf8_lossy(&body).into_owned() + &logs.text();
     assert!(!text.contains(&TEST_KEY[8..]), "the key was quoted back");
 
-    // The same in a JSON error's fields, which the summary quotes and the response keeps.
+    // The same in a JSON error's fields, which the summary quotes and the response keeps, however
+    // deeply the echo is nested.
     let upstream = FakeUpstream::start(|req| {
-        let detail = format!("bad key {}", req.header("x-api-key").unwrap_or_default());
-        Reply::json(403, &serde_json::json!({ "detail": detail }).to_string())
+        let key = req.header("x-api-key").unwrap_or_default();
+        let echo = serde_json::json!({
+            "detail": format!("bad key {key}"),
+            "debug": { "request": { "x-api-key": key }, "headers": [["x-api-key", key]] },
+        });
+        Reply::json(403, &echo.to_string())
     })
     .await;
     let proxy = start_proxy(&upstream.url).await;
     let (response, body) = get(&proxy.url("/sessions")).await;
     assert_eq!(response.status(), 403);
-    assert_eq!(json(&body)["detail"], "bad key [key redacted]");
+    let body_json = json(&body);
+    assert_eq!(body_json["detail"], "bad key [key redacted]");
+    assert_eq!(body_json["debug"]["request"]["x-api-key"], "[key redacted]");
+    assert_eq!(body_json["debug"]["headers"][0][1], "[key redacted]");
     let text = String::from_utf8_lossy(&body).into_owned() + &logs.text();
     assert!(
         !text.contains(&TEST_KEY[8..]),

@@ -24,12 +24,9 @@ impl UpstreamBody {
         let json = match serde_json::from_slice::<Json>(bytes) {
             Ok(Json::Object(mut map)) => {
                 // Quoted in the summary, logs and the response: a server that echoes the
-                // request must not make the proxy repeat the key it injected.
-                for value in map.values_mut() {
-                    if let Json::String(text) = value {
-                        *text = redact_keys(text);
-                    }
-                }
+                // request (headers nested in a debug member, say) must not make the proxy repeat
+                // the key it injected.
+                map.values_mut().for_each(redact_strings);
                 Some(map)
             }
             _ => None,
@@ -56,6 +53,16 @@ impl UpstreamBody {
         self.field("detail")
             .or_else(|| self.field("error"))
             .unwrap_or(&self.text)
+    }
+}
+
+/// Blanks keys in every string of `value`, however deeply nested.
+fn redact_strings(value: &mut Json) {
+    match value {
+        Json::String(text) => *text = redact_keys(text),
+        Json::Array(items) => items.iter_mut().for_each(redact_strings),
+        Json::Object(map) => map.values_mut().for_each(redact_strings),
+        Json::Null | Json::Bool(_) | Json::Number(_) => {}
     }
 }
 
