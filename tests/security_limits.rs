@@ -232,6 +232,26 @@ async fn oversized_request_heads_get_431() {
     wait_for(&mut counts, |c| c.header_too_large == 4).await;
 }
 
+/// The admin port applies the same head limits.
+#[tokio::test]
+async fn the_admin_port_applies_the_head_limits() {
+    let upstream = FakeUpstream::start(|_| Reply::ok()).await;
+    let proxy = start_proxy_with(&upstream.url, &[("limits.max_header_bytes", "8192")], env_with_key()).await;
+    let mut counts = proxy.app.limit_counters().subscribe();
+    let admin = start_admin(&proxy.app).await;
+    let addr: std::net::SocketAddr = admin.trim_start_matches("http://").parse().expect("admin address");
+    let big = format!(
+        "GET /live HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: {}\r\nConnection: close\r\n\r\n",
+        "a".repeat(10_000)
+    );
+    let response = raw_exchange(addr, big.as_bytes()).await;
+    assert!(response.starts_with("HTTP/1.1 431"), "{response}");
+    assert!(response.contains("limits.max_header_bytes"), "{response}");
+    wait_for(&mut counts, |c| c.header_too_large == 1).await;
+    let fits = "GET /live HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    assert!(raw_exchange(addr, fits.as_bytes()).await.starts_with("HTTP/1.1 200"));
+}
+
 /// On h2c the same limits give the same explained 431, not h2's own bare refusal.
 #[tokio::test]
 async fn oversized_h2c_heads_get_the_explained_431() {

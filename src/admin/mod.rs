@@ -16,7 +16,9 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 use crate::connection;
+use crate::limit_counters::LimitEvent;
 use crate::proxy::allowlist::host_of;
+use crate::proxy::ReceivedHead;
 use crate::server::ACCEPT_RETRY;
 use crate::App;
 
@@ -45,7 +47,12 @@ pub async fn serve_admin(listener: TcpListener, app: App, shutdown: impl Future<
         let (app, builder) = (app.clone(), builder.clone());
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |request| {
-                let response = if hosts.allows(&app, &request) {
+                let oversized = app.shared().head_limits.exceeded_by(ReceivedHead::of(&request));
+                let response = if let Some(what) = oversized {
+                    app.limit_counters().record(LimitEvent::HeaderTooLarge);
+                    tracing::warn!("admin request head too large: {what}; answered 431");
+                    text(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, HEAD_TOO_LARGE)
+                } else if hosts.allows(&app, &request) {
                     route(&app, &request)
                 } else {
                     text(StatusCode::FORBIDDEN, HOST_REFUSED)
@@ -56,6 +63,8 @@ pub async fn serve_admin(listener: TcpListener, app: App, shutdown: impl Future<
         });
     }
 }
+
+const HEAD_TOO_LARGE: &str = "request head too large: over limits.max_header_bytes or limits.max_headers\n";
 
 const HOST_REFUSED: &str = "host not allowed: on a loopback address the admin endpoints answer only to \
 localhost names, so a web page cannot read them through DNS rebinding; use http://127.0.0.1:PORT or \

@@ -45,26 +45,11 @@ pub fn check<B>(shared: &Shared, request: &Request<B>) -> Result<(), ProxyError>
         .get::<ReceivedHead>()
         .copied()
         .unwrap_or_else(|| ReceivedHead::of(request));
-    let limits = &shared.head_limits;
-    let refused = if head.bytes > limits.max_bytes {
-        ProxyError::HeaderTooLarge {
-            what: format!(
-                "about {} bytes, over limits.max_header_bytes ({})",
-                head.bytes, limits.max_bytes
-            ),
-        }
-    } else if head.headers > limits.max_headers {
-        ProxyError::HeaderTooLarge {
-            what: format!(
-                "{} header fields, over limits.max_headers ({})",
-                head.headers, limits.max_headers
-            ),
-        }
-    } else {
+    let Some(what) = shared.head_limits.exceeded_by(head) else {
         return Ok(());
     };
     shared.limit_counters.record(LimitEvent::HeaderTooLarge);
-    Err(refused)
+    Err(ProxyError::HeaderTooLarge { what })
 }
 
 /// The two limits, from the configuration.
@@ -72,6 +57,25 @@ pub fn check<B>(shared: &Shared, request: &Request<B>) -> Result<(), ProxyError>
 pub struct HeadLimits {
     pub max_bytes: usize,
     pub max_headers: usize,
+}
+
+impl HeadLimits {
+    /// Which limit `head` is over, in words; `None` within both.
+    pub fn exceeded_by(&self, head: ReceivedHead) -> Option<String> {
+        if head.bytes > self.max_bytes {
+            Some(format!(
+                "about {} bytes, over limits.max_header_bytes ({})",
+                head.bytes, self.max_bytes
+            ))
+        } else if head.headers > self.max_headers {
+            Some(format!(
+                "{} header fields, over limits.max_headers ({})",
+                head.headers, self.max_headers
+            ))
+        } else {
+            None
+        }
+    }
 }
 
 #[cfg(test)]
