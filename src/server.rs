@@ -10,7 +10,7 @@ use tower::ServiceExt;
 
 use crate::connection;
 use crate::listener::{Listener, Peer};
-use crate::proxy::{self, ClientAddr, ReceivedHead};
+use crate::proxy::{self, Arrival, ClientAddr, ReceivedHead};
 use crate::workers::Workers;
 use crate::App;
 
@@ -82,12 +82,12 @@ pub async fn serve(listener: impl Into<Listener>, app: App, shutdown: impl Futur
         let per_connection = stacks[worker]
             .clone()
             .map_request(move |mut request: http::Request<_>| {
-                // Measured before any layer adds a header of its own.
-                let head = ReceivedHead::of(&request);
-                request.extensions_mut().insert(head);
-                if let Some(client) = &client {
-                    request.extensions_mut().insert(client.clone());
-                }
+                let arrival = Arrival {
+                    client: client.clone(),
+                    // Measured before any layer adds a header of its own.
+                    head: ReceivedHead::of(&request),
+                };
+                request.extensions_mut().insert(arrival);
                 request
             });
         let ctx = ctx.clone();

@@ -17,7 +17,7 @@ use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
 use super::counted_body::{CountedBody, ObservedBody};
-use super::{ClientAddr, ProxyBody, Shared};
+use super::{Arrival, ProxyBody, Shared};
 use crate::access_json;
 use crate::diagnosis::{DIAGNOSIS_HEADER, ERROR_HEADER};
 use crate::secret::LoadedKey;
@@ -92,7 +92,8 @@ where
             user_agent: request.headers().get(USER_AGENT).cloned(),
             client: request
                 .extensions()
-                .get::<ClientAddr>()
+                .get::<Arrival>()
+                .and_then(|arrival| arrival.client.as_ref())
                 .map(|client| client.text.clone()),
             key: self.shared.keys.snapshot(),
             bytes_in: Arc::default(),

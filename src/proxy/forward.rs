@@ -11,7 +11,7 @@ use http::{HeaderName, Request, Response, Version};
 use http_body_util::BodyExt;
 use tower::Service;
 
-use super::{access_log, hop_by_hop, ClientAddr, ProxyBody, ProxyError, RequestFacts, Shared};
+use super::{access_log, hop_by_hop, Arrival, ProxyBody, ProxyError, RequestFacts, Shared};
 use crate::client::UpstreamClient;
 use crate::diagnosis;
 
@@ -94,7 +94,11 @@ fn upstream_request(shared: &Shared, request: Request<ProxyBody>) -> Request<Pro
     // The client's hop-by-hop headers are gone already (the credentials step strips them before
     // injecting the key); Host is rebuilt by the client from the upstream URI.
     parts.headers.remove(HOST);
-    if let Some(client) = parts.extensions.get::<ClientAddr>() {
+    if let Some(client) = parts
+        .extensions
+        .get::<Arrival>()
+        .and_then(|arrival| arrival.client.as_ref())
+    {
         append_forwarded_for(&mut parts.headers, &client.forwarded_for);
     }
     parts

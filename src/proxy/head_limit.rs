@@ -6,7 +6,7 @@
 
 use http::Request;
 
-use super::{ProxyError, Shared};
+use super::{Arrival, ProxyError, Shared};
 use crate::limit_counters::LimitEvent;
 
 /// The request head as it arrived, measured by the server before the request path.
@@ -42,9 +42,8 @@ fn head_size<B>(request: &Request<B>) -> usize {
 pub fn check<B>(shared: &Shared, request: &Request<B>) -> Result<(), ProxyError> {
     let head = request
         .extensions()
-        .get::<ReceivedHead>()
-        .copied()
-        .unwrap_or_else(|| ReceivedHead::of(request));
+        .get::<Arrival>()
+        .map_or_else(|| ReceivedHead::of(request), |arrival| arrival.head);
     let Some(what) = shared.head_limits.exceeded_by(head) else {
         return Ok(());
     };

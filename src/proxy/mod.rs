@@ -55,6 +55,15 @@ pub type ProxyBody = BoxBody<Bytes, hyper::Error>;
 pub const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 pub const X_TENANT_ID: HeaderName = HeaderName::from_static("x-tenant-id");
 
+/// What the server knows of a request as it arrives, before the request path: the one
+/// extension it adds (one, so the request's extension map does not grow twice).
+#[derive(Debug, Clone)]
+pub struct Arrival {
+    /// `None` on a unix socket.
+    pub client: Option<ClientAddr>,
+    pub head: ReceivedHead,
+}
+
 /// The address of the downstream client in the forms requests need it, formatted once per
 /// connection by the server.
 #[derive(Debug, Clone)]
