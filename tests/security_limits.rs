@@ -157,9 +157,8 @@ async fn a_busy_connection_outlives_the_header_timeout() {
     let _ = connection.await;
 }
 
-#[tokio::test]
-async fn oversized_request_heads_get_431() {
-    let logs = CapturedLogs::global();
+/// A proxy with heads limited to 8192 bytes and 20 fields.
+async fn proxy_with_small_head_limits() -> (FakeUpstream, ProxyHandle) {
     let upstream = FakeUpstream::start(|_| Reply::ok()).await;
     let proxy = start_proxy_with(
         &upstream.url,
@@ -167,6 +166,13 @@ async fn oversized_request_heads_get_431() {
         env_with_key(),
     )
     .await;
+    (upstream, proxy)
+}
+
+#[tokio::test]
+async fn oversized_request_heads_get_431() {
+    let logs = CapturedLogs::global();
+    let (upstream, proxy) = proxy_with_small_head_limits().await;
     let mut counts = proxy.app.limit_counters().subscribe();
 
     // Over max_header_bytes: answered by the proxy with its diagnosis, and logged.
@@ -235,8 +241,7 @@ async fn oversized_request_heads_get_431() {
 /// The admin port applies the same head limits.
 #[tokio::test]
 async fn the_admin_port_applies_the_head_limits() {
-    let upstream = FakeUpstream::start(|_| Reply::ok()).await;
-    let proxy = start_proxy_with(&upstream.url, &[("limits.max_header_bytes", "8192")], env_with_key()).await;
+    let (_upstream, proxy) = proxy_with_small_head_limits().await;
     let mut counts = proxy.app.limit_counters().subscribe();
     let admin = start_admin(&proxy.app).await;
     let addr: std::net::SocketAddr = admin.trim_start_matches("http://").parse().expect("admin address");
@@ -255,13 +260,7 @@ async fn the_admin_port_applies_the_head_limits() {
 /// On h2c the same limits give the same explained 431, not h2's own bare refusal.
 #[tokio::test]
 async fn oversized_h2c_heads_get_the_explained_431() {
-    let upstream = FakeUpstream::start(|_| Reply::ok()).await;
-    let proxy = start_proxy_with(
-        &upstream.url,
-        &[("limits.max_header_bytes", "8192"), ("limits.max_headers", "20")],
-        env_with_key(),
-    )
-    .await;
+    let (upstream, proxy) = proxy_with_small_head_limits().await;
     let mut counts = proxy.app.limit_counters().subscribe();
     let stream = TcpStream::connect(proxy.addr).await.expect("connect");
     let (mut h2, connection) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
