@@ -51,7 +51,12 @@ fn meant(word: &str) -> Option<&'static str> {
         .iter()
         .find(|(alias, _)| *alias == word)
         .map(|(_, level)| *level)
-        .or_else(|| LEVELS.into_iter().find(|level| strsim::osa_distance(level, &word) <= 1))
+        // A slip of one letter in a level's name (numeric levels are no names to misspell).
+        .or_else(|| {
+            LEVELS
+                .into_iter()
+                .find(|level| level.len() > 1 && strsim::osa_distance(level, &word) <= 1)
+        })
 }
 
 #[cfg(test)]

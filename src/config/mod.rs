@@ -90,6 +90,19 @@ impl ConfigError {
 }
 
 impl Settings {
+    /// Whether a source is a command, which [`Settings::redacted`] shows without its arguments:
+    /// printed settings then need the whole command put back before they load.
+    pub fn has_command_source(&self) -> bool {
+        [
+            Some(&self.key.source),
+            self.workspace_id_source.as_ref(),
+            self.client_token.source.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .any(|source| source.trim_start().starts_with("command:"))
+    }
+
     /// The settings as `langsmith-proxy config` prints them: each source through
     /// [`shown_source`], so a command's arguments stay out of the terminal and pasted issues.
     pub fn redacted(&self) -> Self {
@@ -106,21 +119,6 @@ impl Settings {
             *source = shown_source(source);
         }
         shown
-    }
-}
-
-impl Settings {
-    /// Whether a source is a command, which [`Settings::redacted`] shows without its arguments:
-    /// printed settings then need the whole command put back before they load.
-    pub fn has_command_source(&self) -> bool {
-        [
-            Some(&self.key.source),
-            self.workspace_id_source.as_ref(),
-            self.client_token.source.as_ref(),
-        ]
-        .into_iter()
-        .flatten()
-        .any(|source| source.trim_start().starts_with("command:"))
     }
 }
 

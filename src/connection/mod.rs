@@ -172,7 +172,11 @@ fn record_end(error: &BoxError, request_started: bool, counters: &LimitCounters,
     match error.downcast_ref::<hyper::Error>() {
         Some(error) if error.is_parse_too_large() => {
             counters.record(LimitEvent::HeaderTooLarge);
-            tracing::warn!(%peer, "request head over limits.max_headers, or over the read buffer (256 KiB, or limits.max_header_bytes if larger): answered 431 (414 for a request target over 64 KiB) and closed");
+            tracing::warn!(
+                %peer,
+                "request head over limits.max_headers, or over the read buffer ({} KiB, or limits.max_header_bytes if larger): answered 431 (414 for a request target over 64 KiB) and closed",
+                READ_BUFFER_MAX / 1024
+            );
         }
         Some(error) if error.is_timeout() && request_started => {
             counters.record(LimitEvent::HeaderTimeout);
