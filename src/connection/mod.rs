@@ -192,7 +192,8 @@ fn record_end(error: &BoxError, request_started: bool, counters: &LimitCounters,
 }
 
 /// Answers a connection over `limits.max_connections` with 503 `too_many_connections` and
-/// closes it; it holds no slot and lives at most one header timeout.
+/// closes it, lingering like any other close so that a client still uploading reads the 503
+/// rather than a reset; it holds no slot and lives at most one header timeout.
 pub fn refuse(stream: Stream, peer: Peer, shared: Arc<Shared>, ctx: &Context) {
     let limit = ctx.limits.max_connections;
     ctx.counters.record(LimitEvent::ConnectionRefused);
@@ -209,8 +210,8 @@ pub fn refuse(stream: Stream, peer: Peer, shared: Arc<Shared>, ctx: &Context) {
     });
     let bound = ctx.limits.header_read_timeout;
     tokio::spawn(async move {
-        let connection = builder.serve_connection(TokioIo::new(stream), service);
-        let _ = tokio::time::timeout(bound, connection).await;
+        let io = TokioIo::new(Tracked::new(stream, Activity::new()));
+        let _ = tokio::time::timeout(bound, builder.serve_connection(io, service)).await;
         drop(refusing);
     });
 }
