@@ -13,7 +13,11 @@ impl MakeRequestId for RandomRequestId {
     fn make_request_id<B>(&mut self, _request: &Request<B>) -> Option<RequestId> {
         let mut text = Uuid::encode_buffer();
         let text = Uuid::new_v4().hyphenated().encode_lower(&mut text);
-        HeaderValue::from_str(text).ok().map(RequestId::new)
+        let mut value = HeaderValue::from_str(text).ok()?;
+        // A value new on every request would only churn an HTTP/2 connection's HPACK table (each
+        // one inserted, evicting reusable entries); "never indexed" sends it as a plain literal.
+        value.set_sensitive(true);
+        Some(RequestId::new(value))
     }
 }
 
@@ -38,5 +42,11 @@ mod tests {
         }
         let distinct: std::collections::HashSet<_> = ids.iter().collect();
         assert_eq!(distinct.len(), ids.len());
+    }
+
+    #[test]
+    fn ids_stay_out_of_the_hpack_table() {
+        let id = RandomRequestId.make_request_id(&Request::new(())).expect("an id");
+        assert!(id.header_value().is_sensitive());
     }
 }
