@@ -121,7 +121,8 @@ impl Upstream {
     /// The upstream URI for a request's path and query, which are kept byte for byte.
     ///
     /// With a base path (self-hosted `https://host/api/v1`), paths already under `/api/` and
-    /// SCIM's `/scim/` go to the origin; every other path goes under the base path.
+    /// SCIM's `/scim/` go to the origin; every other path goes under the base path. `OPTIONS *`
+    /// asks about the server, not a resource, so its `*` is kept.
     pub fn target(&self, path_and_query: &PathAndQuery) -> Uri {
         let path_and_query = if self.goes_to_origin(path_and_query.path()) {
             path_and_query.clone()
@@ -138,7 +139,11 @@ impl Upstream {
     }
 
     fn goes_to_origin(&self, path: &str) -> bool {
-        self.base_path.is_empty() || path.starts_with("/api/") || path == "/api" || path.starts_with("/scim/")
+        self.base_path.is_empty()
+            || path.starts_with("/api/")
+            || path == "/api"
+            || path.starts_with("/scim/")
+            || path == "*"
     }
 }
 
@@ -230,6 +235,8 @@ mod tests {
         );
         assert_eq!(target(base, "/scim/v2/Users"), "https://ls.example.com/scim/v2/Users");
         assert_eq!(target(base, "/apis"), "https://ls.example.com/api/v1/apis");
+        let asterisk = parse(base).expect("upstream").target(&PathAndQuery::from_static("*"));
+        assert_eq!(asterisk.path_and_query().map(PathAndQuery::as_str), Some("*"));
     }
 
     #[test]
