@@ -51,7 +51,7 @@ pub async fn run(app: &App) -> Option<(Report, std::sync::Arc<LoadedKey>)> {
             return Some((report(Verdict::Unreachable, None, &record), key))
         }
     };
-    let upstream_body = UpstreamBody::parse(body.as_bytes(), None);
+    let upstream_body = UpstreamBody::parse(body.as_bytes(), None, key.key.header_value().as_bytes());
     let diagnosis = classify(&Evidence {
         status,
         method: &Method::GET,

@@ -5,7 +5,7 @@ use http::{Method, StatusCode};
 use serde_json::{Map, Value as Json};
 
 use crate::key_check::CheckRecord;
-use crate::secret::{redact_keys, KeyKind};
+use crate::secret::{redact_sent_key, KeyKind};
 
 /// An upstream error body, read up to a bound. LangSmith answers `{"detail": ...}` (older,
 /// FastAPI) or `{"error": ...}\n` (newer, Go); anything else is kept as text.
@@ -20,21 +20,19 @@ pub struct UpstreamBody {
 pub const QUOTED_BODY: usize = 1024;
 
 impl UpstreamBody {
-    pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Self {
+    /// `sent_key` is the key that went upstream (empty when it was not the proxy's): quoted in
+    /// the summary, logs and the response, a body that echoes the request (headers nested in a
+    /// debug member, say) must not make the proxy repeat it, nor any other key.
+    pub fn parse(bytes: &[u8], content_type: Option<&str>, sent_key: &[u8]) -> Self {
         let json = match serde_json::from_slice::<Json>(bytes) {
             Ok(Json::Object(mut map)) => {
-                // Quoted in the summary, logs and the response: a server that echoes the
-                // request (headers nested in a debug member, say) must not make the proxy repeat
-                // the key it injected.
-                map.values_mut().for_each(redact_strings);
+                map.values_mut().for_each(|value| redact_strings(value, sent_key));
                 Some(map)
             }
             _ => None,
         };
         let head = &bytes[..bytes.len().min(QUOTED_BODY)];
-        // Quoted in responses and logs: a server that echoes request headers must not make the
-        // proxy repeat the key it injected.
-        let text = redact_keys(String::from_utf8_lossy(head).trim());
+        let text = redact_sent_key(String::from_utf8_lossy(head).trim(), sent_key);
         let looks_html = text.starts_with('<') && text.to_ascii_lowercase().contains("<html");
         let is_html = json.is_none() && (content_type.is_some_and(|ct| ct.contains("text/html")) || looks_html);
         Self { json, text, is_html }
@@ -57,11 +55,11 @@ impl UpstreamBody {
 }
 
 /// Blanks keys in every string of `value`, however deeply nested.
-fn redact_strings(value: &mut Json) {
+fn redact_strings(value: &mut Json, sent_key: &[u8]) {
     match value {
-        Json::String(text) => *text = redact_keys(text),
-        Json::Array(items) => items.iter_mut().for_each(redact_strings),
-        Json::Object(map) => map.values_mut().for_each(redact_strings),
+        Json::String(text) => *text = redact_sent_key(text, sent_key),
+        Json::Array(items) => items.iter_mut().for_each(|item| redact_strings(item, sent_key)),
+        Json::Object(map) => map.values_mut().for_each(|item| redact_strings(item, sent_key)),
         Json::Null | Json::Bool(_) | Json::Number(_) => {}
     }
 }

@@ -76,11 +76,12 @@ pub async fn probe(
             error: format!("no answer within {}", humantime::format_duration(timeout)),
         },
         Ok(Err(error)) => Health::Unreachable { error },
-        Ok(Ok((status, body))) => interpret(status, &body),
+        Ok(Ok((status, body))) => interpret(status, &body, key.as_bytes()),
     }
 }
 
-fn interpret(status: StatusCode, body: &[u8]) -> Health {
+/// `key` is the key sent, blanked from what is quoted of the answer.
+fn interpret(status: StatusCode, body: &[u8], key: &[u8]) -> Health {
     if status.is_success() {
         return match serde_json::from_slice::<Vec<WorkspaceItem>>(body) {
             Ok(items) => Health::Valid {
@@ -101,7 +102,10 @@ fn interpret(status: StatusCode, body: &[u8]) -> Health {
         };
     }
     // Logged: an upstream that echoes request headers must not put the key in the log.
-    let text = crate::secret::redact_keys(String::from_utf8_lossy(&body[..body.len().min(REPORTED_BODY)]).trim());
+    let text = crate::secret::redact_sent_key(
+        String::from_utf8_lossy(&body[..body.len().min(REPORTED_BODY)]).trim(),
+        key,
+    );
     if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
         Health::Rejected {
             status: status.as_u16(),
@@ -118,29 +122,39 @@ fn interpret(status: StatusCode, body: &[u8]) -> Health {
 mod tests {
     use super::*;
 
+    const KEY: &[u8] = b"sk-not-a-langsmith-key-1234";
+
     #[test]
     fn reads_workspaces_and_rejections() {
         let body = br#"[{"id":"w1","display_name":"Prod","role_name":"Viewer","read_only":true,"permissions":["runs:read"],"tenant_handle":"p"}]"#;
-        let Health::Valid { workspaces } = interpret(StatusCode::OK, body) else {
+        let Health::Valid { workspaces } = interpret(StatusCode::OK, body, KEY) else {
             panic!("expected valid");
         };
         assert_eq!(workspaces[0].name, "Prod");
         assert_eq!(workspaces[0].role_name.as_deref(), Some("Viewer"));
         assert!(workspaces[0].read_only);
         assert_eq!(
-            interpret(StatusCode::UNAUTHORIZED, b"{\"detail\":\"Invalid token\"}"),
+            interpret(StatusCode::UNAUTHORIZED, b"{\"detail\":\"Invalid token\"}", KEY),
             Health::Rejected {
                 status: 401,
                 body: "{\"detail\":\"Invalid token\"}".into()
             }
         );
         assert!(matches!(
-            interpret(StatusCode::OK, b"<html>"),
+            interpret(StatusCode::OK, b"<html>", KEY),
             Health::Unreachable { .. }
         ));
         assert!(matches!(
-            interpret(StatusCode::BAD_GATEWAY, b""),
+            interpret(StatusCode::BAD_GATEWAY, b"", KEY),
             Health::Unreachable { .. }
         ));
+        // An answer that echoes the key sent, whatever its shape, is quoted without it.
+        assert_eq!(
+            interpret(StatusCode::FORBIDDEN, b"bad key sk-not-a-langsmith-key-1234", KEY),
+            Health::Rejected {
+                status: 403,
+                body: "bad key [key redacted]".into()
+            }
+        );
     }
 }

@@ -119,7 +119,11 @@ async fn explain(shared: Arc<Shared>, facts: RequestFacts, response: Response<Pr
         .headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
-    let upstream_body = UpstreamBody::parse(&raw, content_type);
+    let sent_key = match &facts.credential {
+        Credential::Proxy(loaded) => loaded.key.header_value().as_bytes(),
+        Credential::Client | Credential::None => &[],
+    };
+    let upstream_body = UpstreamBody::parse(&raw, content_type, sent_key);
 
     let rejected = status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN;
     if let (true, Credential::Proxy(_), Some(check)) = (rejected, &facts.credential, &shared.key_check) {

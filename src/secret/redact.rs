@@ -6,20 +6,40 @@ pub const KEY_PREFIXES: [&str; 2] = ["lsv2_", "ls__"];
 
 const REDACTED: &str = "[key redacted]";
 
-/// `text` with each key-shaped token (from a key prefix to the next space, quote or
-/// separator) replaced by `[key redacted]`; the rest is kept as it was.
+/// Key prefixes as LangSmith's own messages name them, with nothing of a key after them.
+const BARE_PREFIXES: [&str; 6] = ["ls__", "lsv2_", "lsv2_pt", "lsv2_pt_", "lsv2_sk", "lsv2_sk_"];
+
+/// `text` with each key-shaped token (from a key prefix, in any case, to the next space, quote
+/// or separator) replaced by `[key redacted]`; the rest is kept as it was. A prefix alone (LangSmith's
+/// own "create an lsv2_pt_ key") is not a key and is kept.
 pub fn redact_keys(text: &str) -> String {
+    let lower = text.to_ascii_lowercase();
     let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = first_prefix(rest) {
-        out.push_str(&rest[..start]);
-        let token = &rest[start..];
-        let end = token.find(ends_token).unwrap_or(token.len());
+    let mut done = 0;
+    let mut from = 0;
+    while let Some(start) = first_prefix(&lower[from..]).map(|at| from + at) {
+        let end = lower[start..].find(ends_token).map_or(text.len(), |len| start + len);
+        if BARE_PREFIXES.contains(&&lower[start..end]) {
+            from = end;
+            continue;
+        }
+        out.push_str(&text[done..start]);
         out.push_str(REDACTED);
-        rest = &token[end..];
+        done = end;
+        from = end;
     }
-    out.push_str(rest);
+    out.push_str(&text[done..]);
     out
+}
+
+/// `text` with `sent` (a key the proxy sent, whatever its shape) and every key-shaped token
+/// blanked: an upstream that echoes the request must not make the proxy repeat a key that does
+/// not look like a LangSmith key.
+pub fn redact_sent_key(text: &str, sent: &[u8]) -> String {
+    match std::str::from_utf8(sent) {
+        Ok(sent) if !sent.is_empty() && text.contains(sent) => redact_keys(&text.replace(sent, REDACTED)),
+        _ => redact_keys(text),
+    }
 }
 
 /// `text` with the user and password of every `scheme://user:password@host` replaced by `…`:
@@ -67,6 +87,23 @@ mod tests {
             "\"[key redacted]\", x=[key redacted];"
         );
         assert_eq!(redact_keys("no key here, lsv2 alone"), "no key here, lsv2 alone");
+        assert_eq!(redact_keys("LSV2_PT_ABC_123 x"), "[key redacted] x");
+    }
+
+    #[test]
+    fn prefixes_alone_are_kept() {
+        let message = "API keys starting with ls__ are retired; create an lsv2_pt_ or lsv2_sk_ key";
+        assert_eq!(redact_keys(message), message);
+        assert_eq!(redact_keys("ls__ ls__x"), "ls__ [key redacted]");
+    }
+
+    #[test]
+    fn the_sent_key_is_blanked_whatever_its_shape() {
+        assert_eq!(
+            redact_sent_key("got sk-proj-abc123 and lsv2_sk_9", b"sk-proj-abc123"),
+            "got [key redacted] and [key redacted]"
+        );
+        assert_eq!(redact_sent_key("nothing", b""), "nothing");
     }
 
     #[test]

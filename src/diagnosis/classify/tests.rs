@@ -90,7 +90,7 @@ fn row(name: &'static str, status: u16, body: &'static str, expect: Code) -> Row
 }
 
 fn classify_row(row: &Row) -> Diagnosis {
-    let body = UpstreamBody::parse(row.body.as_bytes(), row.content_type);
+    let body = UpstreamBody::parse(row.body.as_bytes(), row.content_type, b"");
     let credential = match (row.client_key, row.kind) {
         (true, _) => CredentialEvidence::Client,
         (false, Some(kind)) => CredentialEvidence::Proxy {
