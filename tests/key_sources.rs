@@ -272,6 +272,10 @@ async fn an_emptied_key_file_keeps_the_old_key_and_logs_why() {
 
     std::fs::write(&path, "").expect("truncate");
     wait_for_reloads(&proxy, |c| c.failed >= 1).await;
+    // The same failure again is logged once at ERROR, then at debug: a watch firing on a broken
+    // file must not flood the log.
+    std::fs::write(&path, "").expect("truncate again");
+    wait_for_reloads(&proxy, |c| c.failed >= 2).await;
     let (response, _) = get(&proxy.url("/info")).await;
     assert_eq!(response.status(), 200);
     assert_eq!(upstream.keys_seen(), [numbered_key(1)]);
@@ -286,6 +290,19 @@ async fn an_emptied_key_file_keeps_the_old_key_and_logs_why() {
     assert_eq!(upstream.keys_seen(), [numbered_key(1), numbered_key(2)]);
 
     let text = logs.text();
+    let this_file = |line: &&str| line.contains(&spec);
+    let errors = text
+        .lines()
+        .filter(this_file)
+        .filter(|l| l.contains("\"ERROR\""))
+        .count();
+    assert_eq!(errors, 1, "{text}");
+    assert!(
+        text.lines()
+            .filter(this_file)
+            .any(|l| l.contains("failed again, the same way")),
+        "{text}"
+    );
     assert!(text.contains("key reload failed"), "{text}");
     assert!(text.contains("the key is empty"), "{text}");
     assert!(text.contains("key reloaded"), "{text}");

@@ -136,6 +136,90 @@ async fn kubernetes_secret_swapped_under_load_fails_no_request() {
     proxy.stop().await;
 }
 
+/// A file written beside the key (the proxy's own log under `nohup`, say) is not the key: each
+/// write used to re-read the key, and a failing re-read's log line then caused the next one.
+#[tokio::test]
+async fn writes_beside_the_key_file_do_not_reread_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key_path = dir.path().join("key");
+    std::fs::write(&key_path, numbered_key(0)).expect("key");
+    let upstream = FakeUpstream::start(|_| Reply::ok()).await;
+    let source = format!("file:{}", key_path.display());
+    let proxy = start_proxy_with(&upstream.url, &[("key.source", &source)], Env::default()).await;
+    let log = dir.path().join("proxy.log");
+    for n in 0..20 {
+        std::fs::write(&log, format!("line {n}\n")).expect("log");
+        // A request between writes gives the watch time to act on each.
+        let (response, _) = get(&proxy.url("/info")).await;
+        assert_eq!(response.status(), 200);
+    }
+    std::fs::write(&key_path, numbered_key(1)).expect("new key");
+    let rotated = async {
+        while upstream.keys_seen().last() != Some(&numbered_key(1)) {
+            get(&proxy.url("/info")).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), rotated)
+        .await
+        .expect("the new key was picked up");
+    let counts = counts(&proxy);
+    assert_eq!(counts.reloaded, 1, "{counts:?}");
+    // At most the one read as the watch began.
+    assert!(counts.unchanged <= 1, "{counts:?}");
+    proxy.stop().await;
+}
+
+/// A key file rewritten in place, in pieces, is read once its writer closes it: never half
+/// written (a truncated key sent upstream fails every request), never empty. The watcher reports
+/// closes on Linux; elsewhere a write is all it sees.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_key_file_written_in_pieces_is_read_when_complete() {
+    use std::io::Write;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key_path = dir.path().join("key");
+    std::fs::write(&key_path, numbered_key(0)).expect("key");
+    let upstream = FakeUpstream::start(|_| Reply::ok()).await;
+    let source = format!("file:{}", key_path.display());
+    let proxy = start_proxy_with(&upstream.url, &[("key.source", &source)], Env::default()).await;
+    // The watch reads once as it begins; that read must not meet the half-written key.
+    let watching = async {
+        while counts(&proxy).unchanged == 0 {
+            get(&proxy.url("/info")).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), watching)
+        .await
+        .expect("the watch began");
+    let new_key = numbered_key(1);
+    let (first, rest) = new_key.split_at(20);
+    let mut writer = std::fs::File::create(&key_path).expect("truncated");
+    for piece in [first, rest] {
+        writer.write_all(piece.as_bytes()).expect("piece");
+        writer.flush().expect("flushed");
+        for _ in 0..5 {
+            let (response, _) = get(&proxy.url("/info")).await;
+            assert_eq!(response.status(), 200);
+        }
+    }
+    drop(writer);
+    let rotated = async {
+        while upstream.keys_seen().last() != Some(&new_key) {
+            get(&proxy.url("/info")).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), rotated)
+        .await
+        .expect("the new key was picked up");
+    for sent in upstream.keys_seen() {
+        assert!(sent == numbered_key(0) || sent == new_key, "sent {sent:?}");
+    }
+    let counts = counts(&proxy);
+    assert_eq!((counts.reloaded, counts.failed), (1, 0), "{counts:?}");
+    proxy.stop().await;
+}
+
 /// A `command:` source printing what `file` holds, so a test can change the key at its source
 /// without the file watch (which only `file:` sources have) noticing.
 struct CommandKey {

@@ -1,13 +1,16 @@
 //! Follows a `file:` key through rotation. The directory holding the file is watched, not the
 //! file: Kubernetes updates a secret mount by writing a new timestamped directory and renaming
 //! a `..data_tmp` symlink over `..data`, so the file's own inode never changes; editors and
-//! `mv` replace it too. Events are coalesced: however many arrive during a read, one more read
-//! follows, and it sees the latest content.
+//! `mv` replace it too. Only events about the key file's name (or Kubernetes' `..`-named entries)
+//! count: a log file written beside the key must not make every log line a re-read (and a
+//! failing re-read's log line another). Events are coalesced: however many arrive during a read,
+//! one more read follows, and it sees the latest content.
 
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use notify::event::{AccessKind, AccessMode};
+use notify::event::{AccessKind, AccessMode, ModifyKind};
 use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -29,10 +32,11 @@ impl FileWatch {
             return None;
         };
         let dir = watched_dir(path);
+        let name = path.file_name().map(OsStr::to_owned).unwrap_or_default();
         let wake = Arc::new(Notify::new());
         let waker = wake.clone();
         let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
-            Ok(event) if !worth_a_read(&event.kind) => {}
+            Ok(event) if !worth_a_read(&event.kind) || !concerns_the_key(&event.paths, &name) => {}
             Ok(_) => waker.notify_one(),
             Err(error) => {
                 // Lost events (a queue overflow, say): read again to be sure.
@@ -87,13 +91,25 @@ fn watched_dir(path: &Path) -> PathBuf {
 }
 
 /// Opening and reading (the proxy's own reads among them) change nothing; a writer closing
-/// the file means it is complete.
+/// the file means it is complete. Where the watcher reports that close (Linux), the writes
+/// before it are not read: a key written in pieces would be sent half-written.
 fn worth_a_read(kind: &EventKind) -> bool {
     match kind {
         EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
         EventKind::Access(_) => false,
+        EventKind::Modify(ModifyKind::Data(_)) => !cfg!(target_os = "linux"),
         _ => true,
     }
+}
+
+/// Whether an event names the key file, or one of the `..data`-style entries through which
+/// Kubernetes swaps a whole secret mount. An event naming no path (a rescan) may be anything.
+fn concerns_the_key(paths: &[PathBuf], key_name: &OsString) -> bool {
+    paths.is_empty()
+        || paths
+            .iter()
+            .filter_map(|path| path.file_name())
+            .any(|name| name == key_name.as_os_str() || name.as_encoded_bytes().starts_with(b".."))
 }
 
 #[cfg(test)]
@@ -110,6 +126,21 @@ mod tests {
     fn ignores_reads() {
         assert!(!worth_a_read(&EventKind::Access(AccessKind::Open(AccessMode::Read))));
         assert!(worth_a_read(&EventKind::Access(AccessKind::Close(AccessMode::Write))));
-        assert!(worth_a_read(&EventKind::Modify(notify::event::ModifyKind::Any)));
+        assert!(worth_a_read(&EventKind::Modify(ModifyKind::Any)));
+        assert!(worth_a_read(&EventKind::Modify(ModifyKind::Name(
+            notify::event::RenameMode::Any
+        ))));
+    }
+
+    #[test]
+    fn only_the_key_and_kubernetes_entries_count() {
+        let key = OsString::from("api-key");
+        let event = |name: &str| vec![PathBuf::from("/run/secrets").join(name)];
+        assert!(concerns_the_key(&event("api-key"), &key));
+        assert!(concerns_the_key(&event("..data"), &key));
+        assert!(concerns_the_key(&event("..2026_11_25_10_00_00.123"), &key));
+        assert!(concerns_the_key(&[], &key));
+        assert!(!concerns_the_key(&event("proxy.log"), &key));
+        assert!(!concerns_the_key(&event("api-key.swp"), &key));
     }
 }

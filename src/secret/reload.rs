@@ -103,6 +103,9 @@ pub struct KeyReloader {
     /// The re-read a 401 started, and whether it has finished.
     reread: std::sync::Mutex<Option<(Reread, Arc<AtomicBool>)>>,
     background: Arc<Background>,
+    /// The last failed read's error, logged once at ERROR: the same failure again (a watch
+    /// firing repeatedly on a broken file) is logged at debug, so the log cannot flood.
+    last_failure: std::sync::Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for KeyReloader {
@@ -135,6 +138,7 @@ impl KeyReloader {
             running: tokio::sync::Mutex::new(None),
             reread: std::sync::Mutex::new(None),
             background,
+            last_failure: std::sync::Mutex::new(None),
         }
     }
 
@@ -275,12 +279,31 @@ impl KeyReloader {
         let old = self.keys.snapshot();
         let old_fingerprint = old.as_ref().map_or("none", |k| k.key.fingerprint());
         let old_hint = old.as_ref().map_or("none", |k| k.key.hint());
+        let repeated_failure = {
+            let mut last = self.last_failure.lock().unwrap_or_else(PoisonError::into_inner);
+            let failure = read.as_ref().err();
+            let repeated = failure.is_some() && last.as_ref() == failure;
+            last.clone_from(&failure.cloned());
+            repeated
+        };
+        let keeps = if old.is_some() {
+            "the proxy keeps using the current key"
+        } else {
+            "the proxy still has no key of its own"
+        };
         match read {
+            Err(error) if repeated_failure => {
+                tracing::debug!(
+                    key_source = %source, reason = reason.as_str(), key_hint = old_hint, error,
+                    "key reload failed again, the same way; {keeps}"
+                );
+                ReloadOutcome::Failed
+            }
             Err(error) => {
                 tracing::error!(
                     key_source = %source, reason = reason.as_str(), key_fingerprint = old_fingerprint,
                     key_hint = old_hint, error,
-                    "key reload failed; the proxy keeps using the current key"
+                    "key reload failed; {keeps}"
                 );
                 ReloadOutcome::Failed
             }
