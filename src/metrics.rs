@@ -50,7 +50,14 @@ struct VersionLabel {
 }
 
 /// The key check states exported as `langsmith_proxy_key_health{state}` (one of them is 1).
-pub const KEY_STATES: [&str; 5] = ["missing", "unchecked", "valid", "rejected", "unreachable"];
+pub const KEY_STATES: [&str; 6] = [
+    "missing",
+    "unchecked",
+    "valid",
+    "needs_workspace",
+    "rejected",
+    "unreachable",
+];
 
 pub struct Metrics {
     registry: Registry,

@@ -125,6 +125,72 @@ async fn ready_keeps_a_valid_verdict_while_langsmith_is_unreachable() {
     assert_eq!(ready_after(VALID).await.0, 200);
 }
 
+/// Polls `/ready` (as a kubelet does) until it answers 200; a not-ready pod gets no proxied
+/// traffic, so readiness must follow from the probes alone.
+async fn ready_from_probes_alone(admin: &str) {
+    let probing = async {
+        while text(&format!("{admin}/ready")).await.0 != 200 {
+            // A probe interval, not synchronisation: each probe may start a re-check.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), probing)
+        .await
+        .expect("ready without any proxied request");
+}
+
+/// With `ready_requires_valid_key`, a rotated key (not checked yet) and a key LangSmith could not
+/// be reached for are checked again when readiness is asked, not only when a request comes.
+#[tokio::test]
+async fn readiness_probes_recheck_a_key_not_yet_validated() {
+    const OUTAGE: u8 = 1;
+    const VALID: u8 = 0;
+    let answer = Arc::new(AtomicU8::new(OUTAGE));
+    let state = answer.clone();
+    let upstream = FakeUpstream::start(move |_| match state.load(Ordering::SeqCst) {
+        VALID => Reply::json(200, "[]"),
+        _ => Reply::json(503, "{\"detail\":\"maintenance\"}"),
+    })
+    .await;
+    let flags = [("key.check", "true"), ("ready_requires_valid_key", "true")];
+    let proxy = start_proxy_with(&upstream.url, &flags, env_with_key()).await;
+    let admin = start_admin(&proxy.app).await;
+    proxy.app.key_check().expect("check").refresh(Duration::MAX).await;
+    assert_eq!(
+        text(&format!("{admin}/ready")).await.0,
+        503,
+        "LangSmith was down at start"
+    );
+
+    answer.store(VALID, Ordering::SeqCst);
+    ready_from_probes_alone(&admin).await;
+
+    proxy.app.keys().replace(ApiKey::parse(&numbered_key(7)).expect("key"));
+    ready_from_probes_alone(&admin).await;
+    assert!(upstream
+        .requests()
+        .iter()
+        .all(|r| r.target.starts_with("/api/v1/workspaces")));
+    assert!(
+        upstream.keys_seen().contains(&numbered_key(7)),
+        "the new key was checked"
+    );
+}
+
+/// An org-scoped key without a workspace is a key LangSmith knows: requests that name their
+/// workspace work, so readiness does not wait on it; the key state says what it lacks.
+#[tokio::test]
+async fn an_org_scoped_key_without_a_workspace_is_ready() {
+    let upstream = FakeUpstream::start(|_| Reply::json(403, r#"{"error":"org_scoped_key_requires_workspace"}"#)).await;
+    let flags = [("key.check", "true"), ("ready_requires_valid_key", "true")];
+    let proxy = start_proxy_with(&upstream.url, &flags, env_with_key()).await;
+    let admin = start_admin(&proxy.app).await;
+    proxy.app.key_check().expect("check").refresh(Duration::MAX).await;
+    assert_eq!(text(&format!("{admin}/ready")).await.0, 200);
+    let (_, metrics) = text(&format!("{admin}/metrics")).await;
+    assert!(metrics.contains("key_health{state=\"needs_workspace\"} 1"), "{metrics}");
+}
+
 #[tokio::test]
 async fn status_as_json_and_html() {
     let upstream = FakeUpstream::start(|_| Reply::json(403, "{\"error\":\"Forbidden\"}\n")).await;

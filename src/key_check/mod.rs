@@ -23,6 +23,9 @@ use crate::upstream::Upstream;
 
 /// A 401/403 triggers a re-check at most this often.
 pub const RECHECK_AFTER_REJECTION: Duration = Duration::from_secs(30);
+/// While readiness waits on a key not yet checked, or last found unreachable, readiness probes
+/// re-check it at most this often.
+pub const RECHECK_FOR_READINESS: Duration = Duration::from_secs(2);
 
 pub struct KeyCheck {
     keys: Arc<KeyStore>,
@@ -101,6 +104,20 @@ impl KeyCheck {
         drop(self.refresh_in_background(self.ttl));
     }
 
+    /// For readiness waiting on the key: a key not checked yet (new after a rotation) or last
+    /// found unreachable is checked again in the background, so that readiness follows without
+    /// waiting for proxied traffic (which a not-ready pod does not get) or the TTL. A verdict
+    /// from LangSmith itself stands until the TTL or a 401/403.
+    pub fn recheck_for_readiness(self: &Arc<Self>) {
+        let Some(key) = self.keys.snapshot() else { return };
+        let record = self.record_for(&key);
+        let undecided = matches!(record.health, Health::Unknown | Health::Unreachable { .. });
+        if !undecided || record.is_fresh(RECHECK_FOR_READINESS) || self.running.try_lock().is_err() {
+            return;
+        }
+        drop(self.refresh_in_background(RECHECK_FOR_READINESS));
+    }
+
     /// [`Self::refresh`] on the background runtime: it finishes even if the caller stops waiting.
     pub fn refresh_in_background(self: &Arc<Self>, max_age: Duration) -> JoinHandle<Option<Arc<CheckRecord>>> {
         let check = self.clone();
@@ -136,9 +153,11 @@ impl KeyCheck {
             } else {
                 previous.last_valid_at
             },
+            // An org-scoped key that only lacks a workspace is a key LangSmith knows: requests
+            // that name a workspace (X-Tenant-Id from the app) work with it.
             validated: match health {
                 Health::Valid { .. } => true,
-                Health::Rejected { .. } => false,
+                Health::Rejected { .. } => health.needs_workspace(),
                 Health::Unreachable { .. } | Health::Unknown => previous.validated,
             },
             health,

@@ -25,6 +25,10 @@ impl Shared {
             return not("no key loaded");
         }
         if self.ready_requires_valid_key && !self.key_validated() {
+            // Probes keep asking: each may re-check a key not checked yet or last unreachable.
+            if let Some(check) = &self.key_check {
+                check.recheck_for_readiness();
+            }
             return not(
                 "the key has not been validated, or LangSmith has rejected it since (ready_requires_valid_key = true)",
             );
@@ -52,9 +56,11 @@ impl Shared {
         let Some(check) = &self.key_check else {
             return "unchecked";
         };
-        match check.record_for(&key).health {
+        let record = check.record_for(&key);
+        match &record.health {
             Health::Unknown => "unchecked",
             Health::Valid { .. } => "valid",
+            health @ Health::Rejected { .. } if health.needs_workspace() => "needs_workspace",
             Health::Rejected { .. } => "rejected",
             Health::Unreachable { .. } => "unreachable",
         }
