@@ -192,20 +192,50 @@ async fn a_hanging_command_is_stopped_at_its_timeout_with_what_it_started() {
     );
 
     #[cfg(target_os = "linux")]
-    {
-        let pid = std::fs::read_to_string(script.dir.path().join("pid")).expect("pid");
-        let stat = format!("/proc/{}/stat", pid.trim());
-        // Killed is gone, or a zombie (state Z) until init reaps it.
-        let gone = || std::fs::read_to_string(&stat).map_or(true, |s| s.contains(") Z "));
-        let waiting = async {
-            while !gone() {
-                tokio::task::yield_now().await;
-            }
-        };
-        tokio::time::timeout(Duration::from_secs(5), waiting)
-            .await
-            .expect("the command's child was killed too");
-    }
+    killed(&script).await;
+}
+
+/// Waits until the process whose id the script wrote to `pid` has been killed.
+#[cfg(target_os = "linux")]
+async fn killed(script: &Script) {
+    let pid = std::fs::read_to_string(script.dir.path().join("pid")).expect("pid");
+    let stat = format!("/proc/{}/stat", pid.trim());
+    // Killed is gone, or a zombie (state Z) until init reaps it.
+    let gone = || std::fs::read_to_string(&stat).map_or(true, |s| s.contains(") Z "));
+    let waiting = async {
+        while !gone() {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .expect("the command's child was killed too");
+}
+
+/// A command that prints the key and leaves something running in the background (holding its
+/// output open) is done when its shell exits: the key is used at once, not after the timeout,
+/// and what it left is stopped rather than outliving every re-read.
+#[tokio::test]
+async fn a_command_is_done_when_its_shell_exits() {
+    let script = Script::new(&format!(
+        "sleep 30 & echo $! > \"$(dirname \"$0\")/pid\"; echo {}\n",
+        numbered_key(3)
+    ));
+    let upstream = FakeUpstream::start(|_| Reply::ok()).await;
+    let flags = [("key.source", script.spec()), ("key.command_timeout", "20s".to_owned())];
+    let flags: Vec<(&'static str, &str)> = flags.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let started = Instant::now();
+    let proxy = start_proxy_with(&upstream.url, &flags, Env::default()).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    get(&proxy.url("/info")).await;
+    assert_eq!(upstream.keys_seen(), [numbered_key(3)]);
+    #[cfg(target_os = "linux")]
+    killed(&script).await;
+    proxy.stop().await;
 }
 
 #[tokio::test]

@@ -136,14 +136,27 @@ impl CommandSource {
         #[cfg(unix)]
         command.process_group(0);
         let mut child = command.spawn().map_err(|error| CommandError::Spawn { shell, error })?;
+        // Taken now: once the shell is reaped, the child no longer knows its id.
+        let group = ProcessGroup::of(&child);
         let stdout = read_capped(child.stdout.take(), MAX_STDOUT);
         let stderr = read_capped(child.stderr.take(), MAX_STDERR);
-        let finished = async { tokio::join!(child.wait(), stdout, stderr) };
+        let waited = async {
+            let status = child.wait().await;
+            // What the shell left running (`… &`) would hold the output pipes open until the
+            // timeout, and outlive the read: the command's work ends with its shell.
+            group.kill();
+            status
+        };
+        let finished = async {
+            let (status, (stdout, stderr)) = tokio::join!(waited, async { tokio::join!(stdout, stderr) });
+            (status, stdout, stderr)
+        };
         let outcome = tokio::time::timeout(self.timeout, finished).await;
         let (status, stdout, stderr) = match outcome {
             Ok(done) => done,
             Err(_elapsed) => {
-                stop(&mut child).await;
+                group.kill();
+                let _ = child.kill().await;
                 return Err(CommandError::TimedOut { after: self.timeout });
             }
         };
@@ -166,13 +179,40 @@ impl CommandSource {
     }
 }
 
-/// Kills the command's process group, then the shell itself, and reaps it.
-async fn stop(child: &mut tokio::process::Child) {
-    #[cfg(unix)]
-    if let Some(group) = child.id().and_then(|id| rustix::process::Pid::from_raw(id as i32)) {
-        let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+/// The process group a command runs in (its shell's id), killed when the command ends however
+/// it ends: finished, timed out, or abandoned (the read dropped, say at shutdown). Killed once:
+/// the id may be reused once the group is gone.
+struct ProcessGroup {
+    /// 0 once killed, or when there is no group to kill.
+    id: std::sync::atomic::AtomicI32,
+}
+
+impl ProcessGroup {
+    fn of(child: &tokio::process::Child) -> Self {
+        let id = if cfg!(unix) {
+            child.id().and_then(|id| i32::try_from(id).ok()).unwrap_or(0)
+        } else {
+            0
+        };
+        Self { id: id.into() }
     }
-    let _ = child.kill().await;
+
+    /// SIGKILL to every process left in the group.
+    fn kill(&self) {
+        let id = self.id.swap(0, std::sync::atomic::Ordering::Relaxed);
+        #[cfg(unix)]
+        if let Some(group) = rustix::process::Pid::from_raw(id) {
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+        }
+        #[cfg(not(unix))]
+        let _ = id;
+    }
+}
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }
 
 #[cfg(unix)]
