@@ -50,6 +50,53 @@ async fn firewall_html_403_is_not_taken_for_the_web_app() {
         .contains("Request blocked"));
 }
 
+/// A 403 with a body too large to be an error LangSmith wrote still gets the diagnosis in its
+/// head; the body goes out byte for byte, under its own length.
+#[tokio::test]
+async fn an_oversized_error_body_passes_through_with_the_diagnosis_in_the_head() {
+    let page = "x".repeat(200 * 1024);
+    let sent = page.clone();
+    let upstream =
+        FakeUpstream::start(move |_| Reply::json(403, &sent).with_header("content-type", "text/plain")).await;
+    let proxy = start_proxy(&upstream.url).await;
+    let (response, body) = get(&proxy.url("/sessions")).await;
+    assert_eq!(response.status(), 403);
+    assert_eq!(
+        response.headers()["x-langsmith-proxy-diagnosis"],
+        "forbidden_unexplained"
+    );
+    assert_eq!(response.headers()["x-should-retry"], "false");
+    assert_eq!(body.len(), page.len());
+    assert_eq!(body, page.as_bytes());
+}
+
+/// A JSON 405 is the API's own answer to a wrong method, not the web app: passed on untouched.
+/// The web app's page on an address that is already the API's points at the ingress instead.
+#[tokio::test]
+async fn a_json_405_passes_and_a_page_from_an_api_address_names_the_ingress() {
+    let upstream = FakeUpstream::start(|req| {
+        if req.target.contains("json") {
+            Reply::json(405, r#"{"detail":"Method Not Allowed"}"#)
+        } else {
+            Reply::json(405, "<html><title>405 Not Allowed</title></html>").with_header("content-type", "text/html")
+        }
+    })
+    .await;
+    let proxy = start_proxy(&format!("{}/api/v1", upstream.url)).await;
+    let (response, body) = get(&proxy.url("/json")).await;
+    assert_eq!(response.status(), 405);
+    assert!(response.headers().get("x-langsmith-proxy-diagnosis").is_none());
+    assert_eq!(body, r#"{"detail":"Method Not Allowed"}"#.as_bytes());
+
+    let (response, body) = get(&proxy.url("/page")).await;
+    assert_eq!(response.headers()["x-langsmith-proxy-diagnosis"], "upstream_is_web_ui");
+    let member = &json(&body)["langsmith_proxy"];
+    assert!(
+        member["summary"].as_str().expect("summary").contains("ingress"),
+        "{member}"
+    );
+}
+
 /// An upstream that echoes the request's headers in its error text (a debugging server, a
 /// misconfigured gateway) must not make the proxy quote the key it injected.
 #[tokio::test]

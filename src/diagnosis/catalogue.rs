@@ -18,11 +18,23 @@ pub fn describe(cause: &Cause<'_>, evidence: &Evidence<'_>) -> Diagnosis {
             format!("LangSmith is rate-limiting this key (429); the likely limit is {likely_limit}."),
             vec![
                 match evidence.retry_after {
-                    Some(after) => format!("Wait {after} s before retrying (Retry-After); the SDKs do this themselves"),
+                    // Retry-After is seconds or an HTTP date.
+                    Some(after) if after.trim().parse::<u64>().is_ok() => {
+                        format!("Wait {} s before retrying (Retry-After); the SDKs do this themselves", after.trim())
+                    }
+                    Some(after) => format!("Wait until {after} before retrying (Retry-After); the SDKs do this themselves"),
                     None => "Back off and retry later; the SDKs retry 429 with a delay".to_owned(),
                 },
                 "Send fewer, larger batches: keep SDK batching on rather than one request per run".to_owned(),
                 "Check usage and limits in LangSmith → Settings → Usage and billing".to_owned(),
+            ],
+        ),
+        Cause::WebUi if is_api_url(upstream) => (
+            Code::UpstreamIsWebUi,
+            format!("{upstream} answered {} {} with a web page, although it is an API address: something in front of LangSmith (an ingress, a gateway) sends this path to the web app.", evidence.status, evidence.path),
+            vec![
+                "Self-hosted: route /api/v1 (and /api/v2) to the LangSmith backend in the ingress or gateway".to_owned(),
+                format!("Check the path the app uses: {} {}", evidence.method, evidence.path),
             ],
         ),
         Cause::WebUi => (
@@ -56,6 +68,20 @@ pub fn describe(cause: &Cause<'_>, evidence: &Evidence<'_>) -> Diagnosis {
                 format!("Create a new key in {KEYS_PAGE}: it starts with lsv2_pt_ (personal) or lsv2_sk_ (service)"),
                 reload_step(source),
             ],
+        ),
+        Cause::WorkspaceRequired { reachable } if evidence.workspace_sent.is_some() => (
+            Code::WorkspaceRequired,
+            format!(
+                "LangSmith says the key from {source} ({hint}) needs a workspace, although X-Tenant-Id {} was sent: something between the proxy and LangSmith dropped it, or it is not a workspace UUID.",
+                evidence.workspace_sent.unwrap_or_default()
+            ),
+            [
+                "Self-hosted: let the ingress or gateway pass the X-Tenant-Id header through to LangSmith".to_owned(),
+                "Check the id against LangSmith → Settings → Workspaces (workspace_id, or the app's LANGSMITH_WORKSPACE_ID)".to_owned(),
+            ]
+            .into_iter()
+            .chain(reachable.map(|list| format!("Workspaces this key can reach: {}", list_workspaces(list))))
+            .collect(),
         ),
         Cause::WorkspaceRequired { reachable } => (
             Code::WorkspaceRequired,
@@ -129,7 +155,7 @@ pub fn describe(cause: &Cause<'_>, evidence: &Evidence<'_>) -> Diagnosis {
         ),
         Cause::Rejected => (
             Code::KeyRejected,
-            format!("LangSmith rejected the key from {source} ({hint}): it is wrong, revoked or expired, and has not been accepted since the proxy started."),
+            format!("LangSmith rejected the key from {source} ({hint}): it is wrong, revoked or expired; {}", never_accepted(evidence)),
             vec![
                 format!("Check the key in {KEYS_PAGE}; create a new one if it is gone or expired"),
                 reload_step(source),
@@ -214,6 +240,28 @@ fn role_phrase(workspace: &Workspace) -> String {
     )
 }
 
+/// What the proxy knows of a rejected key's past.
+fn never_accepted(evidence: &Evidence<'_>) -> &'static str {
+    match &evidence.credential {
+        CredentialEvidence::Proxy { check: None, .. } => {
+            "the key check is off (key.check = false), so the proxy cannot tell whether it ever worked."
+        }
+        CredentialEvidence::Proxy {
+            check: Some(record), ..
+        } if record.checked_at.is_none() || matches!(record.health, crate::key_check::Health::Unreachable { .. }) => {
+            "the proxy could not check it with LangSmith yet, so it cannot tell whether it ever worked."
+        }
+        _ => "it has not been accepted since the proxy started.",
+    }
+}
+
+/// An API address already: a SaaS API host, or a URL ending in `/api/v1`.
+fn is_api_url(upstream: &str) -> bool {
+    let rest = upstream.split_once("://").map_or(upstream, |(_, rest)| rest);
+    let host = rest.split('/').next().unwrap_or("");
+    host.ends_with("api.smith.langchain.com") || rest.trim_end_matches('/').ends_with("/api/v1")
+}
+
 /// The API URL for a web-app URL: `https://eu.smith.langchain.com` → `eu`; a self-hosted
 /// one keeps its scheme (a plain-http install stays plain http).
 fn api_for_web_ui(upstream: &str) -> String {
@@ -230,7 +278,7 @@ fn api_for_web_ui(upstream: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::api_for_web_ui;
+    use super::{api_for_web_ui, is_api_url};
 
     #[test]
     fn the_api_for_a_web_ui_keeps_the_scheme_of_a_self_hosted_one() {
@@ -241,5 +289,13 @@ mod tests {
             "https://ls.example.com/api/v1"
         );
         assert_eq!(api_for_web_ui("http://127.0.0.1:8080/"), "http://127.0.0.1:8080/api/v1");
+    }
+
+    #[test]
+    fn api_urls_are_told_from_web_app_urls() {
+        assert!(is_api_url("https://eu.api.smith.langchain.com"));
+        assert!(is_api_url("https://ls.example.com/api/v1/"));
+        assert!(!is_api_url("https://eu.smith.langchain.com"));
+        assert!(!is_api_url("https://ls.example.com"));
     }
 }

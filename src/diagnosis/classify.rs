@@ -60,7 +60,10 @@ pub fn cause<'a>(evidence: &Evidence<'a>) -> Cause<'a> {
             likely_limit: likely_limit(evidence),
         };
     }
-    if status == StatusCode::METHOD_NOT_ALLOWED || (status == StatusCode::NOT_FOUND && evidence.body.is_html) {
+    let web_page = evidence.body.json.is_none();
+    if (status == StatusCode::METHOD_NOT_ALLOWED && web_page)
+        || (status == StatusCode::NOT_FOUND && evidence.body.is_html)
+    {
         return Cause::WebUi;
     }
     let org_scoped_error = evidence.body.error() == Some("org_scoped_key_requires_workspace");

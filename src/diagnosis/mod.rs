@@ -15,7 +15,8 @@ pub use code::Code;
 pub use evidence::{CredentialEvidence, Evidence, UpstreamBody};
 pub use journal::{Journal, JournalEntry};
 pub use render::{
-    annotate_upstream, proxy_made_response, Diagnosis, DiagnosisContext, DIAGNOSIS_HEADER, ERROR_HEADER, KEY_HEADER,
+    annotate_head, annotate_upstream, proxy_made_response, Diagnosis, DiagnosisContext, DIAGNOSIS_HEADER, ERROR_HEADER,
+    KEY_HEADER,
 };
 
 use http::{HeaderMap, StatusCode};
@@ -25,7 +26,11 @@ use http::{HeaderMap, StatusCode};
 /// through untouched, so clients still retry what is worth retrying.
 pub fn wants(status: StatusCode, headers: &HeaderMap) -> bool {
     match status.as_u16() {
-        401 | 403 | 405 | 429 => true,
+        401 | 403 | 429 => true,
+        // A JSON 405 is the API's own answer to a wrong method; the web app's is a page.
+        405 => !headers
+            .get(http::header::CONTENT_TYPE)
+            .is_some_and(|ct| ct.as_bytes().starts_with(b"application/json")),
         404 => headers
             .get(http::header::CONTENT_TYPE)
             .is_some_and(|ct| ct.as_bytes().starts_with(b"text/html")),

@@ -123,15 +123,9 @@ pub fn proxy_made_response(
     response
 }
 
-/// Annotates an upstream 401/403/405/429: status and upstream JSON fields stay, headers, reason
-/// phrase and the `langsmith_proxy` member are added. Returns the new body.
-pub fn annotate_upstream(
-    parts: &mut http::response::Parts,
-    raw: Bytes,
-    upstream_body: &super::UpstreamBody,
-    diagnosis: &Diagnosis,
-    ctx: &DiagnosisContext<'_>,
-) -> Bytes {
+/// The diagnosis in the head alone (headers and reason phrase), for an answer whose body goes
+/// out as it came: too large to be an error body LangSmith wrote, or compressed.
+pub fn annotate_head(parts: &mut http::response::Parts, diagnosis: &Diagnosis, ctx: &DiagnosisContext<'_>) {
     let headers = &mut parts.headers;
     headers.insert(DIAGNOSIS_HEADER, HeaderValue::from_static(diagnosis.code.as_str()));
     if parts.status != StatusCode::TOO_MANY_REQUESTS {
@@ -147,6 +141,19 @@ pub fn annotate_upstream(
     if let Some(reason) = diagnosis.reason_phrase(parts.status) {
         parts.extensions.insert(reason);
     }
+}
+
+/// Annotates an upstream 401/403/405/429: status and upstream JSON fields stay, headers, reason
+/// phrase and the `langsmith_proxy` member are added. Returns the new body.
+pub fn annotate_upstream(
+    parts: &mut http::response::Parts,
+    raw: Bytes,
+    upstream_body: &super::UpstreamBody,
+    diagnosis: &Diagnosis,
+    ctx: &DiagnosisContext<'_>,
+) -> Bytes {
+    annotate_head(parts, diagnosis, ctx);
+    let headers = &mut parts.headers;
     // Whatever is sent, hyper sets the length from the body: a body cut short at the wait must
     // not go out under the upstream's longer Content-Length.
     headers.remove(http::header::CONTENT_LENGTH);

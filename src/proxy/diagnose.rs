@@ -14,7 +14,7 @@ use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
 use super::{Credential, ProxyBody, RequestFacts, Shared};
-use crate::diagnosis::{annotate_upstream, classify, CredentialEvidence, Evidence, UpstreamBody};
+use crate::diagnosis::{annotate_head, annotate_upstream, classify, CredentialEvidence, Evidence, UpstreamBody};
 use crate::key_check::RECHECK_AFTER_REJECTION;
 
 /// An error body larger than this is not a LangSmith error body: it passes through unexplained.
@@ -110,9 +110,11 @@ where
 async fn explain(shared: Arc<Shared>, facts: RequestFacts, response: Response<ProxyBody>) -> Response<ProxyBody> {
     let (mut parts, body) = response.into_parts();
     let wait = ERROR_BODY_WAIT.min(shared.timeouts.response_header);
-    let raw = match read_bounded(body, wait).await {
-        Ok(raw) => raw,
-        Err(passthrough) => return Response::from_parts(parts, passthrough),
+    // An oversized body is no error body LangSmith wrote: it goes out as it came, and its first
+    // part is enough to explain the status in the head.
+    let (raw, passthrough) = match read_bounded(body, wait).await {
+        Ok(raw) => (raw, None),
+        Err(Oversized { head, body }) => (head, Some(body)),
     };
     let status = parts.status;
     let content_type = parts
@@ -124,6 +126,11 @@ async fn explain(shared: Arc<Shared>, facts: RequestFacts, response: Response<Pr
         Credential::Client | Credential::None => &[],
     };
     let upstream_body = UpstreamBody::parse(&raw, content_type, sent_key);
+    if parts.status == StatusCode::METHOD_NOT_ALLOWED && upstream_body.json.is_some() {
+        // The API's own answer to a wrong method, whatever its content type said: passed on.
+        let body = passthrough.unwrap_or_else(|| Full::new(raw).map_err(|never| match never {}).boxed());
+        return Response::from_parts(parts, body);
+    }
 
     let rejected = status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN;
     if let (true, Credential::Proxy(_), Some(check)) = (rejected, &facts.credential, &shared.key_check) {
@@ -167,13 +174,23 @@ async fn explain(shared: Arc<Shared>, facts: RequestFacts, response: Response<Pr
     let diagnosis = classify(&evidence);
     let ctx = facts.diagnosis_context(&shared, Some(status));
     super::report::report(&shared, &facts, status, &diagnosis, &ctx);
+    if let Some(body) = passthrough {
+        annotate_head(&mut parts, &diagnosis, &ctx);
+        return Response::from_parts(parts, body);
+    }
     let body = annotate_upstream(&mut parts, raw, &upstream_body, &diagnosis, &ctx);
     Response::from_parts(parts, Full::new(body).map_err(|never| match never {}).boxed())
 }
 
+/// An error body over [`MAX_ERROR_BODY`]: what was read, and the whole body to pass on.
+struct Oversized {
+    head: Bytes,
+    body: ProxyBody,
+}
+
 /// Reads up to [`MAX_ERROR_BODY`] within `wait`. A longer body is handed back intact (what was
 /// read, then the rest) for passing through; a body still arriving after `wait` is cut there.
-async fn read_bounded(mut body: ProxyBody, wait: Duration) -> Result<Bytes, ProxyBody> {
+async fn read_bounded(mut body: ProxyBody, wait: Duration) -> Result<Bytes, Oversized> {
     let deadline = tokio::time::Instant::now() + wait;
     let mut buffer = BytesMut::new();
     while let Ok(Some(frame)) = tokio::time::timeout_at(deadline, body.frame()).await {
@@ -185,9 +202,12 @@ async fn read_bounded(mut body: ProxyBody, wait: Duration) -> Result<Bytes, Prox
             buffer.extend_from_slice(&data);
         }
         if buffer.len() > MAX_ERROR_BODY {
-            let head = futures_util::stream::once(async move { Ok(http_body::Frame::data(buffer.freeze())) });
+            let head = buffer.freeze();
+            let read = head.clone();
+            let read = futures_util::stream::once(async move { Ok(http_body::Frame::data(read)) });
             let rest = BodyStream::new(body);
-            return Err(StreamBody::new(futures_util::StreamExt::chain(head, rest)).boxed());
+            let body = StreamBody::new(futures_util::StreamExt::chain(read, rest)).boxed();
+            return Err(Oversized { head, body });
         }
     }
     Ok(buffer.freeze())

@@ -86,7 +86,10 @@ impl Reply {
         self
     }
 
+    /// Sets `name`, replacing any value it had (`json` sets a content type).
     pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers
+            .retain(|(existing, _)| !existing.eq_ignore_ascii_case(name));
         self.headers.push((name.into(), value.into()));
         self
     }

@@ -69,6 +69,7 @@ struct Row {
     client_key: bool,
     workspace_sent: Option<&'static str>,
     check: Option<CheckRecord>,
+    retry_after: Option<&'static str>,
     expect: Code,
 }
 
@@ -85,6 +86,7 @@ fn row(name: &'static str, status: u16, body: &'static str, expect: Code) -> Row
         client_key: false,
         workspace_sent: None,
         check: None,
+        retry_after: Some("30"),
         expect,
     }
 }
@@ -112,7 +114,7 @@ fn classify_row(row: &Row) -> Diagnosis {
         workspace_sent: row.workspace_sent,
         upstream_url: "https://api.smith.langchain.com",
         upstream_region: Some("us"),
-        retry_after: Some("30"),
+        retry_after: row.retry_after,
     })
 }
 
@@ -340,4 +342,78 @@ fn rate_limits_name_the_documented_limit() {
     assert!(limit(Method::POST, "/feedback", "{}").contains("5,000 POST /feedback"));
     assert!(limit(Method::GET, "/datasets", "{}").contains("2,000"));
     assert!(limit(Method::POST, "/runs/multipart", r#"{"error":"usage_limit_exceeded"}"#).contains("usage limit"));
+}
+
+#[test]
+fn the_words_follow_what_was_sent_and_known() {
+    let org_scoped = r#"{"error":"org_scoped_key_requires_workspace"}"#;
+    let dropped = classify_row(&Row {
+        workspace_sent: Some(WS_A),
+        ..row("workspace sent, yet required", 403, org_scoped, Code::WorkspaceRequired)
+    });
+    assert_eq!(dropped.code, Code::WorkspaceRequired);
+    assert!(
+        dropped
+            .summary
+            .contains(&format!("although X-Tenant-Id {WS_A} was sent")),
+        "{}",
+        dropped.summary
+    );
+    assert!(
+        !dropped.fix.iter().any(|f| f.contains("--workspace-id")),
+        "{:?}",
+        dropped.fix
+    );
+
+    let unchecked = classify_row(&row(
+        "check off",
+        401,
+        r#"{"detail":"Invalid token"}"#,
+        Code::KeyRejected,
+    ));
+    assert!(unchecked.summary.contains("key check is off"), "{}", unchecked.summary);
+    let unreachable = record(
+        Health::Unreachable {
+            error: "down".to_owned(),
+        },
+        None,
+        RegionVerdict::NotProbed,
+    );
+    let unreached = classify_row(&Row {
+        check: Some(unreachable),
+        ..row(
+            "check unreachable",
+            401,
+            r#"{"detail":"Invalid token"}"#,
+            Code::KeyRejected,
+        )
+    });
+    assert!(
+        unreached.summary.contains("could not check it"),
+        "{}",
+        unreached.summary
+    );
+
+    let dated = classify_row(&Row {
+        retry_after: Some("Wed, 25 Nov 2026 12:00:00 GMT"),
+        ..row("429 with a date", 429, "{}", Code::RateLimited)
+    });
+    assert!(
+        dated.fix[0].starts_with("Wait until Wed, 25 Nov 2026"),
+        "{:?}",
+        dated.fix
+    );
+}
+
+#[test]
+fn a_json_405_is_the_apis_own_answer() {
+    let mut headers = http::HeaderMap::new();
+    headers.insert(http::header::CONTENT_TYPE, "application/json".parse().expect("value"));
+    assert!(!crate::diagnosis::wants(StatusCode::METHOD_NOT_ALLOWED, &headers));
+    headers.insert(http::header::CONTENT_TYPE, "text/html".parse().expect("value"));
+    assert!(crate::diagnosis::wants(StatusCode::METHOD_NOT_ALLOWED, &headers));
+    assert!(crate::diagnosis::wants(
+        StatusCode::METHOD_NOT_ALLOWED,
+        &http::HeaderMap::new()
+    ));
 }
