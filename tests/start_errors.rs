@@ -37,6 +37,15 @@ fn unset_key_variable_names_the_default_as_its_origin() {
     assert!(message.contains("from the built-in default"), "{message}");
 }
 
+/// Started in a shell set up for an app (`eval "$(langsmith-proxy env)"`), the proxy would send
+/// the app's placeholder to LangSmith as its key.
+#[test]
+fn the_apps_placeholder_is_not_taken_for_the_key() {
+    let message = start_error(&[], &Env::from_pairs([("LANGSMITH_API_KEY", "proxy-managed")]));
+    assert!(message.contains("placeholder"), "{message}");
+    assert!(message.contains("env:LANGSMITH_API_KEY"), "{message}");
+}
+
 #[test]
 fn missing_ca_file_names_the_environment_variable_that_set_it() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -60,6 +60,10 @@ pub enum KeyFormatError {
         "the key contains a byte that is not printable ASCII at character {position}; it cannot be sent in a header"
     )]
     InvalidByte { position: usize },
+    #[error(
+        "the key is `proxy-managed`, the placeholder an app is given so that the proxy supplies the real key (`eval \"$(langsmith-proxy env)\"` exports it): this environment was set up for an app. Give the proxy the real key: run it from another shell, or point key.source at it (file:, command:, keyring:)"
+    )]
+    Placeholder,
 }
 
 /// A LangSmith API key, trimmed and checked to be sendable as a header.
@@ -78,6 +82,9 @@ impl ApiKey {
         let key = raw.trim();
         if key.is_empty() {
             return Err(KeyFormatError::Empty);
+        }
+        if key == super::PLACEHOLDER_KEY {
+            return Err(KeyFormatError::Placeholder);
         }
         if key.starts_with(['"', '\'']) || key.ends_with(['"', '\'']) {
             return Err(KeyFormatError::Quoted);
@@ -205,6 +212,10 @@ mod tests {
     #[test]
     fn refuses_unusable_keys() {
         assert_eq!(ApiKey::parse(" \n").err(), Some(KeyFormatError::Empty));
+        assert_eq!(
+            ApiKey::parse("proxy-managed\n").err(),
+            Some(KeyFormatError::Placeholder)
+        );
         assert_eq!(ApiKey::parse(&format!("\"{PAT}\"")).err(), Some(KeyFormatError::Quoted));
         assert_eq!(
             ApiKey::parse("lsv2_pt_abc def").err(),
