@@ -228,12 +228,16 @@ fn run(config: &Config, env: &Env) -> ExitCode {
                 return fail(EXIT_RUNTIME, &message);
             }
         };
+        let admin_addr = admin.local_addr().unwrap_or(config.admin_listen);
         tokio::spawn(serve_admin(admin, app.clone(), std::future::pending()));
         telemetry::banner(
             config,
             app.keys(),
             &listener.local_addr().unwrap_or(config.listen.clone()),
+            admin_addr,
         );
+        #[cfg(unix)]
+        reload_on_hangup(&app);
         let _ = sd_notify::notify(false, &[NotifyState::Ready]);
         let stop = drain_on_signal(app.clone(), config.timeouts.shutdown_delay);
         match serve(listener, app, stop).await {
@@ -264,6 +268,31 @@ async fn drain_on_signal(app: App, delay: std::time::Duration) {
         std::process::exit(EXIT_FORCED.into());
     });
     tokio::time::sleep(delay).await;
+}
+
+/// SIGHUP re-reads the key source at once, as daemons conventionally reload on it, instead of
+/// the default action: exiting without a drain.
+#[cfg(unix)]
+fn reload_on_hangup(app: &App) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot handle SIGHUP; it would stop the proxy");
+        return;
+    };
+    let reloader = app.shared().key_reloader.clone();
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            if reloader.source().can_change() {
+                let outcome = reloader.reload(langsmith_proxy::secret::ReloadReason::Signal).await;
+                tracing::info!(key_source = %reloader.source(), ?outcome, "SIGHUP: the key source was read again");
+            } else {
+                tracing::warn!(
+                    key_source = %reloader.source(),
+                    "SIGHUP: an env: key cannot change while the proxy runs; restart it to use a new key"
+                );
+            }
+        }
+    });
 }
 
 /// SIGINT and SIGTERM, as a stream that can be awaited more than once.

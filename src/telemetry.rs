@@ -48,7 +48,8 @@ pub fn init(config: &Config) {
 }
 
 /// One event that tells the user what to export in the app's shell. Never the key.
-pub fn banner(config: &Config, keys: &KeyStore, listen: &ListenAddr) {
+/// `admin` is where the admin endpoints listen, as bound (a port 0 in the settings is resolved).
+pub fn banner(config: &Config, keys: &KeyStore, listen: &ListenAddr, admin: std::net::SocketAddr) {
     let snapshot = keys.snapshot();
     if let Some(why) = snapshot.as_ref().and_then(|loaded| loaded.key.suspicion()) {
         tracing::warn!(
@@ -65,6 +66,7 @@ pub fn banner(config: &Config, keys: &KeyStore, listen: &ListenAddr) {
     };
     tracing::info!(
         listen = %listen,
+        admin = %admin,
         upstream = %config.upstream,
         workers = config.workers,
         key_source = %keys.source(),

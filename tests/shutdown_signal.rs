@@ -186,3 +186,45 @@ async fn a_log_reader_that_stops_reading_does_not_stop_requests() {
     assert!(exited.success(), "{exited}");
     drop(stderr);
 }
+
+/// SIGHUP reads the key source again (a command's new output here, which no file watch would
+/// see) instead of stopping the proxy.
+#[tokio::test]
+async fn sighup_rereads_the_key_source() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key_file = dir.path().join("current-key");
+    std::fs::write(&key_file, numbered_key(1)).expect("key");
+    let upstream = FakeUpstream::start(|_| Reply::ok()).await;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_langsmith-proxy"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("LANGSMITH_PROXY_KEY__CHECK", "false")
+        .env(
+            "LANGSMITH_PROXY_KEY__SOURCE",
+            format!("command:cat {}", key_file.display()),
+        )
+        .current_dir(dir.path())
+        .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+        .args(["--upstream", &upstream.url, "--log-format", "json"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start the proxy");
+    let mut lines = stderr_lines(child.stderr.take().expect("stderr"));
+    let pid = child.id().to_string();
+    let _guard = KillOnDrop(Some(child));
+    let banner = wait_for_line(&mut lines, "langsmith-proxy ready").await;
+    let banner: serde_json::Value = serde_json::from_str(&banner).expect("json banner");
+    let addr = banner["listen"].as_str().expect("listen").to_owned();
+    assert!(banner["admin"].as_str().is_some_and(|a| !a.ends_with(":0")), "{banner}");
+
+    std::fs::write(&key_file, numbered_key(2)).expect("new key");
+    let hangup = Command::new("kill").args(["-HUP", &pid]).status().expect("kill");
+    assert!(hangup.success());
+    let reloaded = wait_for_line(&mut lines, "key reloaded").await;
+    assert!(reloaded.contains("sighup"), "{reloaded}");
+    wait_for_line(&mut lines, "SIGHUP: the key source was read again").await;
+    let (response, _) = get(&format!("http://{addr}/info")).await;
+    assert_eq!(response.status(), 200, "still serving after SIGHUP");
+    assert_eq!(upstream.keys_seen(), [numbered_key(2)]);
+}

@@ -32,6 +32,8 @@ pub enum ReloadReason {
     FileChanged,
     /// LangSmith answered 401 to the current key.
     Rejected,
+    /// The proxy got SIGHUP.
+    Signal,
 }
 
 impl ReloadReason {
@@ -40,6 +42,7 @@ impl ReloadReason {
             Self::Refresh => "refresh",
             Self::FileChanged => "file_changed",
             Self::Rejected => "rejected",
+            Self::Signal => "sighup",
         }
     }
 }

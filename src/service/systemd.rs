@@ -37,6 +37,7 @@ pub fn unit(spec: &ServiceSpec) -> Result<String, ServiceError> {
 # install again to change it, `langsmith-proxy service uninstall` to remove it.
 #   start:  systemctl --user daemon-reload && systemctl --user enable --now {NAME}
 #   stop:   systemctl --user stop {NAME}
+#   reload: systemctl --user reload {NAME}   (reads the key source again: SIGHUP)
 #   logs:   journalctl --user -u {NAME} -f
 [Unit]
 Description=langsmith-proxy: authenticating proxy for the LangSmith API
@@ -44,6 +45,7 @@ Description=langsmith-proxy: authenticating proxy for the LangSmith API
 [Service]
 Type=notify
 ExecStart={exec_start}
+ExecReload=/bin/kill -HUP $MAINPID
 # Settings (LANGSMITH_PROXY_*, above the config file), and where the key comes from: the key
 # itself is never written here.
 {environment}Restart=on-failure
