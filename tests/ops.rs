@@ -55,16 +55,29 @@ async fn metrics_after_a_known_scenario() {
 #[tokio::test]
 async fn ready_once_the_key_is_loaded_and_live_always() {
     let upstream = FakeUpstream::requiring_key().await;
+    // Under keep-if-present a proxy without a key of its own serves clients that bring theirs:
+    // ready, unless it must wait for a valid key of its own.
+    let flags = [
+        ("client_credentials", "keep-if-present"),
+        ("ready_requires_valid_key", "true"),
+        ("key.check", "true"),
+    ];
+    let waiting = start_proxy_with(&upstream.url, &flags, langsmith_proxy::env::Env::default()).await;
+    let waiting_admin = start_admin(&waiting.app).await;
+    let (status, body) = text(&format!("{waiting_admin}/ready")).await;
+    assert_eq!(status, 503);
+    assert!(body.contains("no key loaded"), "{body}");
+
     let proxy = start_proxy_without_key(&upstream.url).await;
     let admin = start_admin(&proxy.app).await;
     assert_eq!(text(&format!("{admin}/live")).await.0, 200);
     let (status, body) = text(&format!("{admin}/ready")).await;
-    assert_eq!(status, 503);
-    assert!(body.contains("no key loaded"), "{body}");
-
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("keep-if-present"), "{body}");
     proxy.app.keys().replace(ApiKey::parse(TEST_KEY).expect("key"));
     let (status, body) = text(&format!("{admin}/ready")).await;
     assert_eq!(status, 200, "{body}");
+    assert!(body.contains("key loaded"), "{body}");
 
     proxy.app.shared().begin_drain();
     let (status, body) = text(&format!("{admin}/ready")).await;

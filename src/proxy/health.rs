@@ -5,6 +5,7 @@ use std::sync::atomic::Ordering;
 use serde::Serialize;
 
 use super::Shared;
+use crate::config::ClientCredentials;
 use crate::key_check::Health;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -14,7 +15,8 @@ pub struct Readiness {
 }
 
 impl Shared {
-    /// Ready once a key is loaded (and, if configured, validated) and until draining starts.
+    /// Ready once a key is loaded (and, if configured, validated), or at once under
+    /// keep-if-present, and until draining starts.
     /// Never tied to LangSmith being up: a sidecar that flaps with LangSmith hurts the app.
     pub fn readiness(&self) -> Readiness {
         let not = |reason| Readiness { ready: false, reason };
@@ -22,6 +24,13 @@ impl Shared {
             return not("shutting down");
         }
         if self.keys.snapshot().is_none() {
+            // Clients that bring their own key are served all the same.
+            if self.client_credentials == ClientCredentials::KeepIfPresent && !self.ready_requires_valid_key {
+                return Readiness {
+                    ready: true,
+                    reason: "no key of its own loaded; clients that send theirs are served (client_credentials = keep-if-present)",
+                };
+            }
             return not("no key loaded");
         }
         if self.ready_requires_valid_key && !self.key_validated() {
