@@ -66,6 +66,7 @@ pub async fn run(app: &App) -> Option<(Report, std::sync::Arc<LoadedKey>)> {
             replaced_by: None,
         },
         workspace_sent: configured_workspace,
+        workspace_from_proxy: configured_workspace.is_some(),
         upstream_url: shared.upstream.url(),
         upstream_region: shared.upstream.region(),
         retry_after: None,

@@ -115,10 +115,21 @@ pub fn describe(cause: &Cause<'_>, evidence: &Evidence<'_>) -> Diagnosis {
         ),
         Cause::WorkspaceDenied { requested, reachable } => (
             Code::WorkspaceDenied,
-            format!("The request asked for workspace {requested}, which the key from {source} ({hint}) cannot reach."),
+            format!(
+                "{} {requested}, which the key from {source} ({hint}) cannot reach.",
+                if evidence.workspace_from_proxy {
+                    "The proxy's workspace_id is"
+                } else {
+                    "The app asked for workspace"
+                }
+            ),
             vec![
                 format!("Use a workspace the key can reach: {}", list_workspaces(reachable)),
-                "Set it as the proxy's workspace_id (flag --workspace-id) or the app's LANGSMITH_WORKSPACE_ID".to_owned(),
+                if evidence.workspace_from_proxy {
+                    "Set it as the proxy's workspace_id (flag --workspace-id, env LANGSMITH_PROXY_WORKSPACE_ID); it replaces any workspace the app sends".to_owned()
+                } else {
+                    "Set it as the app's LANGSMITH_WORKSPACE_ID (sent as X-Tenant-Id), or as the proxy's workspace_id (flag --workspace-id)".to_owned()
+                },
                 format!("Or give the key access to {requested} in LangSmith → Settings → Workspaces"),
             ],
         ),

@@ -115,11 +115,13 @@ pub fn cause<'a>(evidence: &Evidence<'a>) -> Cause<'a> {
             Some(requested) if !reachable.iter().any(|w| w.id.eq_ignore_ascii_case(requested)) => {
                 Cause::WorkspaceDenied { requested, reachable }
             }
+            // Without a workspace sent, LangSmith used the key's only one, if it has one.
             requested => Cause::PermissionDenied {
-                workspace: reachable
-                    .iter()
-                    .find(|w| requested.is_some_and(|id| w.id.eq_ignore_ascii_case(id)))
-                    .or_else(|| reachable.first()),
+                workspace: match requested {
+                    Some(id) => reachable.iter().find(|w| w.id.eq_ignore_ascii_case(id)),
+                    None if reachable.len() == 1 => reachable.first(),
+                    None => None,
+                },
             },
         };
     }

@@ -91,6 +91,8 @@ pub struct Evidence<'a> {
     pub credential: CredentialEvidence<'a>,
     /// The X-Tenant-Id that went upstream, if any.
     pub workspace_sent: Option<&'a str>,
+    /// The workspace sent is the proxy's `workspace_id`, which replaces any the app sent.
+    pub workspace_from_proxy: bool,
     pub upstream_url: &'a str,
     pub upstream_region: Option<&'a str>,
     pub retry_after: Option<&'a str>,

@@ -164,6 +164,7 @@ async fn explain(shared: Arc<Shared>, facts: RequestFacts, response: Response<Pr
         body: &upstream_body,
         credential,
         workspace_sent: facts.workspace_sent.as_ref().and_then(|v| v.to_str().ok()),
+        workspace_from_proxy: shared.workspace_id.is_some(),
         upstream_url: shared.upstream.url(),
         upstream_region: shared.upstream.region(),
         retry_after: parts

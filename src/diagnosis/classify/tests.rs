@@ -68,6 +68,7 @@ struct Row {
     suspicion: Option<&'static str>,
     client_key: bool,
     workspace_sent: Option<&'static str>,
+    workspace_from_proxy: bool,
     check: Option<CheckRecord>,
     retry_after: Option<&'static str>,
     expect: Code,
@@ -85,6 +86,7 @@ fn row(name: &'static str, status: u16, body: &'static str, expect: Code) -> Row
         suspicion: None,
         client_key: false,
         workspace_sent: None,
+        workspace_from_proxy: false,
         check: None,
         retry_after: Some("30"),
         expect,
@@ -112,6 +114,7 @@ fn classify_row(row: &Row) -> Diagnosis {
         body: &body,
         credential,
         workspace_sent: row.workspace_sent,
+        workspace_from_proxy: row.workspace_from_proxy,
         upstream_url: "https://api.smith.langchain.com",
         upstream_region: Some("us"),
         retry_after: row.retry_after,
@@ -416,4 +419,42 @@ fn a_json_405_is_the_apis_own_answer() {
         StatusCode::METHOD_NOT_ALLOWED,
         &http::HeaderMap::new()
     ));
+}
+
+#[test]
+fn workspace_words_say_whose_workspace_it_was() {
+    let denied = |workspace_from_proxy| {
+        classify_row(&Row {
+            workspace_sent: Some(WS_B),
+            workspace_from_proxy,
+            check: Some(valid(vec![workspace(WS_A, "Admin", false)])),
+            ..row("denied", 403, r#"{"detail":"Forbidden"}"#, Code::WorkspaceDenied)
+        })
+    };
+    let from_proxy = denied(true);
+    assert!(
+        from_proxy.summary.starts_with("The proxy's workspace_id is"),
+        "{}",
+        from_proxy.summary
+    );
+    assert!(
+        !from_proxy.fix[1].contains("LANGSMITH_WORKSPACE_ID"),
+        "{:?}",
+        from_proxy.fix
+    );
+    let from_app = denied(false);
+    assert!(
+        from_app.summary.starts_with("The app asked for workspace"),
+        "{}",
+        from_app.summary
+    );
+
+    // No workspace sent, a key reaching two: the role is not known, so none is named.
+    let two = vec![workspace(WS_A, "Viewer", true), workspace(WS_B, "Admin", false)];
+    let unsure = classify_row(&Row {
+        check: Some(valid(two)),
+        ..row("which role?", 403, r#"{"detail":"Forbidden"}"#, Code::PermissionDenied)
+    });
+    assert_eq!(unsure.code, Code::PermissionDenied);
+    assert!(unsure.summary.contains("its role"), "{}", unsure.summary);
 }
