@@ -257,6 +257,7 @@ async fn client_key_kept_and_rejected() {
     let (response, body) = send(request).await;
     let member = assert_diagnosed(&response, &body, 401, "client_key_rejected");
     assert_eq!(member["key"]["source"], "client");
+    assert!(member["key"].get("loaded").is_none(), "{member}");
     assert!(member["fix"].to_string().contains("--client-credentials replace"));
 }
 

@@ -35,6 +35,8 @@ async fn a_rebinding_host_is_refused_before_anything_is_forwarded() {
     for secret in [TEST_KEY, TEST_KEY_HINT, "LANGSMITH_API_KEY", workspace] {
         assert!(!response.contains(secret), "{secret} leaked: {response}");
     }
+    // Withheld, not claimed absent: the proxy has a key.
+    assert!(response.contains(r#""key":{"source":"withheld"}"#), "{response}");
     assert!(upstream.requests().is_empty());
 }
 

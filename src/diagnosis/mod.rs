@@ -15,8 +15,8 @@ pub use code::Code;
 pub use evidence::{CredentialEvidence, Evidence, UpstreamBody};
 pub use journal::{Journal, JournalEntry};
 pub use render::{
-    annotate_head, annotate_upstream, proxy_made_response, Diagnosis, DiagnosisContext, DIAGNOSIS_HEADER, ERROR_HEADER,
-    KEY_HEADER,
+    annotate_head, annotate_upstream, proxy_made_response, Diagnosis, DiagnosisContext, CLIENT_KEY_SOURCE,
+    DIAGNOSIS_HEADER, ERROR_HEADER, KEY_HEADER, WITHHELD_KEY_SOURCE,
 };
 
 use http::{HeaderMap, StatusCode};

@@ -43,6 +43,11 @@ pub struct DiagnosisContext<'a> {
     pub upstream_status: Option<StatusCode>,
 }
 
+/// `key.source` in a diagnosis when the app's own key went upstream.
+pub const CLIENT_KEY_SOURCE: &str = "client";
+/// `key.source` in a refusal: the refused caller learns nothing of the key.
+pub const WITHHELD_KEY_SOURCE: &str = "withheld";
+
 impl Diagnosis {
     /// The `langsmith_proxy` JSON member.
     pub fn member(&self, ctx: &DiagnosisContext<'_>) -> Json {
@@ -60,7 +65,11 @@ impl Diagnosis {
             "code": self.code.as_str(),
             "summary": self.summary,
             "fix": self.fix,
-            "key": key.unwrap_or_else(|| json!({ "source": ctx.key_source, "loaded": false })),
+            // `loaded: false` only when the proxy has no key: not for the app's key, nor a refusal.
+            "key": key.unwrap_or_else(|| match ctx.key_source.as_str() {
+                CLIENT_KEY_SOURCE | WITHHELD_KEY_SOURCE => json!({ "source": ctx.key_source }),
+                _ => json!({ "source": ctx.key_source, "loaded": false }),
+            }),
             "workspace_id": ctx.workspace_id.and_then(|v| v.to_str().ok()),
             "upstream": { "url": ctx.upstream_url, "status": ctx.upstream_status.map(|s| s.as_u16()) },
             "request": {

@@ -244,7 +244,7 @@ impl ProxyError {
         report(shared, facts, status, &diagnosis, &ctx);
         if self.is_refusal() {
             // A refused caller (a web page, a stranger) learns nothing about the key or workspace.
-            ctx.key_source = "withheld".to_owned();
+            ctx.key_source = crate::diagnosis::WITHHELD_KEY_SOURCE.to_owned();
             ctx.key = None;
             ctx.workspace_id = None;
         }

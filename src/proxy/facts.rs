@@ -55,7 +55,7 @@ impl RequestFacts {
         upstream_status: Option<StatusCode>,
     ) -> DiagnosisContext<'a> {
         let (key_source, key) = match &self.credential {
-            Credential::Client => ("client".to_owned(), None),
+            Credential::Client => (crate::diagnosis::CLIENT_KEY_SOURCE.to_owned(), None),
             Credential::Proxy(loaded) => (loaded.source.to_string(), Some(loaded.clone())),
             // Answered before a key was attached: report the loaded key, if any.
             Credential::None => (shared.keys.source().to_string(), shared.keys.snapshot()),
