@@ -38,7 +38,13 @@ async fn ready_then_draining() {
 #[tokio::test]
 async fn not_ready_without_a_key() {
     let upstream = FakeUpstream::requiring_key().await;
-    let proxy = start_proxy_without_key(&upstream.url).await;
+    // Without a key of its own, a keep-if-present proxy is ready unless it must have a valid one.
+    let flags = [
+        ("client_credentials", "keep-if-present"),
+        ("ready_requires_valid_key", "true"),
+        ("key.check", "true"),
+    ];
+    let proxy = start_proxy_with(&upstream.url, &flags, langsmith_proxy::env::Env::default()).await;
     let admin = addr(&start_admin(&proxy.app).await);
     let error = probe(admin, TIMEOUT).await.expect_err("no key");
     assert!(error.to_string().starts_with("not ready: no key loaded"), "{error}");
