@@ -14,7 +14,9 @@ use crate::limit_counters::LimitCounters;
 use crate::metrics::Metrics;
 use crate::proxy::allowlist::{HostAllowlist, OriginAllowlist};
 use crate::proxy::{GuardPolicy, HeadLimits, ProxyVia, Shared};
-use crate::secret::{ClientToken, ClientTokenError, FileWatch, KeyLoadError, KeyReloader, KeyStore, ReloadCounters};
+use crate::secret::{
+    ClientToken, ClientTokenError, FileWatch, KeyFormatError, KeyLoadError, KeyReloader, KeyStore, ReloadCounters,
+};
 
 /// What stops the proxy from starting once the configuration is valid. Errors about a source
 /// or a file say which setting named it and where that setting came from.
@@ -50,9 +52,15 @@ impl App {
         let key = match config.key_source.read(env) {
             Ok(key) => Some(key),
             // Apps may bring their own key under keep-if-present: an absent key is a warning.
-            Err(error @ (KeyLoadError::EnvNotSet { .. } | KeyLoadError::FileUnreadable { .. }))
-                if config.client_credentials == ClientCredentials::KeepIfPresent =>
-            {
+            // The app's placeholder (a shell set up for an app) holds no key either.
+            Err(
+                error @ (KeyLoadError::EnvNotSet { .. }
+                | KeyLoadError::FileUnreadable { .. }
+                | KeyLoadError::Format {
+                    problem: KeyFormatError::Placeholder,
+                    ..
+                }),
+            ) if config.client_credentials == ClientCredentials::KeepIfPresent => {
                 tracing::warn!("no key loaded; only requests that bring their own key will work: {error}");
                 None
             }

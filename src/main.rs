@@ -1,6 +1,6 @@
 //! The binary: parse, load, run, and map errors to exit codes (2 = configuration).
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
@@ -230,16 +230,21 @@ fn run(config: &Config, env: &Env) -> ExitCode {
         };
         let admin_addr = admin.local_addr().unwrap_or(config.admin_listen);
         tokio::spawn(serve_admin(admin, app.clone(), std::future::pending()));
+        // In a terminal, SIGHUP means the terminal went away: stop as on Ctrl-C. In the
+        // background (a service manager, a container, nohup) it asks for a key re-read.
+        let interactive = std::io::stderr().is_terminal() || std::io::stdin().is_terminal();
+        #[cfg(unix)]
+        if !interactive {
+            reload_on_hangup(&app);
+        }
         telemetry::banner(
             config,
             app.keys(),
             &listener.local_addr().unwrap_or(config.listen.clone()),
             admin_addr,
         );
-        #[cfg(unix)]
-        reload_on_hangup(&app);
         let _ = sd_notify::notify(false, &[NotifyState::Ready]);
-        let stop = drain_on_signal(app.clone(), config.timeouts.shutdown_delay);
+        let stop = drain_on_signal(app.clone(), config.timeouts.shutdown_delay, interactive);
         match serve(listener, app, stop).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => fail(EXIT_RUNTIME, &error),
@@ -255,8 +260,8 @@ fn run(config: &Config, env: &Env) -> ExitCode {
 /// Resolves when accepting should stop: on the first SIGTERM/SIGINT, `/ready` turns unready at
 /// once and accepting goes on for `delay` (so load balancers stop routing here first). A second
 /// signal exits at once, whatever is in flight.
-async fn drain_on_signal(app: App, delay: std::time::Duration) {
-    let mut signals = Signals::new();
+async fn drain_on_signal(app: App, delay: std::time::Duration, interactive: bool) {
+    let mut signals = Signals::new(interactive);
     signals.next().await;
     app.shared().begin_drain();
     let _ = sd_notify::notify(false, &[NotifyState::Stopping]);
@@ -295,29 +300,52 @@ fn reload_on_hangup(app: &App) {
     });
 }
 
-/// SIGINT and SIGTERM, as a stream that can be awaited more than once.
+/// SIGINT and SIGTERM (and SIGHUP in a terminal), as a stream that can be awaited more than once.
 struct Signals {
     #[cfg(unix)]
     terminate: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    hangup: Option<tokio::signal::unix::Signal>,
 }
 
 impl Signals {
-    fn new() -> Self {
+    fn new(with_hangup: bool) -> Self {
+        #[cfg(unix)]
+        let listen = |kind| tokio::signal::unix::signal(kind).ok();
+        #[cfg(not(unix))]
+        let _ = with_hangup;
         Self {
             #[cfg(unix)]
-            terminate: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok(),
+            terminate: listen(tokio::signal::unix::SignalKind::terminate()),
+            #[cfg(unix)]
+            hangup: with_hangup
+                .then(|| listen(tokio::signal::unix::SignalKind::hangup()))
+                .flatten(),
         }
     }
 
     async fn next(&mut self) {
         #[cfg(unix)]
-        if let Some(terminate) = self.terminate.as_mut() {
+        {
+            let terminate = async {
+                match self.terminate.as_mut() {
+                    Some(signal) => signal.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let hangup = async {
+                match self.hangup.as_mut() {
+                    Some(signal) => signal.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
-                _ = terminate.recv() => {}
+                _ = terminate => {}
+                _ = hangup => {}
             }
-            return;
         }
+        #[cfg(not(unix))]
         let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -41,9 +41,14 @@ fn unset_key_variable_names_the_default_as_its_origin() {
 /// the app's placeholder to LangSmith as its key.
 #[test]
 fn the_apps_placeholder_is_not_taken_for_the_key() {
-    let message = start_error(&[], &Env::from_pairs([("LANGSMITH_API_KEY", "proxy-managed")]));
+    let env = Env::from_pairs([("LANGSMITH_API_KEY", "proxy-managed")]);
+    let message = start_error(&[], &env);
     assert!(message.contains("placeholder"), "{message}");
     assert!(message.contains("env:LANGSMITH_API_KEY"), "{message}");
+    // Where apps may bring their own key, the proxy starts without one, as with no variable.
+    let config = load_config(&[("client_credentials", "keep-if-present")], &env).expect("config");
+    let app = App::from_config(&config, &env).expect("starts without a key of its own");
+    assert!(app.keys().snapshot().is_none());
 }
 
 #[test]

@@ -5,7 +5,7 @@ use http::{Method, StatusCode};
 use serde_json::{Map, Value as Json};
 
 use crate::key_check::CheckRecord;
-use crate::secret::{redact_sent_key, KeyKind};
+use crate::secret::{quote_redacted, redact_sent_key, KeyKind};
 
 /// An upstream error body, read up to a bound. LangSmith answers `{"detail": ...}` (older,
 /// FastAPI) or `{"error": ...}\n` (newer, Go); anything else is kept as text.
@@ -31,8 +31,7 @@ impl UpstreamBody {
             }
             _ => None,
         };
-        let head = &bytes[..bytes.len().min(QUOTED_BODY)];
-        let text = redact_sent_key(String::from_utf8_lossy(head).trim(), sent_key);
+        let text = quote_redacted(bytes, sent_key, QUOTED_BODY);
         let looks_html = text.starts_with('<') && text.to_ascii_lowercase().contains("<html");
         let is_html = json.is_none() && (content_type.is_some_and(|ct| ct.contains("text/html")) || looks_html);
         Self { json, text, is_html }

@@ -107,12 +107,15 @@ impl KeyCheck {
     /// For readiness waiting on the key: a key not checked yet (new after a rotation) or last
     /// found unreachable is checked again in the background, so that readiness follows without
     /// waiting for proxied traffic (which a not-ready pod does not get) or the TTL. A verdict
-    /// from LangSmith itself stands until the TTL or a 401/403.
+    /// from LangSmith itself is checked again once older than the TTL, as traffic would.
     pub fn recheck_for_readiness(self: &Arc<Self>) {
         let Some(key) = self.keys.snapshot() else { return };
         let record = self.record_for(&key);
-        let undecided = matches!(record.health, Health::Unknown | Health::Unreachable { .. });
-        if !undecided || record.is_fresh(RECHECK_FOR_READINESS) || self.running.try_lock().is_err() {
+        if !matches!(record.health, Health::Unknown | Health::Unreachable { .. }) {
+            self.refresh_in_background_if_stale();
+            return;
+        }
+        if record.is_fresh(RECHECK_FOR_READINESS) || self.running.try_lock().is_err() {
             return;
         }
         drop(self.refresh_in_background(RECHECK_FOR_READINESS));

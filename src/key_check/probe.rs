@@ -102,10 +102,7 @@ fn interpret(status: StatusCode, body: &[u8], key: &[u8]) -> Health {
         };
     }
     // Logged: an upstream that echoes request headers must not put the key in the log.
-    let text = crate::secret::redact_sent_key(
-        String::from_utf8_lossy(&body[..body.len().min(REPORTED_BODY)]).trim(),
-        key,
-    );
+    let text = crate::secret::quote_redacted(body, key, REPORTED_BODY);
     if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
         Health::Rejected {
             status: status.as_u16(),

@@ -32,11 +32,11 @@ impl FileWatch {
             return None;
         };
         let dir = watched_dir(path);
-        let name = path.file_name().map(OsStr::to_owned).unwrap_or_default();
+        let key_path = path.clone();
         let wake = Arc::new(Notify::new());
         let waker = wake.clone();
         let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
-            Ok(event) if !worth_a_read(&event.kind) || !concerns_the_key(&event.paths, &name) => {}
+            Ok(event) if !worth_a_read(&event.kind) || !concerns_the_key(&event.paths, &key_names(&key_path)) => {}
             Ok(_) => waker.notify_one(),
             Err(error) => {
                 // Lost events (a queue overflow, say): read again to be sure.
@@ -102,14 +102,35 @@ fn worth_a_read(kind: &EventKind) -> bool {
     }
 }
 
+/// The names in the watched directory that are the key: the file's own, and, when it is a
+/// symlink to a file beside it (`key -> key-2026`), its target's. Looked up at each event, since
+/// the link may be pointed elsewhere.
+fn key_names(path: &Path) -> Vec<OsString> {
+    let own = path.file_name().map(OsStr::to_owned);
+    let target = std::fs::read_link(path).ok().and_then(|target| {
+        let beside = target.parent().is_none_or(|parent| parent.as_os_str().is_empty());
+        beside.then(|| target.file_name().map(OsStr::to_owned)).flatten()
+    });
+    own.into_iter().chain(target).collect()
+}
+
 /// Whether an event names the key file, or one of the `..data`-style entries through which
 /// Kubernetes swaps a whole secret mount. An event naming no path (a rescan) may be anything.
-fn concerns_the_key(paths: &[PathBuf], key_name: &OsString) -> bool {
+fn concerns_the_key(paths: &[PathBuf], key_names: &[OsString]) -> bool {
     paths.is_empty()
         || paths
             .iter()
             .filter_map(|path| path.file_name())
-            .any(|name| name == key_name.as_os_str() || name.as_encoded_bytes().starts_with(b".."))
+            .any(|name| key_names.iter().any(|key| same_name(name, key)) || name.as_encoded_bytes().starts_with(b".."))
+}
+
+/// macOS and Windows file systems ignore case by default: `Key` there is the file `key`.
+fn same_name(a: &OsStr, b: &OsStr) -> bool {
+    if cfg!(any(target_os = "macos", windows)) {
+        a.eq_ignore_ascii_case(b)
+    } else {
+        a == b
+    }
 }
 
 #[cfg(test)]
@@ -133,8 +154,19 @@ mod tests {
     }
 
     #[test]
+    fn a_symlink_to_a_file_beside_it_names_both() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("key-2026"), "k").expect("target");
+        #[cfg(unix)]
+        std::os::unix::fs::symlink("key-2026", dir.path().join("key")).expect("link");
+        #[cfg(unix)]
+        assert_eq!(key_names(&dir.path().join("key")), ["key", "key-2026"]);
+        assert_eq!(key_names(&dir.path().join("key-2026")), ["key-2026"]);
+    }
+
+    #[test]
     fn only_the_key_and_kubernetes_entries_count() {
-        let key = OsString::from("api-key");
+        let key = [OsString::from("api-key")];
         let event = |name: &str| vec![PathBuf::from("/run/secrets").join(name)];
         assert!(concerns_the_key(&event("api-key"), &key));
         assert!(concerns_the_key(&event("..data"), &key));

@@ -15,7 +15,7 @@ pub use api_key::{ApiKey, KeyFormatError, KeyKind};
 pub use client_token::{ClientToken, ClientTokenError, TokenProblem};
 pub use command::{CommandError, CommandSource, DEFAULT_COMMAND_TIMEOUT};
 pub use file_watch::FileWatch;
-pub use redact::{redact_keys, redact_sent_key, redact_url_credentials, KEY_PREFIXES};
+pub use redact::{quote_redacted, redact_keys, redact_sent_key, redact_url_credentials, KEY_PREFIXES};
 pub use reload::{KeyReloader, ReloadCounters, ReloadCounts, ReloadOutcome, ReloadReason, REREAD_AFTER_REJECTION};
 pub use source::{names_a_kind, KeyLoadError, KeySource, KeySourceParseError, SourceReadError};
 pub use store::{KeyStore, LoadedKey};

@@ -42,6 +42,20 @@ pub fn redact_sent_key(text: &str, sent: &[u8]) -> String {
     }
 }
 
+/// Up to `max` bytes of `body` as text, to quote in a response or a log: blanked before it is
+/// cut, so that a cut through the key cannot leave the part a match would have needed.
+pub fn quote_redacted(body: &[u8], sent: &[u8], max: usize) -> String {
+    let mut text = redact_sent_key(String::from_utf8_lossy(body).trim(), sent);
+    if text.len() > max {
+        let mut cut = max;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+    }
+    text
+}
+
 /// `text` with the user and password of every `scheme://user:password@host` replaced by `…`:
 /// everything from `://` to the last `@` before a space or quote, since a password may hold
 /// `/`, `?` or `#` itself.
@@ -104,6 +118,16 @@ mod tests {
             "got [key redacted] and [key redacted]"
         );
         assert_eq!(redact_sent_key("nothing", b""), "nothing");
+    }
+
+    #[test]
+    fn a_quote_is_blanked_before_it_is_cut() {
+        // The cut falls inside the key: cut first, the key's start would be quoted.
+        let body = format!("{}bad key sk-proj-abcdefghijklmnop", "x".repeat(1010));
+        let quoted = quote_redacted(body.as_bytes(), b"sk-proj-abcdefghijklmnop", 1024);
+        assert_eq!(quoted.len(), 1024);
+        assert!(quoted.ends_with("bad key [key r"), "{quoted}");
+        assert_eq!(quote_redacted("é".repeat(10).as_bytes(), b"", 5), "éé");
     }
 
     #[test]

@@ -285,7 +285,8 @@ impl KeyReloader {
         let repeated_failure = {
             let mut last = self.last_failure.lock().unwrap_or_else(PoisonError::into_inner);
             let failure = read.as_ref().err();
-            let repeated = failure.is_some() && last.as_ref() == failure;
+            // A re-read asked for by hand (SIGHUP) always says why it failed.
+            let repeated = failure.is_some() && last.as_ref() == failure && reason != ReloadReason::Signal;
             last.clone_from(&failure.cloned());
             repeated
         };
