@@ -385,6 +385,7 @@ async fn connections_over_the_limit_get_503() {
         "{response}"
     );
     assert!(lower.contains("connection: close"), "{response}");
+    assert!(lower.contains("x-request-id: "), "{response}");
     assert!(response.contains("limits.max_connections"), "{response}");
     // Answered before the host, origin and token checks: it says nothing about the key.
     assert!(!response.contains(TEST_KEY_HINT), "{response}");

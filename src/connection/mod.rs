@@ -8,7 +8,7 @@ use std::convert::Infallible;
 use std::error::Error as StdError;
 use std::sync::Arc;
 
-use http::{Request, Response};
+use http::{HeaderName, Request, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -19,9 +19,11 @@ use activity::{Activity, Tracked};
 use crate::config::Limits;
 use crate::limit_counters::{LimitCounters, LimitEvent};
 use crate::listener::{Peer, Stream};
-use crate::proxy::{ProxyBody, ProxyError, RequestFacts, Shared};
+use crate::proxy::{new_request_id, ProxyBody, ProxyError, RequestFacts, Shared};
 
 type BoxError = Box<dyn StdError + Send + Sync>;
+
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Connections over the limit answered with a 503 at once; past this many, the next ones are
 /// closed without an answer, so a flood cannot pile up tasks.
@@ -204,8 +206,16 @@ pub fn refuse(stream: Stream, peer: Peer, shared: Arc<Shared>, ctx: &Context) {
     tracing::warn!(%peer, limit, "connection over limits.max_connections: answering 503");
     let mut builder = ctx.builder.clone();
     builder.http1().keep_alive(false);
-    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-        let response = ProxyError::TooManyConnections { limit }.into_response(&RequestFacts::of(&request), &shared);
+    let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+        // An id like any other answer's, so the 503 can be found in the log by it.
+        let id = request.headers().get(X_REQUEST_ID).cloned().or_else(new_request_id);
+        if let Some(id) = &id {
+            request.headers_mut().insert(X_REQUEST_ID, id.clone());
+        }
+        let mut response = ProxyError::TooManyConnections { limit }.into_response(&RequestFacts::of(&request), &shared);
+        if let Some(id) = id {
+            response.headers_mut().insert(X_REQUEST_ID, id);
+        }
         std::future::ready(Ok::<_, Infallible>(response))
     });
     let bound = ctx.limits.header_read_timeout;

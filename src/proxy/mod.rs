@@ -38,6 +38,7 @@ pub use facts::{Credential, RequestFacts};
 pub use guard::GuardPolicy;
 pub use head_limit::{HeadLimits, ReceivedHead};
 pub use health::Readiness;
+pub use request_id::new_request_id;
 pub use via::ProxyVia;
 
 use crate::client::UpstreamClient;

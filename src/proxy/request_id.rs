@@ -11,14 +11,19 @@ pub struct RandomRequestId;
 
 impl MakeRequestId for RandomRequestId {
     fn make_request_id<B>(&mut self, _request: &Request<B>) -> Option<RequestId> {
-        let mut text = Uuid::encode_buffer();
-        let text = Uuid::new_v4().hyphenated().encode_lower(&mut text);
-        let mut value = HeaderValue::from_str(text).ok()?;
-        // A value new on every request would only churn an HTTP/2 connection's HPACK table (each
-        // one inserted, evicting reusable entries); "never indexed" sends it as a plain literal.
-        value.set_sensitive(true);
-        Some(RequestId::new(value))
+        new_request_id().map(RequestId::new)
     }
+}
+
+/// A new id, for answers made outside the request path (a connection over the limit).
+pub fn new_request_id() -> Option<HeaderValue> {
+    let mut text = Uuid::encode_buffer();
+    let text = Uuid::new_v4().hyphenated().encode_lower(&mut text);
+    let mut value = HeaderValue::from_str(text).ok()?;
+    // A value new on every request would only churn an HTTP/2 connection's HPACK table (each
+    // one inserted, evicting reusable entries); "never indexed" sends it as a plain literal.
+    value.set_sensitive(true);
+    Some(value)
 }
 
 #[cfg(test)]
