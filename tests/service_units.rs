@@ -472,6 +472,20 @@ fn a_control_character_cannot_be_written_into_a_unit() {
     );
     let error = service::install(TargetOs::Linux, &spec, &env, true).expect_err("newline");
     assert!(error.to_string().contains("control character"), "{error}");
+    // The error names the setting, never its value: a command's arguments may hold a token.
+    let spec = spec_for(
+        &[("key.source", "command:op read --token SECRET\nx")],
+        &env,
+        Path::new("/usr/bin/x"),
+        Path::new("/"),
+    );
+    for os in [TargetOs::Linux, TargetOs::Macos] {
+        let error = service::install(os, &spec, &env, true)
+            .expect_err("newline")
+            .to_string();
+        assert!(error.contains("LANGSMITH_PROXY_KEY__SOURCE=…"), "{error}");
+        assert!(!error.contains("SECRET"), "{error}");
+    }
 }
 
 #[test]

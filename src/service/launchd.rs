@@ -17,7 +17,8 @@ pub fn plist(spec: &ServiceSpec, log_file: &Path) -> Result<String, ServiceError
         environment.push_str(&format!(
             "\t\t<key>{}</key>\n\t\t<string>{}</string>\n",
             xml(name)?,
-            xml(value)?
+            // Checked as `NAME=value`, so that an error names the variable.
+            xml(&format!("{name}={value}")).and_then(|_| xml(value))?
         ));
     }
     let log = xml(&log_file.display().to_string())?;
@@ -94,10 +95,7 @@ pub fn after_removal(path: &Path) -> String {
 /// Text escaped for XML; control characters cannot appear in XML 1.0 at all.
 fn xml(text: &str) -> Result<String, ServiceError> {
     if let Some(c) = text.chars().find(|c| c.is_control() && *c != '\t') {
-        return Err(ServiceError::Unwritable {
-            text: text.to_owned(),
-            problem: format!("it holds the control character {c:?}"),
-        });
+        return Err(super::unwritable(text, format!("it holds the control character {c:?}")));
     }
     Ok(text
         .replace('&', "&amp;")

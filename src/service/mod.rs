@@ -47,8 +47,9 @@ pub enum ServiceError {
     UnsupportedOs,
     #[error("HOME is not set (or not an absolute path): it says where user services live; run as the user the service is for")]
     NoHome,
-    #[error("cannot write {text:?} into a service file: {problem}")]
-    Unwritable { text: String, problem: String },
+    /// `what` names the setting (`NAME=…`), never its value: it may hold a secret.
+    #[error("cannot write {what} into a service file: {problem}")]
+    Unwritable { what: String, problem: String },
     #[error("cannot write {}: {error}", path.display())]
     Write { path: PathBuf, error: std::io::Error },
     #[error("cannot find this binary or the working directory: {0}")]
@@ -249,4 +250,17 @@ fn warnings(spec: &ServiceSpec, layout: &Layout) -> Vec<String> {
         ));
     }
     warnings
+}
+
+/// What an [`ServiceError::Unwritable`] shows of a value: the variable it sets, if it is an
+/// environment entry (`NAME=value`), never the value.
+fn unwritable(text: &str, problem: String) -> ServiceError {
+    let name = text
+        .split_once('=')
+        .map(|(name, _)| name)
+        .filter(|name| !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+    ServiceError::Unwritable {
+        what: name.map_or_else(|| "a value".to_owned(), |name| format!("{name}=…")),
+        problem,
+    }
 }

@@ -129,10 +129,7 @@ fn word(text: &str) -> Result<String, ServiceError> {
 /// A double-quoted value with C-style escapes, as `Environment=` and `ExecStart=` read them.
 fn quoted(text: &str) -> Result<String, ServiceError> {
     if let Some(c) = text.chars().find(|c| c.is_control()) {
-        return Err(ServiceError::Unwritable {
-            text: text.to_owned(),
-            problem: format!("it holds the control character {c:?}"),
-        });
+        return Err(super::unwritable(text, format!("it holds the control character {c:?}")));
     }
     let escaped = text.replace('\\', "\\\\").replace('"', "\\\"").replace('%', "%%");
     Ok(format!("\"{escaped}\""))
