@@ -122,6 +122,21 @@ fn unknown_environment_variable_is_named() {
     );
 }
 
+/// The same address for both would fail at start as "in use", which a service manager retries.
+#[test]
+fn listen_and_admin_listen_must_differ() {
+    let env = [
+        ("LANGSMITH_PROXY_LISTEN", "127.0.0.1:19400"),
+        ("LANGSMITH_PROXY_ADMIN_LISTEN", "127.0.0.1:19400"),
+    ];
+    let message = load_err(None, &env, vec![]).to_string();
+    assert!(
+        message.contains("admin_listen") && message.contains("`listen`"),
+        "{message}"
+    );
+    assert!(message.contains("127.0.0.1:19401"), "{message}");
+}
+
 #[test]
 fn a_missing_config_file_is_an_error() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -236,12 +236,27 @@ pub(super) fn validate(layers: &Layers, env: &Env) -> Result<Config, ConfigError
         ));
     }
     let listen = check.parse("listen", &s.listen, str::parse::<ListenAddr>)?;
+    let admin_listen = check.socket_addr("admin_listen", &s.admin_listen)?;
+    // A port of 0 is a different free port for each.
+    if matches!(&listen, ListenAddr::Tcp(addr) if *addr == admin_listen && addr.port() != 0) {
+        return Err(ConfigError::invalid(
+            "admin_listen",
+            &s.admin_listen,
+            layers.origin("admin_listen"),
+            format!(
+                "it is the address of `listen` too (from {}); give the admin endpoints a port of their own, e.g. {}:{}",
+                layers.origin("listen"),
+                admin_listen.ip(),
+                admin_listen.port().wrapping_add(1).max(1)
+            ),
+        ));
+    }
     let security = security::security(&check, s, &listen)?;
     let limits = security::limits(&check, s)?;
 
     Ok(Config {
         listen,
-        admin_listen: check.socket_addr("admin_listen", &s.admin_listen)?,
+        admin_listen,
         upstream,
         upstream_ca_file: optional(&s.upstream_ca_file).map(PathBuf::from),
         workspace_id,
