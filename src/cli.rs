@@ -211,11 +211,14 @@ impl SettingFlags {
     }
 }
 
-/// `--region-url NAME=URL`, split; the URL itself is checked with the other settings.
+/// `--region-url NAME=URL`, split, the name in lower case as the other layers read it (an
+/// environment variable's name arrives lower-cased); the URL is checked with the other settings.
 fn region_url(value: &str) -> Result<(String, String), String> {
     match value.split_once('=') {
         Some((name, url)) if !name.trim().is_empty() && !url.trim().is_empty() => {
-            Ok((name.trim().to_owned(), url.trim().to_owned()))
+            let name = name.trim().to_ascii_lowercase();
+            crate::config::check_region_name(&name)?;
+            Ok((name, url.trim().to_owned()))
         }
         _ => Err("expected NAME=URL, e.g. --region-url eu=https://eu.api.smith.langchain.com".to_owned()),
     }

@@ -122,6 +122,59 @@ fn unknown_environment_variable_is_named() {
     );
 }
 
+/// A region beyond the built-in four is named alike in a file, a variable and a flag, so that
+/// `config` output and a service unit (which carry it as a variable) load back.
+#[test]
+fn new_regions_are_named_alike_in_every_layer() {
+    const URL: &str = "https://staging.example.com/api/v1";
+    let env = [
+        ("LANGSMITH_PROXY_REGIONS__STAGING", URL),
+        ("LANGSMITH_PROXY_UPSTREAM", "staging"),
+    ];
+    let config = load(None, &env, vec![]).expect("a region from the environment");
+    assert_eq!(config.upstream.url(), URL);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write_file(
+        &dir,
+        "ok.toml",
+        &format!("upstream = \"staging\"\n[regions]\nstaging = \"{URL}\"\n"),
+    );
+    assert_eq!(load(Some(&file), &[], vec![]).expect("file").upstream.url(), URL);
+    let upper = write_file(&dir, "upper.toml", &format!("[regions]\nStaging = \"{URL}\"\n"));
+    let message = load_err(Some(&upper), &[], vec![]).to_string();
+    assert!(message.contains("write `staging`"), "{message}");
+
+    // A flag's name is lower-cased like a variable's; `config` output loads back.
+    let key = [("LANGSMITH_API_KEY", TEST_KEY)];
+    let flag = format!("STAGING={URL}");
+    let shown = run_binary(&["config", "--region-url", &flag, "--upstream", "staging"], &key);
+    assert!(shown.status.success(), "{}", String::from_utf8_lossy(&shown.stderr));
+    let text = String::from_utf8_lossy(&shown.stdout).into_owned();
+    assert!(text.contains(&format!("staging = \"{URL}\"")), "{text}");
+    let saved = write_file(&dir, "saved.toml", &text);
+    let path = saved.to_str().expect("utf-8");
+    let again = run_binary(&["config", "--config", path], &key);
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    let bad = run_binary(&["config", "--region-url", "a.b=https://x.example.com"], &key);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("write `a_b`"));
+}
+
+/// config-rs reads variable names in lower case: two that differ only in case would race.
+#[test]
+fn variables_differing_only_in_case_are_refused() {
+    let env = [
+        ("LANGSMITH_PROXY_LISTEN", "127.0.0.1:2222"),
+        ("LANGSMITH_PROXY_listen", "127.0.0.1:1111"),
+    ];
+    let message = load_err(None, &env, vec![]).to_string();
+    assert!(
+        message.contains("LANGSMITH_PROXY_LISTEN") && message.contains("LANGSMITH_PROXY_listen"),
+        "{message}"
+    );
+    assert!(message.contains("differ only in case"), "{message}");
+}
+
 /// The same address for both would fail at start as "in use", which a service manager retries.
 #[test]
 fn listen_and_admin_listen_must_differ() {

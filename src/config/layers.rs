@@ -93,6 +93,7 @@ impl Layers {
             )),
             None => None,
         };
+        refuse_names_differing_in_case(env)?;
         let env_layer = layer_json(env_source(env), &Origin::Env(ENV_PREFIX.to_owned() + "_*"))?;
 
         let known = known_keys();
@@ -177,6 +178,23 @@ fn env_source(env: &Env) -> Environment {
         .source(Some(vars))
 }
 
+/// `LANGSMITH_PROXY_listen` and `LANGSMITH_PROXY_LISTEN` name the same setting (config-rs reads
+/// names in lower case), and which one won would be down to chance.
+fn refuse_names_differing_in_case(env: &Env) -> Result<(), ConfigError> {
+    let mut seen: std::collections::HashMap<String, &str> = std::collections::HashMap::new();
+    for (name, _) in env.with_prefix(&format!("{ENV_PREFIX}_")) {
+        if let Some(first) = seen.insert(name.to_ascii_lowercase(), name) {
+            return Err(ConfigError::Unreadable {
+                origin: Origin::Env(name.to_owned()),
+                message: format!(
+                    "{first} is set too, and the two differ only in case: they name the same setting; unset one"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 fn layer_json(source: impl config::Source + Send + Sync + 'static, origin: &Origin) -> Result<Json, ConfigError> {
     ConfigRs::builder()
         .add_source(source)
@@ -199,6 +217,9 @@ fn without_quoted_lines(message: &str) -> String {
     let kept: Vec<&str> = message.lines().filter(|line| !quoted(line)).collect();
     crate::secret::redact_keys(&kept.join("\n"))
 }
+
+/// The one table whose keys are names the user picks: regions beyond the built-in four.
+const OPEN_TABLE: &str = "regions.";
 
 /// Every dotted leaf key of the schema, from the serialized defaults.
 fn known_keys() -> Vec<String> {
@@ -228,11 +249,9 @@ fn reject_unknown(layer: &Json, known: &[String], origin: impl Fn(&str) -> Origi
     let mut keys = Vec::new();
     leaf_keys(layer, "", &mut keys);
     // A table given where a value belongs is caught by deserialization.
-    let Some(key) = keys
-        .iter()
-        .filter(|key| !key.is_empty())
-        .find(|key| !known.iter().any(|k| k == *key || key.starts_with(&format!("{k}."))))
-    else {
+    let Some(key) = keys.iter().filter(|key| !key.is_empty()).find(|key| {
+        !key.starts_with(OPEN_TABLE) && !known.iter().any(|k| k == *key || key.starts_with(&format!("{k}.")))
+    }) else {
         return Ok(());
     };
     // `timeouts = "5s"`: a value where a group of settings belongs.

@@ -13,7 +13,7 @@ use crate::secret::{names_a_kind, redact_keys, redact_url_credentials, CommandSo
 pub use layers::{env_var_name, FlagValue, Origin, Sources, ENV_PREFIX};
 pub use schema::Settings;
 pub use security::{ClientTokenConfig, Limits, Security};
-pub use validate::{ClientCredentials, Config, LogFormat, StartOrigins, Timeouts};
+pub use validate::{check_region_name, ClientCredentials, Config, LogFormat, StartOrigins, Timeouts};
 
 use crate::env::Env;
 

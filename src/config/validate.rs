@@ -180,6 +180,15 @@ pub(super) fn validate(layers: &Layers, env: &Env) -> Result<Config, ConfigError
             .map(str::to_owned)
     };
 
+    if let Some((name, problem)) = s
+        .regions
+        .keys()
+        .find_map(|name| check_region_name(name).err().map(|e| (name, e)))
+    {
+        let key = format!("regions.{name}");
+        let value = s.regions.get(name).cloned().unwrap_or_default();
+        return Err(ConfigError::invalid(&key, &value, layers.origin(&key), problem));
+    }
     let regions = Upstream::regions(s.regions.iter().map(|(k, v)| (k.as_str(), v.as_str()))).map_err(|(name, e)| {
         let key = format!("regions.{name}");
         let value = s.regions.get(&name).cloned().unwrap_or_default();
@@ -342,4 +351,20 @@ fn parse_workspace_id(value: &str) -> Result<HeaderValue, String> {
     uuid::Uuid::parse_str(value)
         .map_err(|_| "expected a workspace UUID (LangSmith → Settings → Workspaces shows it)".to_owned())
         .and_then(|id| HeaderValue::from_str(&id.hyphenated().to_string()).map_err(|e| e.to_string()))
+}
+
+/// A region's name: the same in a file, a variable (`LANGSMITH_PROXY_REGIONS__NAME`, which
+/// arrives lower-cased) and a flag, so lower-case letters, digits and `_` only.
+pub fn check_region_name(name: &str) -> Result<(), String> {
+    if !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    {
+        return Ok(());
+    }
+    Err(format!(
+        "a region name is lower-case letters, digits and _ (it is also read from LANGSMITH_PROXY_REGIONS__NAME): write `{}`",
+        name.to_ascii_lowercase().replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+    ))
 }
