@@ -19,10 +19,15 @@ const ALIASES: [(&str, &str); 9] = [
     ("silent", "off"),
 ];
 
-/// The filter without stray spaces (tracing would read ` info` as a target), or why it would
-/// not log what its writer meant.
+/// The level for everything a filter names no level for: `access=warn` alone would otherwise
+/// silence every other line, the start line and errors included.
+const DEFAULT_LEVEL: &str = "info";
+
+/// The filter without stray spaces (tracing would read ` info` as a target), with
+/// [`DEFAULT_LEVEL`] first when it names targets only, or why it would not log what its writer
+/// meant.
 pub fn check(filter: &str) -> Result<String, String> {
-    let directives: Vec<&str> = filter.split(',').map(str::trim).filter(|d| !d.is_empty()).collect();
+    let mut directives: Vec<&str> = filter.split(',').map(str::trim).filter(|d| !d.is_empty()).collect();
     if directives.is_empty() {
         return Err(
             "no level given (an empty filter logs nothing); use error, warn, info, debug, trace or off".to_owned(),
@@ -38,6 +43,9 @@ pub fn check(filter: &str) -> Result<String, String> {
                 meant(directive).map(|level| format!(" (did you mean `{level}`?)")).unwrap_or_default()
             ));
         }
+    }
+    if !directives.iter().any(|directive| !directive.contains(['=', '['])) {
+        directives.insert(0, DEFAULT_LEVEL);
     }
     let filter = directives.join(",");
     tracing_subscriber::EnvFilter::try_new(&filter)
@@ -65,17 +73,18 @@ mod tests {
 
     #[test]
     fn levels_and_target_filters_pass() {
-        for filter in [
-            "info",
-            "WARN",
-            "off",
-            "3",
-            "info,access=warn",
-            "langsmith_proxy=debug",
-            "warn,[request]=trace",
-        ] {
+        for filter in ["info", "WARN", "off", "3", "info,access=warn", "warn,[request]=trace"] {
             assert_eq!(check(filter).as_deref(), Ok(filter), "{filter}");
         }
+    }
+
+    #[test]
+    fn targets_alone_keep_everything_else_at_info() {
+        assert_eq!(check("access=warn").as_deref(), Ok("info,access=warn"));
+        assert_eq!(
+            check("langsmith_proxy=debug").as_deref(),
+            Ok("info,langsmith_proxy=debug")
+        );
     }
 
     #[test]
