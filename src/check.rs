@@ -142,7 +142,14 @@ impl Report {
                 line("reachable", "yes".to_owned());
                 line("valid", format!("no: LangSmith answered {status} {body}"));
             }
-            Health::Unreachable { error } => line("reachable", format!("no: {error}")),
+            Health::Unreachable {
+                error,
+                answered: Some(_),
+            } => line(
+                "reachable",
+                format!("yes, but not as the LangSmith API answers: {error}"),
+            ),
+            Health::Unreachable { error, .. } => line("reachable", format!("no: {error}")),
             Health::Unknown => line("reachable", "unknown".to_owned()),
         }
         match &self.record.region {
@@ -158,6 +165,24 @@ impl Report {
                 for step in &diagnosis.fix {
                     line("fix", step.clone());
                 }
+            }
+            (None, _) if matches!(self.record.health, Health::Unreachable { answered: Some(_), .. }) => {
+                line(
+                    "result",
+                    "the upstream answered, but not as the LangSmith API does".to_owned(),
+                );
+                line(
+                    "fix",
+                    format!(
+                        "check that upstream ({}) is the LangSmith API: a region (us, eu, apac, aws) or, self-hosted, https://HOST/api/v1",
+                        upstream.url()
+                    ),
+                );
+                line(
+                    "fix",
+                    "if it is, the server had an error: try again later (SaaS: https://status.smith.langchain.com)"
+                        .to_owned(),
+                );
             }
             (None, _) => {
                 line("result", "LangSmith could not be reached".to_owned());

@@ -103,6 +103,24 @@ async fn unreachable_upstream_exits_five() {
     assert!(stdout(&output).contains("reachable  no"), "{}", stdout(&output));
 }
 
+/// An upstream that answers, but not as the API does (a 500, an HTML page with 200), is not a
+/// network problem: the report says so and points at the upstream setting.
+#[tokio::test]
+async fn an_upstream_answering_unlike_the_api_is_named_as_such() {
+    for page in [false, true] {
+        let upstream = FakeUpstream::start(move |_| match page {
+            false => Reply::json(500, r#"{"detail":"Internal Server Error"}"#),
+            true => Reply::json(200, "<html>app</html>").with_header("content-type", "text/html"),
+        })
+        .await;
+        let output = check(TEST_KEY, &["--upstream", &upstream.url]).await;
+        let text = stdout(&output);
+        assert_eq!(output.status.code(), Some(5), "{text}");
+        assert!(text.contains("answered, but not as the LangSmith API does"), "{text}");
+        assert!(!text.contains("DNS, firewall"), "{text}");
+    }
+}
+
 #[tokio::test]
 async fn org_scoped_key_without_workspace_exits_six() {
     let service_key = SERVICE_KEY;

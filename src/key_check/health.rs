@@ -28,8 +28,13 @@ pub enum Health {
         /// The start of LangSmith's answer, for the report.
         body: String,
     },
+    /// No answer, or an answer that is not the LangSmith API's.
     Unreachable {
         error: String,
+        /// The status of an answer that came but was not the API's (an error page, a 500):
+        /// the network path works, the upstream setting or the server does not.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        answered: Option<u16>,
     },
 }
 

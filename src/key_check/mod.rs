@@ -264,7 +264,7 @@ fn log_outcome(key: &LoadedKey, record: &CheckRecord, upstream: &Upstream) {
             status, body = %body, region = ?record.region,
             "key check: LangSmith rejects the key"
         ),
-        Health::Unreachable { error } => tracing::warn!(
+        Health::Unreachable { error, .. } => tracing::warn!(
             key_source = %key.source, key_hint = hint, key_fingerprint = fingerprint, upstream = upstream.url(),
             %error, "key check: could not reach LangSmith"
         ),

@@ -55,6 +55,7 @@ pub async fn probe(
     let Ok(request) = request.body(Empty::<Bytes>::new().map_err(|never| match never {}).boxed()) else {
         return Health::Unreachable {
             error: "cannot build the check request".to_owned(),
+            answered: None,
         };
     };
     let answer = tokio::time::timeout(timeout, async {
@@ -74,8 +75,9 @@ pub async fn probe(
     match answer {
         Err(_) => Health::Unreachable {
             error: format!("no answer within {}", humantime::format_duration(timeout)),
+            answered: None,
         },
-        Ok(Err(error)) => Health::Unreachable { error },
+        Ok(Err(error)) => Health::Unreachable { error, answered: None },
         Ok(Ok((status, body))) => interpret(status, &body, key.as_bytes()),
     }
 }
@@ -98,6 +100,7 @@ fn interpret(status: StatusCode, body: &[u8], key: &[u8]) -> Health {
             },
             Err(_) => Health::Unreachable {
                 error: format!("{WORKSPACES_PATH} answered {status} with something that is not a workspace list (is the upstream the LangSmith API?)"),
+                answered: Some(status.as_u16()),
             },
         };
     }
@@ -111,6 +114,7 @@ fn interpret(status: StatusCode, body: &[u8], key: &[u8]) -> Health {
     } else {
         Health::Unreachable {
             error: format!("{WORKSPACES_PATH} answered {status}: {text}"),
+            answered: Some(status.as_u16()),
         }
     }
 }

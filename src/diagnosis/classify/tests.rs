@@ -378,6 +378,7 @@ fn the_words_follow_what_was_sent_and_known() {
     let unreachable = record(
         Health::Unreachable {
             error: "down".to_owned(),
+            answered: None,
         },
         None,
         RegionVerdict::NotProbed,
