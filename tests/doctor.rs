@@ -380,6 +380,11 @@ fn outbound_proxy_without_no_proxy_for_loopback() {
         []
     );
     assert_eq!(
+        with(&[("HTTP_PROXY", "http://corp.example:3128"), ("NO_PROXY", "*")]),
+        [],
+        "* bypasses every proxy"
+    );
+    assert_eq!(
         with(&[("HTTPS_PROXY", "http://corp.example:3128")]),
         [],
         "https proxy, http endpoint"

@@ -13,11 +13,16 @@ pub fn check(f: &Facts<'_>) -> Vec<Finding> {
     let EndpointKind::Loopback { uri, .. } = f.endpoint else {
         return Vec::new();
     };
+    let no_proxy = value(f.env, "NO_PROXY").unwrap_or_default();
+    // `*` alone bypasses every proxy for requests and curl alike.
+    if no_proxy.trim() == "*" {
+        return Vec::new();
+    }
     let matcher = Matcher::builder()
         .all(value(f.env, "ALL_PROXY").unwrap_or_default())
         .http(value(f.env, "HTTP_PROXY").unwrap_or_default())
         .https(value(f.env, "HTTPS_PROXY").unwrap_or_default())
-        .no(value(f.env, "NO_PROXY").unwrap_or_default())
+        .no(no_proxy)
         .build();
     if matcher.intercept(uri).is_none() {
         return Vec::new();
