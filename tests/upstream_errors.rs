@@ -191,3 +191,63 @@ async fn request_id_is_kept_or_minted_and_echoed() {
     }
     assert_ne!(minted[0], minted[1], "each request gets its own id");
 }
+
+/// An upstream that answers the first request on each connection, then closes the connection
+/// when the next request arrives on it, unanswered: its idle timeout meeting a request in flight.
+async fn upstream_closing_reused_connections() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let connections = std::sync::Arc::new(AtomicUsize::new(0));
+    let counted = connections.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-type: text/plain\r\n\r\nok";
+                if stream.write_all(answer).await.is_err() {
+                    return;
+                }
+                // The next request's first bytes, then the close.
+                let _ = stream.read(&mut buf).await;
+            });
+        }
+    });
+    (url, connections)
+}
+
+/// The pooled connection the request went out on is closed under it with no answer: a GET is
+/// sent again on a fresh connection and succeeds; a POST, which may have been acted on, is not.
+#[tokio::test]
+async fn a_get_on_a_connection_closed_under_it_is_sent_again_a_post_is_not() {
+    let (url, connections) = upstream_closing_reused_connections().await;
+    let proxy = start_proxy_with(&url, &[("workers", "1")], env_with_key()).await;
+    let (first, _) = get(&proxy.url("/info")).await;
+    assert_eq!(first.status(), 200);
+    let (second, body) = get(&proxy.url("/info")).await;
+    assert_eq!(second.status(), 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(body, "ok".as_bytes());
+    assert_eq!(
+        connections.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "resent on a new connection"
+    );
+
+    let post = Request::post(proxy.url("/runs")).body(full("{}")).expect("request");
+    let (response, _) = send(post).await;
+    assert_eq!(response.status(), 502);
+    assert_eq!(
+        connections.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "a POST is not resent"
+    );
+}

@@ -11,6 +11,7 @@ use http::{HeaderName, Request, Response, Version};
 use http_body_util::BodyExt;
 use tower::Service;
 
+use super::retry::Replay;
 use super::{access_log, hop_by_hop, Arrival, ProxyBody, ProxyError, RequestFacts, Shared};
 use crate::client::UpstreamClient;
 use crate::diagnosis;
@@ -55,10 +56,21 @@ impl Service<Request<ProxyBody>> for Forward {
 async fn forward(shared: &Shared, client: &UpstreamClient, request: Request<ProxyBody>) -> Response<ProxyBody> {
     let facts = RequestFacts::of(&request);
     let upstream_request = upstream_request(shared, request);
+    let resend = Replay::for_upstream(&upstream_request);
     // Counted from the request, connecting included: the pooled client does not expose when
     // a connection became ready. The connector's own connect timeout fires first when shorter.
-    let started = std::time::Instant::now();
-    let sent = tokio::time::timeout(shared.timeouts.response_header, client.request(upstream_request)).await;
+    let started = tokio::time::Instant::now();
+    let deadline = started + shared.timeouts.response_header;
+    let mut sent = tokio::time::timeout_at(deadline, client.request(upstream_request)).await;
+    // A pooled connection the upstream closed as the request went out (its idle timeout met
+    // ours in flight) fails with no answer; a request that is harmless to send twice goes
+    // once more, on another connection, as nginx and HAProxy do.
+    if let (Ok(Err(error)), Some(resend)) = (&sent, resend) {
+        if !error.is_connect() {
+            tracing::debug!(error = %error, "the upstream connection failed under a request that is harmless to send twice: sent again");
+            sent = tokio::time::timeout_at(deadline, client.request(resend.into_request())).await;
+        }
+    }
     let latency = started.elapsed();
     match sent {
         Ok(Ok(response)) => {

@@ -178,26 +178,32 @@ pub struct Replay {
     extensions: Extensions,
 }
 
+/// Whether sending `request` twice is harmless: an idempotent method and nothing in its body.
+pub fn may_send_twice<B: http_body::Body>(request: &Request<B>) -> bool {
+    let idempotent = matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE
+    );
+    let headers = request.headers();
+    idempotent
+        && request.body().is_end_stream()
+        && !headers.contains_key(TRANSFER_ENCODING)
+        && headers.get(CONTENT_LENGTH).is_none_or(|length| length == "0")
+}
+
 impl Replay {
     fn of<B: http_body::Body>(request: &Request<B>) -> Option<Self> {
-        let idempotent = matches!(
-            *request.method(),
-            Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE
-        );
-        let headers = request.headers();
-        let no_body = request.body().is_end_stream()
-            && !headers.contains_key(TRANSFER_ENCODING)
-            && headers.get(CONTENT_LENGTH).is_none_or(|length| length == "0");
-        (idempotent && no_body).then(|| Self {
+        may_send_twice(request).then(|| Self {
             method: request.method().clone(),
             uri: request.uri().clone(),
             version: request.version(),
-            headers: headers.clone(),
+            headers: request.headers().clone(),
             extensions: request.extensions().clone(),
         })
     }
 
-    fn into_request(self) -> Request<ProxyBody> {
+    /// The request again, with an empty body; `extensions` are what the layers below read.
+    pub fn into_request(self) -> Request<ProxyBody> {
         let mut request = Request::new(Empty::new().map_err(|never| match never {}).boxed());
         *request.method_mut() = self.method;
         *request.uri_mut() = self.uri;
@@ -205,5 +211,17 @@ impl Replay {
         *request.headers_mut() = self.headers;
         *request.extensions_mut() = self.extensions;
         request
+    }
+
+    /// The head of `request` without its extensions (the upstream client reads none), for a
+    /// resend on a fresh connection; `None` unless sending it twice is harmless.
+    pub fn for_upstream(request: &Request<ProxyBody>) -> Option<Self> {
+        may_send_twice(request).then(|| Self {
+            method: request.method().clone(),
+            uri: request.uri().clone(),
+            version: request.version(),
+            headers: request.headers().clone(),
+            extensions: Extensions::new(),
+        })
     }
 }
