@@ -38,8 +38,8 @@ pub enum ClientBuildError {
     CaFileEmpty { path: PathBuf },
     #[error("TLS setup failed: {0}")]
     Tls(#[from] rustls::Error),
-    #[error("the proxy in {var} ({uri}) must be an http:// URL; an https:// proxy is not supported")]
-    ProxyScheme { var: &'static str, uri: String },
+    #[error("the proxy in {var} ({uri}) must be an http:// URL: https:// and socks proxies are not supported")]
+    ProxyScheme { var: String, uri: String },
 }
 
 /// The corporate proxy the environment asks for, if any, for this upstream.
@@ -52,11 +52,15 @@ pub struct OutboundProxy {
 impl OutboundProxy {
     /// Reads `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY`/`NO_PROXY` (either case) like curl does.
     pub fn from_env(env: &Env, upstream: &Upstream) -> Result<Option<Self>, ClientBuildError> {
-        let var = |name: &str| {
-            env.get(name)
-                .or_else(|| env.get(&name.to_ascii_lowercase()))
-                .unwrap_or("")
+        // The spelling that is set, upper case first, for naming it in an error.
+        let named = |name: &'static str| {
+            let lower = name.to_ascii_lowercase();
+            match env.get(name).filter(|v| !v.is_empty()) {
+                Some(value) => Some((name.to_owned(), value)),
+                None => env.get(&lower).filter(|v| !v.is_empty()).map(|value| (lower, value)),
+            }
         };
+        let var = |name: &'static str| named(name).map_or("", |(_, value)| value);
         let matcher = Matcher::builder()
             .all(var("ALL_PROXY").to_owned())
             .http(var("HTTP_PROXY").to_owned())
@@ -68,7 +72,10 @@ impl OutboundProxy {
             return Ok(None);
         };
         if intercept.uri().scheme_str() != Some("http") {
-            let var = if upstream.is_tls() { "HTTPS_PROXY" } else { "HTTP_PROXY" };
+            let scheme_var = if upstream.is_tls() { "HTTPS_PROXY" } else { "HTTP_PROXY" };
+            let var = named(scheme_var)
+                .or_else(|| named("ALL_PROXY"))
+                .map_or_else(|| scheme_var.to_owned(), |(name, _)| name);
             return Err(ClientBuildError::ProxyScheme {
                 var,
                 uri: intercept.uri().to_string(),

@@ -145,6 +145,24 @@ async fn no_proxy_bypasses_https_proxy() {
     assert!(connect_proxy.heads().is_empty(), "the proxy was used despite NO_PROXY");
 }
 
+/// Only http:// outbound proxies are supported; the error names the variable that set one.
+#[test]
+fn a_socks_proxy_is_refused_naming_its_variable() {
+    for (var, value) in [
+        ("ALL_PROXY", "socks5h://127.0.0.1:1080"),
+        ("https_proxy", "https://proxy.example:3128"),
+    ] {
+        let env = env_with(&[(var, value)]);
+        let config = load_config(&[("upstream", "https://api.smith.langchain.com")], &env).expect("config");
+        let error = match App::from_config(&config, &env) {
+            Ok(_) => panic!("started with {var}={value}"),
+            Err(error) => error.to_string(),
+        };
+        assert!(error.contains(&format!("the proxy in {var} ")), "{error}");
+        assert!(error.contains("must be an http:// URL"), "{error}");
+    }
+}
+
 /// A minimal HTTP CONNECT proxy: records each request head, then tunnels bytes both ways.
 struct ConnectProxy {
     addr: SocketAddr,
