@@ -58,6 +58,24 @@ async fn unknown_issuer_is_a_502_that_names_the_fix() {
     assert!(upstream.requests().is_empty());
 }
 
+/// A self-signed server certificate that is a CA itself (`openssl req -x509`'s default) is
+/// refused even when trusted: the fix says to reissue it, not to trust a CA.
+#[tokio::test]
+async fn a_ca_certificate_serving_as_the_servers_own_is_named() {
+    let (config, pem) = ca_as_server_certificate();
+    let upstream = FakeUpstream::start_tls_with(config, |_| Reply::ok()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca_file = dir.path().join("server.pem");
+    std::fs::write(&ca_file, pem).expect("pem");
+    let flags = [("upstream_ca_file", ca_file.to_str().expect("utf-8 path"))];
+    let proxy = start_proxy_with(&upstream.url, &flags, env_with(&[])).await;
+    let (response, body) = get(&proxy.url("/info")).await;
+    assert_eq!(response.status(), 502);
+    let member = &json(&body)["langsmith_proxy"];
+    assert_eq!(member["code"], "upstream_tls_error");
+    assert!(member["fix"][0].as_str().expect("fix").contains("CA:FALSE"), "{member}");
+}
+
 /// `https://` written for a plain-HTTP install (a local or self-hosted LangSmith without TLS).
 #[tokio::test]
 async fn an_https_upstream_that_speaks_plain_http_is_named() {

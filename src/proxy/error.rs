@@ -59,6 +59,9 @@ pub enum TlsCause {
     Expired,
     /// The server answered in plain HTTP: an `https://` upstream for a plain-HTTP install.
     PlainHttp,
+    /// The server's own certificate is a CA certificate (`openssl req -x509` makes one), which
+    /// rustls refuses as a server's even when `upstream_ca_file` trusts it.
+    CaAsServerCertificate,
     Other,
 }
 
@@ -267,6 +270,10 @@ fn tls_cause(error: &rustls::Error) -> TlsCause {
             CertificateError::UnknownIssuer => TlsCause::UnknownIssuer,
             CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => TlsCause::WrongName,
             CertificateError::Expired | CertificateError::ExpiredContext { .. } => TlsCause::Expired,
+            // webpki's own error, which rustls passes on only as an opaque one.
+            CertificateError::Other(other) if format!("{other:?}").contains("CaUsedAsEndEntity") => {
+                TlsCause::CaAsServerCertificate
+            }
             _ => TlsCause::Other,
         },
         rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType) => TlsCause::PlainHttp,
@@ -276,9 +283,13 @@ fn tls_cause(error: &rustls::Error) -> TlsCause {
 
 fn tls_fix(cause: TlsCause, upstream: &str) -> Vec<String> {
     match cause {
+        // The first step is what the reason phrase carries: the fix, not the finding.
         TlsCause::UnknownIssuer => vec![
-            format!("The certificate of {upstream} is signed by a CA this machine does not trust"),
-            "For self-hosted LangSmith or a TLS-inspecting corporate proxy, set upstream_ca_file (flag --upstream-ca-file) to the PEM bundle of that CA".to_owned(),
+            format!("Set upstream_ca_file (flag --upstream-ca-file) to the PEM bundle of the CA that signed the certificate of {upstream}: this machine does not trust it"),
+            "That CA is your self-hosted LangSmith's, or a TLS-inspecting corporate proxy's".to_owned(),
+        ],
+        TlsCause::CaAsServerCertificate => vec![
+            format!("The certificate of {upstream} is a CA certificate (CA:TRUE) serving as the server's own, which is refused even when trusted: issue the server a certificate signed by that CA (or one with CA:FALSE)"),
         ],
         TlsCause::WrongName => vec![format!(
             "The certificate does not cover the host in {upstream}: check the upstream setting, or a proxy is intercepting"
