@@ -151,6 +151,7 @@ impl App {
                 max_headers: config.limits.max_headers,
             },
             limit_counters: Arc::default(),
+            outbound_proxy: outbound_proxy.as_ref().map(OutboundProxy::shown),
         });
         Ok(Self {
             shared,

@@ -47,9 +47,18 @@ pub enum ClientBuildError {
 pub struct OutboundProxy {
     pub uri: Uri,
     auth: Option<HeaderValue>,
+    /// The variable it came from (`HTTPS_PROXY`, `https_proxy`, `ALL_PROXY`...).
+    pub var: String,
 }
 
 impl OutboundProxy {
+    /// `host:port (from HTTPS_PROXY)`, without any credentials, for errors and logs.
+    pub fn shown(&self) -> String {
+        let host = self.uri.host().unwrap_or("?");
+        let port = self.uri.port_u16().unwrap_or(80);
+        format!("{host}:{port} (from {})", self.var)
+    }
+
     /// Reads `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY`/`NO_PROXY` (either case) like curl does.
     pub fn from_env(env: &Env, upstream: &Upstream) -> Result<Option<Self>, ClientBuildError> {
         // The spelling that is set, upper case first, for naming it in an error.
@@ -71,11 +80,11 @@ impl OutboundProxy {
         let Some(intercept) = matcher.intercept(&target) else {
             return Ok(None);
         };
+        let scheme_var = if upstream.is_tls() { "HTTPS_PROXY" } else { "HTTP_PROXY" };
+        let var = named(scheme_var)
+            .or_else(|| named("ALL_PROXY"))
+            .map_or_else(|| scheme_var.to_owned(), |(name, _)| name);
         if intercept.uri().scheme_str() != Some("http") {
-            let scheme_var = if upstream.is_tls() { "HTTPS_PROXY" } else { "HTTP_PROXY" };
-            let var = named(scheme_var)
-                .or_else(|| named("ALL_PROXY"))
-                .map_or_else(|| scheme_var.to_owned(), |(name, _)| name);
             return Err(ClientBuildError::ProxyScheme {
                 var,
                 uri: intercept.uri().to_string(),
@@ -84,6 +93,7 @@ impl OutboundProxy {
         Ok(Some(Self {
             uri: intercept.uri().clone(),
             auth: intercept.basic_auth().cloned(),
+            var,
         }))
     }
 }

@@ -243,6 +243,9 @@ fn run(config: &Config, env: &Env) -> ExitCode {
             &listener.local_addr().unwrap_or(config.listen.clone()),
             admin_addr,
         );
+        if let Some(outbound) = app.outbound_proxy() {
+            tracing::info!(outbound_proxy = %outbound.shown(), "upstream connections go through an outbound proxy (NO_PROXY exempts hosts)");
+        }
         let _ = sd_notify::notify(false, &[NotifyState::Ready]);
         let stop = drain_on_signal(app.clone(), config.timeouts.shutdown_delay, interactive);
         match serve(listener, app, stop).await {

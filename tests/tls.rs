@@ -163,6 +163,27 @@ async fn no_proxy_bypasses_https_proxy() {
     assert!(connect_proxy.heads().is_empty(), "the proxy was used despite NO_PROXY");
 }
 
+/// When connections go through an outbound proxy, a failure names that proxy first (never its
+/// credentials), rather than only the upstream it could not reach.
+#[tokio::test]
+async fn an_outbound_proxy_that_fails_is_named_in_the_fix() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let dead = listener.local_addr().expect("addr");
+    drop(listener);
+    let proxy_url = format!("http://alice:s3cret@{dead}");
+    let env = env_with(&[("HTTPS_PROXY", proxy_url.as_str())]);
+    let proxy = start_proxy_with("https://langsmith.example.com/api/v1", &[], env).await;
+    let (response, body) = get(&proxy.url("/info")).await;
+    assert_eq!(response.status(), 502);
+    let member = &json(&body)["langsmith_proxy"];
+    let first = member["fix"][0].as_str().expect("fix");
+    assert!(
+        first.contains(&format!("outbound proxy {dead} (from HTTPS_PROXY)")),
+        "{member}"
+    );
+    assert!(!body.iter().as_slice().windows(6).any(|w| w == b"s3cret"), "{member}");
+}
+
 /// Only http:// outbound proxies are supported; the error names the variable that set one.
 #[test]
 fn a_socks_proxy_is_refused_naming_its_variable() {

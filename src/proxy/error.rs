@@ -151,20 +151,30 @@ impl ProxyError {
                     "Or let the proxy replace client keys: client_credentials = \"replace\" (flag --client-credentials replace)".to_owned(),
                 ],
             ),
+            // Through an outbound proxy, that proxy is the first thing to check.
             Self::Unreachable { .. } => (
                 Code::UpstreamUnreachable,
-                vec![
-                    format!("Check that {upstream} resolves and is reachable from this machine (DNS, firewall, VPN)"),
-                    "Behind a corporate proxy, set HTTPS_PROXY (and NO_PROXY) in the proxy's environment".to_owned(),
-                    "Check the upstream setting (--upstream us|eu|apac|aws|URL; self-hosted: https://HOST/api/v1)".to_owned(),
-                ],
+                outbound_proxy_step(shared, upstream)
+                    .into_iter()
+                    .chain([
+                        format!("Check that {upstream} resolves and is reachable from this machine (DNS, firewall, VPN)"),
+                        match &shared.outbound_proxy {
+                            Some(_) => "Or, if the upstream should be reached directly, add its host to NO_PROXY".to_owned(),
+                            None => "Behind a corporate proxy, set HTTPS_PROXY (and NO_PROXY) in the proxy's environment".to_owned(),
+                        },
+                        "Check the upstream setting (--upstream us|eu|apac|aws|URL; self-hosted: https://HOST/api/v1)".to_owned(),
+                    ])
+                    .collect(),
             ),
             Self::ConnectTimeout { .. } => (
                 Code::UpstreamTimeout,
-                vec![
-                    format!("Check the network path to {upstream}; a firewall that drops packets looks like this"),
-                    "Raise timeouts.connect (env LANGSMITH_PROXY_TIMEOUTS__CONNECT) if the network is just slow".to_owned(),
-                ],
+                outbound_proxy_step(shared, upstream)
+                    .into_iter()
+                    .chain([
+                        format!("Check the network path to {upstream}; a firewall that drops packets looks like this"),
+                        "Raise timeouts.connect (env LANGSMITH_PROXY_TIMEOUTS__CONNECT) if the network is just slow".to_owned(),
+                    ])
+                    .collect(),
             ),
             Self::ResponseTimeout { .. } => (
                 Code::UpstreamTimeout,
@@ -279,6 +289,16 @@ fn tls_cause(error: &rustls::Error) -> TlsCause {
         rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType) => TlsCause::PlainHttp,
         _ => TlsCause::Other,
     }
+}
+
+/// The outbound proxy, named, when connections go through one: "proxy authorization required"
+/// means its credentials, "unsuccessful" that it refused the tunnel.
+fn outbound_proxy_step(shared: &Shared, upstream: &str) -> Option<String> {
+    shared.outbound_proxy.as_ref().map(|proxy| {
+        format!(
+            "Connections go through the outbound proxy {proxy}: check that it runs, allows CONNECT to {upstream}, and takes the user:pass in that variable"
+        )
+    })
 }
 
 fn tls_fix(cause: TlsCause, upstream: &str) -> Vec<String> {

@@ -111,6 +111,8 @@ pub struct Shared {
     pub head_limits: HeadLimits,
     /// How often each connection limit was hit (the guard counts oversized heads).
     pub limit_counters: Arc<LimitCounters>,
+    /// The outbound proxy upstream connections go through, as shown in errors.
+    pub outbound_proxy: Option<String>,
 }
 
 /// Credential headers, and the client token's header when one is configured.
