@@ -136,16 +136,35 @@ async fn kubernetes_secret_swapped_under_load_fails_no_request() {
     proxy.stop().await;
 }
 
-/// A file written beside the key (the proxy's own log under `nohup`, say) is not the key: each
-/// write used to re-read the key, and a failing re-read's log line then caused the next one.
-#[tokio::test]
-async fn writes_beside_the_key_file_do_not_reread_it() {
+/// A proxy whose key comes from `key` in a fresh directory, holding `numbered_key(0)`, in
+/// front of an upstream that accepts any key.
+async fn start_with_key_file() -> (TempDir, PathBuf, FakeUpstream, ProxyHandle) {
     let dir = tempfile::tempdir().expect("tempdir");
     let key_path = dir.path().join("key");
     std::fs::write(&key_path, numbered_key(0)).expect("key");
     let upstream = FakeUpstream::start(|_| Reply::ok()).await;
     let source = format!("file:{}", key_path.display());
     let proxy = start_proxy_with(&upstream.url, &[("key.source", &source)], Env::default()).await;
+    (dir, key_path, upstream, proxy)
+}
+
+/// Sends requests until the upstream gets `key`: the watch has picked it up.
+async fn until_sent(upstream: &FakeUpstream, proxy: &ProxyHandle, key: &str) {
+    let sending = async {
+        while upstream.keys_seen().last().map(String::as_str) != Some(key) {
+            get(&proxy.url("/info")).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), sending)
+        .await
+        .expect("the new key was picked up");
+}
+
+/// A file written beside the key (the proxy's own log under `nohup`, say) is not the key: each
+/// write used to re-read the key, and a failing re-read's log line then caused the next one.
+#[tokio::test]
+async fn writes_beside_the_key_file_do_not_reread_it() {
+    let (dir, key_path, upstream, proxy) = start_with_key_file().await;
     let log = dir.path().join("proxy.log");
     for n in 0..20 {
         std::fs::write(&log, format!("line {n}\n")).expect("log");
@@ -154,14 +173,7 @@ async fn writes_beside_the_key_file_do_not_reread_it() {
         assert_eq!(response.status(), 200);
     }
     std::fs::write(&key_path, numbered_key(1)).expect("new key");
-    let rotated = async {
-        while upstream.keys_seen().last() != Some(&numbered_key(1)) {
-            get(&proxy.url("/info")).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(20), rotated)
-        .await
-        .expect("the new key was picked up");
+    until_sent(&upstream, &proxy, &numbered_key(1)).await;
     let counts = counts(&proxy);
     assert_eq!(counts.reloaded, 1, "{counts:?}");
     // At most the one read as the watch began.
@@ -177,12 +189,7 @@ async fn writes_beside_the_key_file_do_not_reread_it() {
 async fn a_key_file_written_in_pieces_is_read_when_complete() {
     use std::io::Write;
 
-    let dir = tempfile::tempdir().expect("tempdir");
-    let key_path = dir.path().join("key");
-    std::fs::write(&key_path, numbered_key(0)).expect("key");
-    let upstream = FakeUpstream::start(|_| Reply::ok()).await;
-    let source = format!("file:{}", key_path.display());
-    let proxy = start_proxy_with(&upstream.url, &[("key.source", &source)], Env::default()).await;
+    let (_dir, key_path, upstream, proxy) = start_with_key_file().await;
     // The watch reads once as it begins; that read must not meet the half-written key.
     let watching = async {
         while counts(&proxy).unchanged == 0 {
@@ -204,14 +211,7 @@ async fn a_key_file_written_in_pieces_is_read_when_complete() {
         }
     }
     drop(writer);
-    let rotated = async {
-        while upstream.keys_seen().last() != Some(&new_key) {
-            get(&proxy.url("/info")).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(20), rotated)
-        .await
-        .expect("the new key was picked up");
+    until_sent(&upstream, &proxy, &new_key).await;
     for sent in upstream.keys_seen() {
         assert!(sent == numbered_key(0) || sent == new_key, "sent {sent:?}");
     }

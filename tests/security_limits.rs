@@ -406,28 +406,8 @@ async fn a_503_over_the_limit_reaches_a_client_still_uploading() {
     let mut counts = proxy.app.limit_counters().subscribe();
     let mut client = TcpStream::connect(proxy.addr).await.expect("connect");
     wait_for(&mut counts, |c| c.connections_refused == 1).await;
-    let head = format!(
-        "POST /runs/multipart HTTP/1.1\r\nHost: {}\r\ncontent-length: {}\r\n\r\n",
-        proxy.addr,
-        64 * 1024 * 1024
-    );
-    client.write_all(head.as_bytes()).await.expect("head sent");
-    client
-        .write_all(&[b'x'; 64 * 1024])
-        .await
-        .expect("some of the body sent");
-    let mut answer = Vec::new();
-    tokio::time::timeout(BOUND, client.read_to_end(&mut answer))
-        .await
-        .expect("the proxy answered and sent its FIN")
-        .expect("the answer arrived, not a reset");
-    let answer = String::from_utf8_lossy(&answer);
+    let answer = early_answer_to_an_upload(&mut client, proxy.addr).await;
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
-    // Far more than the socket buffers hold: only a reader at the other end lets this finish.
-    tokio::time::timeout(BOUND, client.write_all(&vec![b'x'; 16 * 1024 * 1024]))
-        .await
-        .expect("the proxy went on reading")
-        .expect("the proxy went on reading, no reset");
     assert!(upstream.requests().is_empty());
     drop((client, holder));
 }

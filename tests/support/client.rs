@@ -67,3 +67,29 @@ pub async fn raw_exchange(addr: std::net::SocketAddr, request: &[u8]) -> String 
     stream.read_to_end(&mut out).await.expect("read");
     String::from_utf8_lossy(&out).into_owned()
 }
+
+/// On `client`, starts a 64 MiB upload and sends its first 64 KiB; returns the answer the proxy
+/// gave before the end and closed with, then checks that its close lingers: 16 MiB more are read
+/// and dropped (far more than socket buffers hold), not answered with a reset.
+pub async fn early_answer_to_an_upload(client: &mut TcpStream, addr: std::net::SocketAddr) -> String {
+    const BOUND: std::time::Duration = std::time::Duration::from_secs(20);
+    let head = format!(
+        "POST /runs/multipart HTTP/1.1\r\nHost: {addr}\r\ncontent-length: {}\r\n\r\n",
+        64 * 1024 * 1024
+    );
+    client.write_all(head.as_bytes()).await.expect("head sent");
+    client
+        .write_all(&[b'x'; 64 * 1024])
+        .await
+        .expect("some of the body sent");
+    let mut answer = Vec::new();
+    tokio::time::timeout(BOUND, client.read_to_end(&mut answer))
+        .await
+        .expect("the proxy answered and sent its FIN")
+        .expect("the answer arrived, not a reset");
+    tokio::time::timeout(BOUND, client.write_all(&vec![b'x'; 16 * 1024 * 1024]))
+        .await
+        .expect("the proxy went on reading")
+        .expect("the proxy went on reading, no reset");
+    String::from_utf8_lossy(&answer).into_owned()
+}
