@@ -166,6 +166,21 @@ impl Report {
                     line("fix", step.clone());
                 }
             }
+            (None, _)
+                if matches!(
+                    self.record.health,
+                    Health::Unreachable {
+                        answered: Some(429),
+                        ..
+                    }
+                ) =>
+            {
+                line("result", "LangSmith is rate-limiting the check (429)".to_owned());
+                line(
+                    "fix",
+                    "try again in a minute; the SDKs' own traffic counts against the same limit".to_owned(),
+                );
+            }
             (None, _) if matches!(self.record.health, Health::Unreachable { answered: Some(_), .. }) => {
                 line(
                     "result",

@@ -70,6 +70,11 @@ impl OutboundProxy {
             }
         };
         let var = |name: &'static str| named(name).map_or("", |(_, value)| value);
+        // `*` alone bypasses every proxy, for IP addresses too (hyper-util's matcher reads it as
+        // covering domain names only).
+        if var("NO_PROXY").trim() == "*" {
+            return Ok(None);
+        }
         let matcher = Matcher::builder()
             .all(var("ALL_PROXY").to_owned())
             .http(var("HTTP_PROXY").to_owned())
@@ -85,9 +90,16 @@ impl OutboundProxy {
             .or_else(|| named("ALL_PROXY"))
             .map_or_else(|| scheme_var.to_owned(), |(name, _)| name);
         if intercept.uri().scheme_str() != Some("http") {
+            // Scheme, host and port only: a password with an `@` in it may survive in the URI.
+            let uri = intercept.uri();
+            let port = uri.port_u16().map(|port| format!(":{port}")).unwrap_or_default();
             return Err(ClientBuildError::ProxyScheme {
                 var,
-                uri: intercept.uri().to_string(),
+                uri: format!(
+                    "{}://{}{port}",
+                    uri.scheme_str().unwrap_or("?"),
+                    uri.host().unwrap_or("?")
+                ),
             });
         }
         Ok(Some(Self {

@@ -121,6 +121,16 @@ async fn an_upstream_answering_unlike_the_api_is_named_as_such() {
     }
 }
 
+/// A 429 to the check is LangSmith rate-limiting it, not a sign of a wrong upstream.
+#[tokio::test]
+async fn a_rate_limited_check_says_so() {
+    let upstream = FakeUpstream::start(|_| Reply::json(429, r#"{"detail":"Too many requests"}"#)).await;
+    let output = check(TEST_KEY, &["--upstream", &upstream.url]).await;
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(5), "{text}");
+    assert!(text.contains("rate-limiting the check (429)"), "{text}");
+}
+
 #[tokio::test]
 async fn org_scoped_key_without_workspace_exits_six() {
     let service_key = SERVICE_KEY;

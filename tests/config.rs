@@ -155,6 +155,8 @@ fn new_regions_are_named_alike_in_every_layer() {
     let path = saved.to_str().expect("utf-8");
     let again = run_binary(&["config", "--config", path], &key);
     assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    let dashed = run_binary(&["config", "--region-url", "staging-eu=https://x.example.com"], &key);
+    assert!(dashed.status.success(), "{}", String::from_utf8_lossy(&dashed.stderr));
     let bad = run_binary(&["config", "--region-url", "a.b=https://x.example.com"], &key);
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("write `a_b`"));

@@ -58,7 +58,9 @@ async fn sigterm_drains_a_streaming_request_and_exits_zero() {
     let dir = tempfile::tempdir().expect("tempdir");
     let notify_path = dir.path().join("notify.sock");
     let notify = UnixDatagram::bind(&notify_path).expect("notify socket");
+    // Not the terminal's stdin: in a terminal, SIGHUP would stop the proxy rather than reload.
     let mut child = Command::new(env!("CARGO_BIN_EXE_langsmith-proxy"))
+        .stdin(Stdio::null())
         .env_clear()
         .env("LANGSMITH_API_KEY", TEST_KEY)
         .env("NOTIFY_SOCKET", &notify_path)
@@ -147,6 +149,7 @@ async fn a_log_reader_that_stops_reading_does_not_stop_requests() {
     let upstream = FakeUpstream::start(|_| Reply::ok()).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_langsmith-proxy"))
+        .stdin(Stdio::null())
         .env_clear()
         .env("LANGSMITH_API_KEY", TEST_KEY)
         .env("LANGSMITH_PROXY_KEY__CHECK", "false")
@@ -195,7 +198,9 @@ async fn sighup_rereads_the_key_source() {
     let key_file = dir.path().join("current-key");
     std::fs::write(&key_file, numbered_key(1)).expect("key");
     let upstream = FakeUpstream::start(|_| Reply::ok()).await;
+    // Not the terminal's stdin: in a terminal, SIGHUP would stop the proxy rather than reload.
     let mut child = Command::new(env!("CARGO_BIN_EXE_langsmith-proxy"))
+        .stdin(Stdio::null())
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("LANGSMITH_PROXY_KEY__CHECK", "false")

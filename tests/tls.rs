@@ -184,11 +184,20 @@ async fn an_outbound_proxy_that_fails_is_named_in_the_fix() {
     assert!(!body.iter().as_slice().windows(6).any(|w| w == b"s3cret"), "{member}");
 }
 
+/// `NO_PROXY=*` bypasses the proxy for every upstream, one given by IP address included.
+#[test]
+fn no_proxy_star_covers_ip_upstreams_too() {
+    let env = env_with(&[("HTTPS_PROXY", "http://127.0.0.1:3128"), ("NO_PROXY", "*")]);
+    let config = load_config(&[("upstream", "https://10.0.0.5/api/v1")], &env).expect("config");
+    let app = App::from_config(&config, &env).expect("app");
+    assert!(app.outbound_proxy().is_none());
+}
+
 /// Only http:// outbound proxies are supported; the error names the variable that set one.
 #[test]
 fn a_socks_proxy_is_refused_naming_its_variable() {
     for (var, value) in [
-        ("ALL_PROXY", "socks5h://127.0.0.1:1080"),
+        ("ALL_PROXY", "socks5h://u:p@ss@127.0.0.1:1080"),
         ("https_proxy", "https://proxy.example:3128"),
     ] {
         let env = env_with(&[(var, value)]);
@@ -199,6 +208,7 @@ fn a_socks_proxy_is_refused_naming_its_variable() {
         };
         assert!(error.contains(&format!("the proxy in {var} ")), "{error}");
         assert!(error.contains("must be an http:// URL"), "{error}");
+        assert!(!error.contains("ss@") && !error.contains("u:p"), "{error}");
     }
 }
 

@@ -354,17 +354,14 @@ fn parse_workspace_id(value: &str) -> Result<HeaderValue, String> {
 }
 
 /// A region's name: the same in a file, a variable (`LANGSMITH_PROXY_REGIONS__NAME`, which
-/// arrives lower-cased) and a flag, so lower-case letters, digits and `_` only.
+/// arrives lower-cased) and a flag, so lower-case letters, digits, `-` and `_` only.
 pub fn check_region_name(name: &str) -> Result<(), String> {
-    if !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-    {
+    let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-';
+    if !name.is_empty() && name.chars().all(allowed) {
         return Ok(());
     }
     Err(format!(
-        "a region name is lower-case letters, digits and _ (it is also read from LANGSMITH_PROXY_REGIONS__NAME): write `{}`",
-        name.to_ascii_lowercase().replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+        "a region name is lower-case letters, digits, - and _ (it is also read from LANGSMITH_PROXY_REGIONS__NAME): write `{}`",
+        name.to_ascii_lowercase().replace(|c: char| !allowed(c), "_")
     ))
 }

@@ -265,6 +265,40 @@ impl ProxyError {
     }
 }
 
+/// Whether an upstream request failed because its connection went away before any answer: a
+/// close or reset under it, an HTTP/2 stream the upstream refused or a GOAWAY. Not an answer
+/// hyper could not parse, nor a timeout, nor the client's own body failing.
+pub fn closed_before_answer(error: &hyper_util::client::legacy::Error) -> bool {
+    let closed = |io: &std::io::Error| {
+        use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset, UnexpectedEof};
+        matches!(
+            io.kind(),
+            ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof
+        )
+    };
+    let mut cause: Option<&(dyn StdError + 'static)> = error.source();
+    while let Some(current) = cause {
+        if let Some(hyper) = current.downcast_ref::<hyper::Error>() {
+            if hyper.is_incomplete_message() || hyper.is_canceled() {
+                return true;
+            }
+            if hyper.is_parse() || hyper.is_timeout() || hyper.is_user() {
+                return false;
+            }
+        }
+        if let Some(h2) = current.downcast_ref::<h2::Error>() {
+            return h2.reason() == Some(h2::Reason::REFUSED_STREAM)
+                || h2.is_go_away()
+                || h2.get_io().is_some_and(closed);
+        }
+        if let Some(io) = current.downcast_ref::<std::io::Error>() {
+            return closed(io);
+        }
+        cause = next_cause(current);
+    }
+    false
+}
+
 /// The error `error` wraps. An `io::Error`'s `source()` skips the error it wraps (and
 /// hyper-rustls wraps the rustls handshake error in two of them), so look inside it instead.
 fn next_cause<'a>(error: &'a (dyn StdError + 'static)) -> Option<&'a (dyn StdError + 'static)> {

@@ -7,10 +7,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::header::{HeaderValue, HOST, VIA};
-use http::{HeaderName, Request, Response, Version};
+use http::{HeaderName, Method, Request, Response, Version};
 use http_body_util::BodyExt;
 use tower::Service;
 
+use super::error;
 use super::retry::Replay;
 use super::{access_log, hop_by_hop, Arrival, ProxyBody, ProxyError, RequestFacts, Shared};
 use crate::client::UpstreamClient;
@@ -56,7 +57,10 @@ impl Service<Request<ProxyBody>> for Forward {
 async fn forward(shared: &Shared, client: &UpstreamClient, request: Request<ProxyBody>) -> Response<ProxyBody> {
     let facts = RequestFacts::of(&request);
     let upstream_request = upstream_request(shared, request);
-    let resend = Replay::for_upstream(&upstream_request);
+    // Safe methods only: a PUT or DELETE the upstream acted on before the close would run twice.
+    let resend = matches!(*upstream_request.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+        .then(|| Replay::for_upstream(&upstream_request))
+        .flatten();
     // Counted from the request, connecting included: the pooled client does not expose when
     // a connection became ready. The connector's own connect timeout fires first when shorter.
     let started = tokio::time::Instant::now();
@@ -66,7 +70,7 @@ async fn forward(shared: &Shared, client: &UpstreamClient, request: Request<Prox
     // ours in flight) fails with no answer; a request that is harmless to send twice goes
     // once more, on another connection, as nginx and HAProxy do.
     if let (Ok(Err(error)), Some(resend)) = (&sent, resend) {
-        if !error.is_connect() {
+        if error::closed_before_answer(error) {
             tracing::debug!(error = %error, "the upstream connection failed under a request that is harmless to send twice: sent again");
             sent = tokio::time::timeout_at(deadline, client.request(resend.into_request())).await;
         }
