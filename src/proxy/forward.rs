@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::header::{HeaderValue, HOST, VIA};
-use http::{HeaderName, Method, Request, Response, Version};
+use http::{HeaderName, Request, Response, Version};
 use http_body_util::BodyExt;
 use tower::Service;
 
@@ -57,10 +57,7 @@ impl Service<Request<ProxyBody>> for Forward {
 async fn forward(shared: &Shared, client: &UpstreamClient, request: Request<ProxyBody>) -> Response<ProxyBody> {
     let facts = RequestFacts::of(&request);
     let upstream_request = upstream_request(shared, request);
-    // Safe methods only: a PUT or DELETE the upstream acted on before the close would run twice.
-    let resend = matches!(*upstream_request.method(), Method::GET | Method::HEAD | Method::OPTIONS)
-        .then(|| Replay::for_upstream(&upstream_request))
-        .flatten();
+    let resend = Replay::for_upstream(&upstream_request);
     // Counted from the request, connecting included: the pooled client does not expose when
     // a connection became ready. The connector's own connect timeout fires first when shorter.
     let started = tokio::time::Instant::now();

@@ -34,7 +34,7 @@ impl Shared {
             return not("no key loaded");
         }
         if self.ready_requires_valid_key && !self.key_validated() {
-            // Probes keep asking: each may re-check a key not checked yet or last unreachable.
+            // Probes keep asking: each may re-check the key (see `recheck_for_readiness`).
             if let Some(check) = &self.key_check {
                 check.recheck_for_readiness();
             }

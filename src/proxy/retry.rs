@@ -214,9 +214,11 @@ impl Replay {
     }
 
     /// The head of `request` without its extensions (the upstream client reads none), for a
-    /// resend on a fresh connection; `None` unless sending it twice is harmless.
+    /// resend on another connection after the first went away under it. Safe methods only: a PUT
+    /// or DELETE the upstream acted on before the close would run twice.
     pub fn for_upstream(request: &Request<ProxyBody>) -> Option<Self> {
-        may_send_twice(request).then(|| Self {
+        let safe = matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+        (safe && may_send_twice(request)).then(|| Self {
             method: request.method().clone(),
             uri: request.uri().clone(),
             version: request.version(),
