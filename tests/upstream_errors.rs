@@ -69,7 +69,61 @@ async fn upstream_that_hangs_up_is_a_502() {
         header(&response, "x-langsmith-proxy-error"),
         Some("upstream_unreachable")
     );
-    assert_eq!(json(&body)["langsmith_proxy"]["upstream"]["url"], url);
+    let member = &json(&body)["langsmith_proxy"];
+    assert_eq!(member["upstream"]["url"], url);
+    assert!(
+        member["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("closed it without answering")),
+        "{member}"
+    );
+}
+
+/// An upstream that answers every connection with `answer` once it has read the request.
+async fn upstream_answering(answer: impl Into<bytes::Bytes>) -> String {
+    let answer = answer.into();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let answer = answer.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = tokio::io::AsyncReadExt::read(&mut stream, &mut buf).await;
+                let _ = tokio::io::AsyncWriteExt::write_all(&mut stream, &answer).await;
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn an_upstream_answering_in_something_other_than_http_is_named_as_such() {
+    let garbage = upstream_answering(&b"SSH-2.0-OpenSSH_9.6\r\n\r\n"[..]).await;
+    let many_headers = (0..150).fold(String::from("HTTP/1.1 200 OK\r\n"), |head, n| {
+        head + &format!("x-h{n}: v\r\n")
+    }) + "content-length: 0\r\n\r\n";
+    let crowded = upstream_answering(many_headers).await;
+    for url in [garbage, crowded] {
+        let proxy = start_proxy(&url).await;
+        let (response, body) = get(&proxy.url("/info")).await;
+        assert_eq!(response.status(), 502, "{url}");
+        assert_eq!(
+            header(&response, "x-langsmith-proxy-error"),
+            Some("upstream_unreachable")
+        );
+        let member = &json(&body)["langsmith_proxy"];
+        let summary = member["summary"].as_str().unwrap_or_default();
+        assert!(summary.contains("not with an HTTP response"), "{url}: {member}");
+        assert!(!summary.contains("cannot reach"), "{url}: {member}");
+        assert!(
+            member["fix"][0]
+                .as_str()
+                .is_some_and(|s| s.contains("Check the upstream setting")),
+            "{member}"
+        );
+        proxy.stop().await;
+    }
 }
 
 /// GET `url` from a proxy configured with a 300 ms timeout: the answer comes no sooner, and

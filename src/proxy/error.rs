@@ -20,6 +20,10 @@ pub enum ProxyError {
     ClientCredentialsNotAllowed { header: &'static str },
     #[error("cannot reach the upstream: {cause}")]
     Unreachable { cause: String },
+    #[error("the upstream accepted the connection but closed it without answering ({cause})")]
+    ClosedWithoutAnswer { cause: String },
+    #[error("the upstream answered, but not with an HTTP response the proxy can read ({cause})")]
+    UnreadableAnswer { cause: String },
     #[error("the upstream did not accept a connection within {} (timeouts.connect: TCP connect, proxy tunnel and TLS handshake)", humantime::format_duration(*after))]
     ConnectTimeout { after: Duration },
     #[error("the upstream did not send response headers within {} (connecting included)", humantime::format_duration(*after))]
@@ -82,6 +86,16 @@ impl ProxyError {
                     };
                 }
             }
+            // Past the connect, hyper's own errors say what the upstream did instead of answering.
+            if let Some(hyper) = current.downcast_ref::<hyper::Error>().filter(|_| !error.is_connect()) {
+                let cause = current.to_string();
+                if hyper.is_parse() {
+                    return Self::UnreadableAnswer { cause };
+                }
+                if hyper.is_incomplete_message() {
+                    return Self::ClosedWithoutAnswer { cause };
+                }
+            }
             if let Some(tls) = current.downcast_ref::<rustls::Error>() {
                 return Self::Tls {
                     problem: tls.to_string(),
@@ -105,7 +119,10 @@ impl ProxyError {
         match self {
             Self::KeyMissing => StatusCode::UNAUTHORIZED,
             Self::ClientCredentialsNotAllowed { .. } => StatusCode::BAD_REQUEST,
-            Self::Unreachable { .. } | Self::Tls { .. } => StatusCode::BAD_GATEWAY,
+            Self::Unreachable { .. }
+            | Self::ClosedWithoutAnswer { .. }
+            | Self::UnreadableAnswer { .. }
+            | Self::Tls { .. } => StatusCode::BAD_GATEWAY,
             Self::ConnectTimeout { .. } | Self::ResponseTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             Self::HostNotAllowed { .. } | Self::OriginNotAllowed { .. } => StatusCode::FORBIDDEN,
             Self::ClientTokenRequired { .. } => StatusCode::UNAUTHORIZED,
@@ -163,6 +180,26 @@ impl ProxyError {
                             None => "Behind a corporate proxy, set HTTPS_PROXY (and NO_PROXY) in the proxy's environment".to_owned(),
                         },
                         "Check the upstream setting (--upstream us|eu|apac|aws|URL; self-hosted: https://HOST/api/v1)".to_owned(),
+                    ])
+                    .collect(),
+            ),
+            Self::ClosedWithoutAnswer { .. } => (
+                Code::UpstreamUnreachable,
+                outbound_proxy_step(shared, upstream)
+                    .into_iter()
+                    .chain([
+                        "Retry: the upstream, or a load balancer in front of it, may have restarted or closed an idle connection".to_owned(),
+                        format!("If it repeats, check that {upstream} is the LangSmith API and that what listens there speaks HTTP (a TLS port needs https://)"),
+                    ])
+                    .collect(),
+            ),
+            Self::UnreadableAnswer { .. } => (
+                Code::UpstreamUnreachable,
+                outbound_proxy_step(shared, upstream)
+                    .into_iter()
+                    .chain([
+                        format!("Check the upstream setting: what answers at {upstream} does not speak HTTP as the LangSmith API does (us, eu, apac, aws or https://HOST/api/v1)"),
+                        "Self-hosted behind a gateway: a response head over about 400 KiB or 100 headers is refused; check what the gateway adds".to_owned(),
                     ])
                     .collect(),
             ),
