@@ -91,6 +91,26 @@ async fn lookalike_and_missing_hosts_are_refused() {
     assert!(upstream.requests().is_empty());
 }
 
+#[tokio::test]
+async fn a_second_host_header_is_refused_even_when_both_name_the_proxy() {
+    let upstream = FakeUpstream::start(|_| Reply::ok()).await;
+    let proxy = start_proxy(&upstream.url).await;
+    for second in ["attacker.example", "localhost"] {
+        let request = format!("GET /info HTTP/1.1\r\nHost: localhost\r\nHost: {second}\r\nConnection: close\r\n\r\n");
+        let response = raw_exchange(proxy.addr, request.as_bytes()).await;
+        assert!(response.starts_with("HTTP/1.1 400"), "{second}: {response}");
+        assert!(
+            response
+                .to_ascii_lowercase()
+                .contains("x-langsmith-proxy-error: host_not_allowed"),
+            "{response}"
+        );
+        assert!(response.contains("2 Host headers"), "{response}");
+        assert!(!response.contains(TEST_KEY_HINT), "{response}");
+    }
+    assert!(upstream.requests().is_empty());
+}
+
 /// HTTP/2 carries the host in `:authority`; the same rule applies.
 #[tokio::test]
 async fn an_h2c_authority_for_another_host_is_refused() {

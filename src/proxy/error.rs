@@ -32,6 +32,8 @@ pub enum ProxyError {
     Tls { problem: String, cause: TlsCause },
     #[error("{}", host_refusal(host.as_deref()))]
     HostNotAllowed { host: Option<String> },
+    #[error("the request carries {count} Host headers; HTTP/1.1 allows exactly one")]
+    HostRepeated { count: usize },
     #[error("a web page ({origin}) sent this request from a browser; only allowed_origins may")]
     OriginNotAllowed { origin: String },
     #[error("{}: this proxy requires {expected}", match problem { TokenProblem::Missing => "no client token", TokenProblem::Wrong => "wrong client token" })]
@@ -125,6 +127,7 @@ impl ProxyError {
             | Self::Tls { .. } => StatusCode::BAD_GATEWAY,
             Self::ConnectTimeout { .. } | Self::ResponseTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             Self::HostNotAllowed { .. } | Self::OriginNotAllowed { .. } => StatusCode::FORBIDDEN,
+            Self::HostRepeated { .. } => StatusCode::BAD_REQUEST,
             Self::ClientTokenRequired { .. } => StatusCode::UNAUTHORIZED,
             Self::NotAReverseProxyRequest { .. } => StatusCode::BAD_REQUEST,
             Self::ProxyLoop { .. } => StatusCode::LOOP_DETECTED,
@@ -142,6 +145,7 @@ impl ProxyError {
         matches!(
             self,
             Self::HostNotAllowed { .. }
+                | Self::HostRepeated { .. }
                 | Self::OriginNotAllowed { .. }
                 | Self::ClientTokenRequired { .. }
                 | Self::NotAReverseProxyRequest { .. }
@@ -227,6 +231,12 @@ impl ProxyError {
                     "Point the app at http://127.0.0.1:PORT or http://localhost:PORT".to_owned(),
                     "If the proxy is reached under this name on purpose, add it to allowed_hosts (env LANGSMITH_PROXY_ALLOWED_HOSTS)".to_owned(),
                     "Otherwise a web page may be trying DNS rebinding against the proxy; nothing was forwarded".to_owned(),
+                ],
+            ),
+            Self::HostRepeated { .. } => (
+                Code::HostNotAllowed,
+                vec![
+                    "Send one Host header: an HTTP client library or middleware between the app and the proxy adds a second one; nothing was forwarded".to_owned(),
                 ],
             ),
             Self::OriginNotAllowed { .. } => (

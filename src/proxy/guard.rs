@@ -90,7 +90,14 @@ fn check_host<B>(hosts: &HostAllowlist, request: &Request<B>) -> Result<(), Prox
             ProxyError::HostNotAllowed { host: Some(echo(host)) }
         });
     }
-    let header = request.headers().get(HOST);
+    let mut values = request.headers().get_all(HOST).iter();
+    let header = values.next();
+    if values.next().is_some() {
+        // RFC 9112 §3.2: which of them names the proxy is anyone's guess, so neither does.
+        return Err(ProxyError::HostRepeated {
+            count: request.headers().get_all(HOST).iter().count(),
+        });
+    }
     if header.is_some_and(|value| hosts.allows_host_header(value.as_bytes())) {
         return Ok(());
     }
