@@ -138,6 +138,33 @@ impl Upstream {
         Uri::from_parts(parts).unwrap_or_default()
     }
 
+    /// The proxy's own path for a URL on the upstream, the inverse of [`Self::target`]:
+    /// `https://host/api/v1/runs?x` (or `/api/v1/runs?x`) → `/runs?x` under the base `/api/v1`.
+    /// Either scheme counts, as a TLS-terminating ingress may write `http://`. None for other
+    /// hosts, and for paths the proxy does not lead to (a web page outside the base path).
+    pub fn local_path<'a>(&self, url: &'a str) -> Option<&'a str> {
+        let path = match url.split_once("://") {
+            _ if url.starts_with('/') && !url.starts_with("//") => url,
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("https") || scheme.eq_ignore_ascii_case("http") => {
+                let authority = self.authority.as_str();
+                if !rest.get(..authority.len())?.eq_ignore_ascii_case(authority) {
+                    return None;
+                }
+                match &rest[authority.len()..] {
+                    "" => return Some("/"),
+                    // Not a path: a longer host name, a port, or a bare query.
+                    path if !path.starts_with('/') => return None,
+                    path => path,
+                }
+            }
+            _ => return None,
+        };
+        match path.strip_prefix(self.base_path.as_str()) {
+            Some(under_base) if under_base.starts_with('/') => Some(under_base),
+            _ => Some(path).filter(|path| self.goes_to_origin(path)),
+        }
+    }
+
     fn goes_to_origin(&self, path: &str) -> bool {
         self.base_path.is_empty()
             || path.starts_with("/api/")
@@ -199,6 +226,36 @@ mod tests {
             parse("https://eu.api.smith.langchain.com/").expect("url").region(),
             Some("eu")
         );
+    }
+
+    #[test]
+    fn upstream_urls_map_back_to_proxy_paths() {
+        let saas = parse("us").expect("us");
+        for (url, path) in [
+            ("https://api.smith.langchain.com/runs?x=1", Some("/runs?x=1")),
+            ("HTTP://API.smith.langchain.com/api/v1/info", Some("/api/v1/info")),
+            ("https://api.smith.langchain.com.evil.example/runs", None),
+            ("https://api.smith.langchain.com:8443/runs", None),
+            ("https://smith.langchain.com/o/1", None),
+            ("ftp://api.smith.langchain.com/runs", None),
+            ("/runs", Some("/runs")),
+            ("//evil.example/runs", None),
+            ("https://api.smith.langchain.com", Some("/")),
+        ] {
+            assert_eq!(saas.local_path(url), path, "{url}");
+        }
+        let hosted = parse("https://ls.example.com/api/v1").expect("hosted");
+        for (url, path) in [
+            ("https://ls.example.com/api/v1/runs/", Some("/runs/")),
+            ("https://ls.example.com/api/v2/x", Some("/api/v2/x")),
+            ("https://ls.example.com/scim/v2/Users", Some("/scim/v2/Users")),
+            ("https://ls.example.com/o/abc/projects", None),
+            ("https://ls.example.com/api/v1x", Some("/api/v1x")),
+            ("/api/v1/runs/1", Some("/runs/1")),
+            ("/o/abc", None),
+        ] {
+            assert_eq!(hosted.local_path(url), path, "{url}");
+        }
     }
 
     #[test]

@@ -6,8 +6,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::header::{HeaderValue, HOST, VIA};
-use http::{HeaderName, Request, Response, Version};
+use http::header::{HeaderValue, HOST, LOCATION, VIA};
+use http::{HeaderName, Request, Response, StatusCode, Version};
 use http_body_util::BodyExt;
 use tower::Service;
 
@@ -16,6 +16,7 @@ use super::retry::Replay;
 use super::{access_log, hop_by_hop, Arrival, ProxyBody, ProxyError, RequestFacts, Shared};
 use crate::client::UpstreamClient;
 use crate::diagnosis;
+use crate::upstream::Upstream;
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
@@ -84,6 +85,9 @@ async fn forward(shared: &Shared, client: &UpstreamClient, request: Request<Prox
             // turn our answer into an HTTP/1.0 one.
             parts.version = Version::HTTP_11;
             hop_by_hop::strip(&mut parts.headers);
+            if parts.status.is_redirection() || parts.status == StatusCode::CREATED {
+                point_back_at_the_proxy(&shared.upstream, &mut parts.headers);
+            }
             if diagnosis::wants(parts.status, &parts.headers) {
                 // Only answers the Diagnose layer explains carry the request's facts back.
                 parts.extensions.insert(facts);
@@ -119,6 +123,20 @@ fn upstream_request(shared: &Shared, request: Request<ProxyBody>) -> Request<Pro
         .insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
     parts.headers.append(VIA, shared.via.header_value().clone());
     Request::from_parts(parts, body)
+}
+
+/// A `Location` naming the upstream by its absolute URL (web frameworks write redirects so) is
+/// made relative to the proxy, as nginx's `proxy_redirect default` does: a client following it
+/// would otherwise leave the proxy and reach LangSmith without the key.
+fn point_back_at_the_proxy(upstream: &Upstream, headers: &mut http::HeaderMap) {
+    let local = headers
+        .get(LOCATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|url| upstream.local_path(url))
+        .and_then(|path| HeaderValue::from_str(path).ok());
+    if let Some(path) = local {
+        headers.insert(LOCATION, path);
+    }
 }
 
 /// Appends the client to an existing `X-Forwarded-For` chain rather than replacing it.
