@@ -159,6 +159,47 @@ async fn hung_upstream_is_a_504_after_the_response_header_timeout() {
         "the detail should say how long it waited: {body}"
     );
     assert_eq!(upstream.requests().len(), 1, "the request did reach the upstream");
+
+    // With a body the timer starts when the upload ends, and still fires.
+    let started = std::time::Instant::now();
+    let post = Request::post(proxy.url("/runs/batch"))
+        .body(full("{}"))
+        .expect("request");
+    let (response, _) = tokio::time::timeout(Duration::from_secs(10), send(post))
+        .await
+        .expect("the proxy answered within 10 s instead of hanging");
+    assert_eq!(response.status(), 504);
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert_eq!(upstream.last().body_len, 2);
+}
+
+/// `timeouts.response_header` counts from the end of the request body: an upload that takes
+/// longer than it (a large batch over a slow link) is answered, not cut with a 504.
+#[tokio::test]
+async fn an_upload_longer_than_the_response_header_timeout_is_answered() {
+    use http_body_util::{BodyExt, StreamBody};
+    let upstream = FakeUpstream::start(|_| Reply::ok()).await;
+    let proxy = start_proxy_with(&upstream.url, &[("timeouts.response_header", "300ms")], env_with_key()).await;
+    let (chunks, paced) =
+        tokio::sync::mpsc::channel::<Result<hyper::body::Frame<bytes::Bytes>, std::convert::Infallible>>(1);
+    let request = Request::post(proxy.url("/runs/multipart"))
+        .body(StreamBody::new(receiver_stream(paced)).boxed())
+        .expect("request");
+    let response = tokio::spawn(send(request));
+    let started = std::time::Instant::now();
+    // A slow client: five pieces over at least 750 ms, two and a half timeouts.
+    for _ in 0..5 {
+        chunks
+            .send(Ok(hyper::body::Frame::data(bytes::Bytes::from_static(b"0123456789"))))
+            .await
+            .expect("the proxy takes the upload");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    drop(chunks);
+    let (response, _) = response.await.expect("join");
+    assert!(started.elapsed() >= Duration::from_millis(750));
+    assert_eq!(response.status(), 200);
+    assert_eq!(upstream.last().body_len, 50);
 }
 
 /// `timeouts.connect` bounds the TLS handshake too: an upstream that accepts TCP and never

@@ -26,7 +26,7 @@ pub enum ProxyError {
     UnreadableAnswer { cause: String },
     #[error("the upstream did not accept a connection within {} (timeouts.connect: TCP connect, proxy tunnel and TLS handshake)", humantime::format_duration(*after))]
     ConnectTimeout { after: Duration },
-    #[error("the upstream did not send response headers within {} (connecting included)", humantime::format_duration(*after))]
+    #[error("the upstream did not send response headers within {} of the request's end (connecting included)", humantime::format_duration(*after))]
     ResponseTimeout { after: Duration },
     #[error("TLS handshake with the upstream failed: {problem}{}", match cause { TlsCause::PlainHttp => PLAIN_HTTP, _ => "" })]
     Tls { problem: String, cause: TlsCause },

@@ -13,7 +13,7 @@ use tower::Service;
 
 use super::error;
 use super::retry::Replay;
-use super::{access_log, hop_by_hop, Arrival, ProxyBody, ProxyError, RequestFacts, Shared};
+use super::{access_log, hop_by_hop, upload_end, Arrival, ProxyBody, ProxyError, RequestFacts, Shared};
 use crate::client::UpstreamClient;
 use crate::diagnosis;
 use crate::upstream::Upstream;
@@ -59,23 +59,26 @@ async fn forward(shared: &Shared, client: &UpstreamClient, request: Request<Prox
     let facts = RequestFacts::of(&request);
     let upstream_request = upstream_request(shared, request);
     let resend = Replay::for_upstream(&upstream_request);
-    // Counted from the request, connecting included: the pooled client does not expose when
-    // a connection became ready. The connector's own connect timeout fires first when shorter.
+    let (upstream_request, upload) = upload_end::watch(upstream_request);
+    let timeout = shared.timeouts.response_header;
     let started = tokio::time::Instant::now();
-    let deadline = started + shared.timeouts.response_header;
-    let mut sent = tokio::time::timeout_at(deadline, client.request(upstream_request)).await;
+    // Connecting counts; the connector's own connect timeout fires first when shorter.
+    let mut sent = upload_end::answer_within(timeout, upload, client.request(upstream_request)).await;
     // A pooled connection the upstream closed as the request went out (its idle timeout met
     // ours in flight) fails with no answer; a request that is harmless to send twice goes
-    // once more, on another connection, as nginx and HAProxy do.
-    if let (Ok(Err(error)), Some(resend)) = (&sent, resend) {
+    // once more, on another connection, as nginx and HAProxy do, within the same time.
+    if let (Some(Err(error)), Some(resend)) = (&sent, resend) {
         if error::closed_before_answer(error) {
             tracing::debug!(error = %error, "the upstream connection failed under a request that is harmless to send twice: sent again");
-            sent = tokio::time::timeout_at(deadline, client.request(resend.into_request())).await;
+            let left = timeout.saturating_sub(started.elapsed());
+            sent = tokio::time::timeout(left, client.request(resend.into_request()))
+                .await
+                .ok();
         }
     }
     let latency = started.elapsed();
     match sent {
-        Ok(Ok(response)) => {
+        Some(Ok(response)) => {
             shared.metrics.upstream_response(latency.as_secs_f64());
             let (mut parts, body) = response.into_parts();
             if access_log::enabled() {
@@ -94,8 +97,8 @@ async fn forward(shared: &Shared, client: &UpstreamClient, request: Request<Prox
             }
             Response::from_parts(parts, body.boxed())
         }
-        Ok(Err(error)) => ProxyError::from_client_error(&error, &shared.timeouts).into_response(&facts, shared),
-        Err(_elapsed) => ProxyError::ResponseTimeout {
+        Some(Err(error)) => ProxyError::from_client_error(&error, &shared.timeouts).into_response(&facts, shared),
+        None => ProxyError::ResponseTimeout {
             after: shared.timeouts.response_header,
         }
         .into_response(&facts, shared),

@@ -16,6 +16,7 @@ mod hop_by_hop;
 mod report;
 mod request_id;
 mod retry;
+mod upload_end;
 mod via;
 
 use std::convert::Infallible;
