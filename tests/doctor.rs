@@ -249,6 +249,23 @@ fn nothing_listens_at_the_proxy_address() {
 }
 
 #[test]
+fn https_at_the_proxy_address() {
+    for endpoint in ["https://127.0.0.1:7878", "https://localhost:7878/"] {
+        let report = via(endpoint, &[]);
+        assert_eq!(report.codes(), [Code::EndpointHttpsToProxy], "{endpoint}");
+        let text = summary(&report, Code::EndpointHttpsToProxy);
+        assert!(
+            text.contains("plain HTTP") && text.contains("export LANGSMITH_ENDPOINT=http://127.0.0.1:7878"),
+            "{text}"
+        );
+    }
+    // https:// on another loopback port may be a TLS terminator in front of the proxy.
+    let (_listening, url) = running_proxy();
+    let report = via(&url.replace("http://", "https://"), &[]);
+    assert!(report.codes().is_empty(), "{:?}", report.codes());
+}
+
+#[test]
 fn tracing_with_placeholder_and_no_proxy() {
     let url = stopped_proxy();
     let report = via(&url, &[("LANGSMITH_TRACING", "true")]);

@@ -44,6 +44,8 @@ pub enum Code {
     KeyRegionMismatch,
     /// The endpoint is a loopback address where nothing listens.
     ProxyNotListening,
+    /// The endpoint is `https://` at the proxy's own address, which speaks plain HTTP.
+    EndpointHttpsToProxy,
     /// HTTP(S)_PROXY would send requests for the loopback endpoint to another proxy.
     NoProxyMissingLoopback,
     /// The SDK profile file supplies a setting because the environment does not.
@@ -73,6 +75,7 @@ impl Code {
             Self::EndpointIsWebUi => "endpoint_is_web_ui",
             Self::EndpointIsRegionHost => "endpoint_is_region_host",
             Self::ProxyNotListening => "proxy_not_listening",
+            Self::EndpointHttpsToProxy => "endpoint_https_to_proxy",
             Self::NoProxyMissingLoopback => "no_proxy_missing_loopback",
             Self::ProfileOverrides => "profile_overrides",
             Self::ProfileUnreadable => "profile_unreadable",
@@ -92,6 +95,7 @@ impl Code {
             | Self::EndpointInvalid
             | Self::EndpointIsWebUi
             | Self::ProxyNotListening
+            | Self::EndpointHttpsToProxy
             | Self::NoProxyMissingLoopback
             | Self::KeyRegionMismatch
             | Self::TracingPlaceholderWithoutProxy => Severity::Error,

@@ -1,5 +1,5 @@
-//! Where the SDK sends requests: not a URL, the web app, LangSmith directly, or a loopback
-//! address where nothing listens.
+//! Where the SDK sends requests: not a URL, the web app, LangSmith directly, a loopback
+//! address where nothing listens, or https:// to the proxy's plain-HTTP port.
 //!
 //! When the endpoint is a region's API host, `doctor::examine` asks LangSmith which regions
 //! accept the key (`Facts::key_regions`): a mismatch is the classic "403 from the wrong region".
@@ -17,6 +17,21 @@ pub fn check(f: &Facts<'_>) -> Vec<Finding> {
     if let (EndpointKind::Region(region), Some(accepting)) = (f.endpoint, f.key_regions) {
         if !accepting.iter().any(|name| name == region) {
             findings.push(region_mismatch(region, accepting, &value));
+        }
+    }
+    if let EndpointKind::Loopback { uri, .. } = f.endpoint {
+        let proxy_port = f
+            .proxy_endpoint
+            .parse::<http::Uri>()
+            .ok()
+            .and_then(|proxy| proxy.port_u16());
+        if uri.scheme_str() == Some("https") && uri.port_u16().is_some_and(|port| Some(port) == proxy_port) {
+            findings.push(Finding::new(
+                Code::EndpointHttpsToProxy,
+                format!("The endpoint {value} (from {origin}) says https:// at langsmith-proxy's address, where the proxy speaks plain HTTP: every SDK call fails in the TLS handshake and traces are dropped."),
+                [format!("export LANGSMITH_ENDPOINT={}", f.proxy_endpoint)],
+            ));
+            return findings;
         }
     }
     let finding = match f.endpoint {
