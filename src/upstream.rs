@@ -140,28 +140,49 @@ impl Upstream {
 
     /// The proxy's own path for a URL on the upstream, the inverse of [`Self::target`]:
     /// `https://host/api/v1/runs?x` (or `/api/v1/runs?x`) → `/runs?x` under the base `/api/v1`.
-    /// Either scheme counts, as a TLS-terminating ingress may write `http://`. None for other
-    /// hosts, and for paths the proxy does not lead to (a web page outside the base path).
+    /// Either scheme counts, as a TLS-terminating ingress may write `http://`, and so does a
+    /// scheme-relative `//host/…`. None for other hosts, for paths the proxy does not lead to (a
+    /// web page outside the base path), and for any that a client would read as another host.
     pub fn local_path<'a>(&self, url: &'a str) -> Option<&'a str> {
-        let path = match url.split_once("://") {
-            _ if url.starts_with('/') && !url.starts_with("//") => url,
-            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("https") || scheme.eq_ignore_ascii_case("http") => {
-                let authority = self.authority.as_str();
-                if !rest.get(..authority.len())?.eq_ignore_ascii_case(authority) {
-                    return None;
-                }
-                match &rest[authority.len()..] {
-                    "" => return Some("/"),
-                    // Not a path: a longer host name, a port, or a bare query.
-                    path if !path.starts_with('/') => return None,
-                    path => path,
-                }
+        let path = if url.starts_with('/') && !url.starts_with("//") {
+            url
+        } else {
+            self.path_on_this_host(url)?
+        };
+        let local = match path.strip_prefix(self.base_path.as_str()) {
+            // Only where the proxy puts the base path back: `/api/v1/api/v2/x` is not `/api/v2/x`.
+            Some(under_base) if under_base.starts_with('/') && !self.goes_to_origin(under_base) => under_base,
+            _ => Some(path).filter(|path| self.goes_to_origin(path))?,
+        };
+        // `//x` and `/\x` are network-path references to host x for browsers and URL parsers.
+        Some(local).filter(|local| !local.starts_with("//") && !local.starts_with("/\\"))
+    }
+
+    /// The path of an absolute (or scheme-relative) URL naming this upstream's host and port,
+    /// the port also when written out as the scheme's default.
+    fn path_on_this_host<'a>(&self, url: &'a str) -> Option<&'a str> {
+        let rest = match url.split_once("//") {
+            Some(("", rest)) => rest,
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("https:") || scheme.eq_ignore_ascii_case("http:") => {
+                rest
             }
             _ => return None,
         };
-        match path.strip_prefix(self.base_path.as_str()) {
-            Some(under_base) if under_base.starts_with('/') => Some(under_base),
-            _ => Some(path).filter(|path| self.goes_to_origin(path)),
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, path) = rest.split_at(end);
+        let default_port = if self.scheme == Scheme::HTTPS { ":443" } else { ":80" };
+        let named = self.authority.as_str();
+        let same = authority.eq_ignore_ascii_case(named)
+            || (self.authority.port().is_none()
+                && authority.len() == named.len() + default_port.len()
+                && authority[..named.len()].eq_ignore_ascii_case(named)
+                && authority.ends_with(default_port));
+        match path {
+            _ if !same => None,
+            "" => Some("/"),
+            // A bare query or fragment: not worth a rewrite.
+            path if !path.starts_with('/') => None,
+            path => Some(path),
         }
     }
 
@@ -240,6 +261,12 @@ mod tests {
             ("ftp://api.smith.langchain.com/runs", None),
             ("/runs", Some("/runs")),
             ("//evil.example/runs", None),
+            ("//api.smith.langchain.com/runs", Some("/runs")),
+            ("https://api.smith.langchain.com:443/runs", Some("/runs")),
+            ("https://api.smith.langchain.com:4430/runs", None),
+            ("https://api.smith.langchain.com//evil.example/runs", None),
+            ("https://api.smith.langchain.com/\\evil.example", None),
+            ("https://user@api.smith.langchain.com/runs", None),
             ("https://api.smith.langchain.com", Some("/")),
         ] {
             assert_eq!(saas.local_path(url), path, "{url}");
@@ -253,6 +280,9 @@ mod tests {
             ("https://ls.example.com/api/v1x", Some("/api/v1x")),
             ("/api/v1/runs/1", Some("/runs/1")),
             ("/o/abc", None),
+            ("/api/v1/api/v2/x", Some("/api/v1/api/v2/x")),
+            ("/api/v1/scim/v2/Users", Some("/api/v1/scim/v2/Users")),
+            ("/api/v1//evil.example/x", None),
         ] {
             assert_eq!(hosted.local_path(url), path, "{url}");
         }

@@ -6,7 +6,8 @@ mod support;
 use support::*;
 
 /// Answers `/api/v1/moved` and `/moved` with a 307, `/made` with a 201, `/away` with a redirect
-/// to another host and `/plain` with a 200 carrying a Location; each absolute on the upstream.
+/// to another host, `/offsite` with one that reads as another host once relative, and `/plain`
+/// with a 200 carrying a Location; each absolute on the upstream but `/away`'s.
 fn redirecting(request: &Recorded) -> Reply {
     let host = request.header("host").unwrap_or_default();
     let path = request.target.as_str();
@@ -16,6 +17,8 @@ fn redirecting(request: &Recorded) -> Reply {
         "/moved" => Reply::json(307, "{}").with_header("location", &on_upstream("/runs/?limit=1")),
         "/made" => Reply::json(201, "{}").with_header("location", &on_upstream("/datasets/7")),
         "/away" => Reply::json(302, "{}").with_header("location", "https://smith.langchain.com/o/1"),
+        // Built from a request path `//evil.example/runs`, as trailing-slash redirects are.
+        "/offsite" => Reply::json(308, "{}").with_header("location", &on_upstream("//evil.example/runs/")),
         _ => Reply::ok().with_header("location", &on_upstream("/plain")),
     }
 }
@@ -39,6 +42,12 @@ async fn locations_on_the_upstream_are_made_relative_to_the_proxy() {
     // Another host, and a Location on an answer that is not a redirect, pass as they came.
     let (away, _) = get(&proxy.url("/away")).await;
     assert_eq!(location(&away), Some("https://smith.langchain.com/o/1"));
+    // Made relative, `//evil.example/runs/` would lead to evil.example: it stays absolute.
+    let (offsite, _) = get(&proxy.url("/offsite")).await;
+    assert_eq!(
+        location(&offsite),
+        Some(format!("http://{}//evil.example/runs/", upstream.addr).as_str())
+    );
     let (plain, _) = get(&proxy.url("/plain")).await;
     assert_eq!(
         location(&plain),

@@ -16,6 +16,10 @@ async fn closed_port_url() -> String {
 }
 
 fn header<'a>(response: &'a Response<()>, name: &str) -> Option<&'a str> {
+    header_of(response, name)
+}
+
+fn header_of<'a, B>(response: &'a Response<B>, name: &str) -> Option<&'a str> {
     response.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -123,6 +127,28 @@ async fn an_upstream_answering_in_something_other_than_http_is_named_as_such() {
             "{member}"
         );
         proxy.stop().await;
+    }
+}
+
+/// Framed by Transfer-Encoding, a body's Content-Length is void (RFC 9112 §6.3); passed on, it
+/// would cut the body short for an HTTP/1.1 client and break an h2c one.
+#[tokio::test]
+async fn a_content_length_beside_transfer_encoding_is_not_passed_on() {
+    let url = upstream_answering(
+        &b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"[..],
+    )
+    .await;
+    let proxy = start_proxy(&url).await;
+    for h2c in [false, true] {
+        let request = Request::get(proxy.url("/info")).body(empty()).expect("request");
+        let response = http_client(h2c).request(request).await.expect("response");
+        assert_eq!(response.status(), 200);
+        assert_ne!(header_of(&response, "content-length"), Some("3"), "h2c {h2c}");
+        let body = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .expect("the whole body, in its own framing")
+            .to_bytes();
+        assert_eq!(&body[..], b"hello", "h2c {h2c}");
     }
 }
 

@@ -132,9 +132,14 @@ fn upstream_request(shared: &Shared, request: Request<ProxyBody>) -> Request<Pro
 /// made relative to the proxy, as nginx's `proxy_redirect default` does: a client following it
 /// would otherwise leave the proxy and reach LangSmith without the key.
 fn point_back_at_the_proxy(upstream: &Upstream, headers: &mut http::HeaderMap) {
-    let local = headers
-        .get(LOCATION)
-        .and_then(|value| value.to_str().ok())
+    let mut values = headers.get_all(LOCATION).iter();
+    // Two Locations are the upstream's mistake, passed on as they came.
+    let (Some(only), None) = (values.next(), values.next()) else {
+        return;
+    };
+    let local = only
+        .to_str()
+        .ok()
         .and_then(|url| upstream.local_path(url))
         .and_then(|path| HeaderValue::from_str(path).ok());
     if let Some(path) = local {

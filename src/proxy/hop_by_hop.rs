@@ -1,12 +1,15 @@
 //! Hop-by-hop headers (RFC 9110 §7.6.1) belong to one connection and are never forwarded.
 
-use http::header::{CONNECTION, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE};
+use http::header::{
+    CONNECTION, CONTENT_LENGTH, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
+};
 use http::{HeaderMap, HeaderName};
 
 const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
 const FIXED_COUNT: usize = 9;
+const TRANSFER_ENCODING_AT: usize = 7;
 // A static, not a const: a const array would be built and dropped at every use.
 static FIXED: [HeaderName; FIXED_COUNT] = [
     CONNECTION,
@@ -32,6 +35,11 @@ pub fn strip(headers: &mut HeaderMap) {
     }
     if !present.contains(&true) {
         return;
+    }
+    // A message framed by Transfer-Encoding ignores a Content-Length it also carries (RFC 9112
+    // §6.3); passed on without the first, the second would cut the body short or overrun it.
+    if present[TRANSFER_ENCODING_AT] {
+        headers.remove(CONTENT_LENGTH);
     }
     // Collect first: the names live inside the map being edited. The usual tokens are not
     // parsed into names (which would allocate): `keep-alive` is in FIXED, and `close` is
@@ -84,6 +92,19 @@ fn fixed_index(name: &HeaderName) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transfer_encoding_takes_content_length_with_it() {
+        assert_eq!(FIXED[TRANSFER_ENCODING_AT], TRANSFER_ENCODING);
+        let mut headers = HeaderMap::new();
+        headers.insert(TRANSFER_ENCODING, "chunked".parse().expect("value"));
+        headers.insert(CONTENT_LENGTH, "3".parse().expect("value"));
+        strip(&mut headers);
+        assert!(headers.is_empty(), "{headers:?}");
+        headers.insert(CONTENT_LENGTH, "3".parse().expect("value"));
+        strip(&mut headers);
+        assert_eq!(headers.len(), 1);
+    }
 
     #[test]
     fn removes_fixed_and_connection_named_headers() {
