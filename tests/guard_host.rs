@@ -95,8 +95,14 @@ async fn lookalike_and_missing_hosts_are_refused() {
 async fn a_second_host_header_is_refused_even_when_both_name_the_proxy() {
     let upstream = FakeUpstream::start(|_| Reply::ok()).await;
     let proxy = start_proxy(&upstream.url).await;
-    for second in ["attacker.example", "localhost"] {
-        let request = format!("GET /info HTTP/1.1\r\nHost: localhost\r\nHost: {second}\r\nConnection: close\r\n\r\n");
+    // An absolute target makes the Host header moot, but not two of them.
+    for (target, second) in [
+        ("/info", "attacker.example"),
+        ("/info", "localhost"),
+        ("http://localhost/info", "localhost"),
+    ] {
+        let request =
+            format!("GET {target} HTTP/1.1\r\nHost: localhost\r\nHost: {second}\r\nConnection: close\r\n\r\n");
         let response = raw_exchange(proxy.addr, request.as_bytes()).await;
         assert!(response.starts_with("HTTP/1.1 400"), "{second}: {response}");
         assert!(
@@ -123,18 +129,25 @@ async fn an_h2c_authority_for_another_host_is_refused() {
     tokio::spawn(connection);
 
     let mut seen = Vec::new();
-    for uri in ["http://attacker.example/info", "http://localhost/info"] {
-        let request = Request::get(uri).body(empty()).expect("request");
-        let response = sender.send_request(request).await.expect("response");
+    // A Host header beside `:authority` must name the proxy too.
+    for (uri, host) in [
+        ("http://attacker.example/info", None),
+        ("http://localhost/info", Some("attacker.example")),
+        ("http://localhost/info", Some("localhost")),
+        ("http://localhost/info", None),
+    ] {
+        let mut request = Request::get(uri);
+        if let Some(host) = host {
+            request = request.header("host", host);
+        }
+        let response = sender
+            .send_request(request.body(empty()).expect("request"))
+            .await
+            .expect("response");
         let code = response.headers().get("x-langsmith-proxy-error").cloned();
         seen.push((response.status().as_u16(), code));
     }
-    assert_eq!(
-        seen,
-        [
-            (403, Some(http::HeaderValue::from_static("host_not_allowed"))),
-            (200, None)
-        ]
-    );
-    assert_eq!(upstream.requests().len(), 1);
+    let refused = (403, Some(http::HeaderValue::from_static("host_not_allowed")));
+    assert_eq!(seen, [refused.clone(), refused, (200, None), (200, None)]);
+    assert_eq!(upstream.requests().len(), 2);
 }

@@ -39,6 +39,22 @@ async fn an_absolute_form_request_for_the_proxy_itself_is_served() {
     assert_eq!(upstream.last().target, "/info?x=1");
 }
 
+/// `GET host:port` is the CONNECT form on another method: not forwarded as `GET /`.
+#[tokio::test]
+async fn an_authority_form_get_is_refused() {
+    let upstream = FakeUpstream::start(|_| Reply::ok()).await;
+    let proxy = start_proxy(&upstream.url).await;
+    let request = "GET localhost:80 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+
+    let response = raw_exchange(proxy.addr, request.as_bytes()).await;
+
+    assert!(response.starts_with("HTTP/1.1 400"), "{response}");
+    assert!(response
+        .to_ascii_lowercase()
+        .contains("x-langsmith-proxy-error: not_a_reverse_proxy_request"));
+    assert!(upstream.requests().is_empty());
+}
+
 #[tokio::test]
 async fn connect_is_refused() {
     let upstream = FakeUpstream::start(|_| Reply::ok()).await;

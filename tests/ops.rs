@@ -263,6 +263,21 @@ async fn admin_endpoints_refuse_foreign_host_names() {
         assert!(answered.starts_with("HTTP/1.1 200"), "{host}: {answered}");
         assert!(answered.contains(TEST_KEY_HINT), "{answered}");
     }
+    // A foreign name behind a local one: a second Host, or an absolute target.
+    for request in [
+        "GET /status HTTP/1.1\r\nHost: localhost\r\nHost: rebound.example.com\r\nConnection: close\r\n\r\n",
+        "GET http://rebound.example.com/status HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    ] {
+        let refused = raw_exchange(addr, request.as_bytes()).await;
+        assert!(refused.starts_with("HTTP/1.1 403"), "{request}: {refused}");
+    }
+    let post = raw_exchange(
+        addr,
+        b"POST /live HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(post.starts_with("HTTP/1.1 405"), "{post}");
+    assert!(post.to_ascii_lowercase().contains("allow: get, head"), "{post}");
     proxy.stop().await;
 }
 

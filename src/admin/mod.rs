@@ -8,7 +8,7 @@ use std::future::Future;
 use std::net::IpAddr;
 
 use bytes::Bytes;
-use http::header::{ACCEPT, CONTENT_TYPE, HOST};
+use http::header::{ACCEPT, ALLOW, CONTENT_TYPE, HOST};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -90,14 +90,23 @@ impl AdminHosts {
 
     /// A request without `Host` passes: browsers always send one, and plain HTTP/1.0 health
     /// checks (HAProxy's `option httpchk`, `printf | nc` scripts) often do not.
+    /// Every name the request carries must pass: an absolute target's too, and two `Host`
+    /// headers never do.
     fn allows<B>(self, app: &App, request: &Request<B>) -> bool {
         let Self::Local(own) = self else { return true };
-        let Some(value) = request.headers().get(HOST) else {
-            return true;
-        };
         let hosts = &app.shared().guard.hosts;
-        hosts.allows_host_header(value.as_bytes())
-            || host_of(value.as_bytes()).is_some_and(|host| hosts.allows(&host) || host.parse() == Ok(own))
+        let allowed = |value: &[u8]| {
+            hosts.allows_host_header(value)
+                || host_of(value).is_some_and(|host| hosts.allows(&host) || host.parse() == Ok(own))
+        };
+        let mut values = request.headers().get_all(HOST).iter();
+        let (header, second) = (values.next(), values.next());
+        second.is_none()
+            && header.is_none_or(|value| allowed(value.as_bytes()))
+            && request
+                .uri()
+                .authority()
+                .is_none_or(|target| allowed(target.as_str().as_bytes()))
     }
 }
 
@@ -112,7 +121,11 @@ fn warn_if_remote(listener: &TcpListener) {
 
 fn route(app: &App, request: &Request<Incoming>) -> Response<Full<Bytes>> {
     if request.method() != Method::GET && request.method() != Method::HEAD {
-        return text(StatusCode::METHOD_NOT_ALLOWED, "only GET\n");
+        let mut refused = text(StatusCode::METHOD_NOT_ALLOWED, "only GET\n");
+        refused
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return refused;
     }
     let shared = app.shared();
     match request.uri().path() {

@@ -74,22 +74,9 @@ fn check<B>(shared: &Shared, request: &mut Request<B>) -> Result<(), ProxyError>
 }
 
 /// HTTP/2 names the host in `:authority`; HTTP/1 in `Host`, unless the target is absolute
-/// (`GET http://host/path`), which is how clients talk to forward proxies.
+/// (`GET http://host/path`), which is how clients talk to forward proxies. Every name a request
+/// carries must be the proxy's: a `Host` beside `:authority` too (RFC 9113 §8.3.1).
 fn check_host<B>(hosts: &HostAllowlist, request: &Request<B>) -> Result<(), ProxyError> {
-    let uri = request.uri();
-    let absolute_form = request.version() < Version::HTTP_2 && uri.scheme().is_some();
-    if let Some(host) = uri.host() {
-        if hosts.allows(host) {
-            return Ok(());
-        }
-        return Err(if absolute_form {
-            ProxyError::NotAReverseProxyRequest {
-                what: format!("a request for {}", echo(&uri.to_string())),
-            }
-        } else {
-            ProxyError::HostNotAllowed { host: Some(echo(host)) }
-        });
-    }
     let mut values = request.headers().get_all(HOST).iter();
     let header = values.next();
     if values.next().is_some() {
@@ -97,6 +84,29 @@ fn check_host<B>(hosts: &HostAllowlist, request: &Request<B>) -> Result<(), Prox
         return Err(ProxyError::HostRepeated {
             count: request.headers().get_all(HOST).iter().count(),
         });
+    }
+    let uri = request.uri();
+    let http1 = request.version() < Version::HTTP_2;
+    if http1 && uri.scheme().is_none() && uri.authority().is_some() {
+        // `GET host:port`: the authority form belongs to CONNECT alone.
+        return Err(ProxyError::NotAReverseProxyRequest {
+            what: format!("a request for {}", echo(&uri.to_string())),
+        });
+    }
+    if let Some(host) = uri.host() {
+        if !hosts.allows(host) {
+            return Err(if http1 {
+                ProxyError::NotAReverseProxyRequest {
+                    what: format!("a request for {}", echo(&uri.to_string())),
+                }
+            } else {
+                ProxyError::HostNotAllowed { host: Some(echo(host)) }
+            });
+        }
+        // An HTTP/1 absolute target overrides its Host header (RFC 9112 §3.2.2).
+        if http1 || header.is_none() {
+            return Ok(());
+        }
     }
     if header.is_some_and(|value| hosts.allows_host_header(value.as_bytes())) {
         return Ok(());
