@@ -6,21 +6,31 @@ mod support;
 
 use support::*;
 
-#[tokio::test]
-async fn an_absolute_form_request_for_another_host_is_refused() {
+/// Sends `request` to a fresh proxy; checks it was refused as a forward-proxy request that
+/// never reached the upstream, and returns the answer.
+async fn refused_as_not_a_reverse_proxy_request(request: &str) -> String {
     let upstream = FakeUpstream::start(|_| Reply::ok()).await;
     let proxy = start_proxy(&upstream.url).await;
-    let request = "GET http://example.com/steal HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n";
-
     let response = raw_exchange(proxy.addr, request.as_bytes()).await;
-
     assert!(response.starts_with("HTTP/1.1 400"), "{response}");
-    assert!(response
-        .to_ascii_lowercase()
-        .contains("x-langsmith-proxy-error: not_a_reverse_proxy_request"));
+    assert!(
+        response
+            .to_ascii_lowercase()
+            .contains("x-langsmith-proxy-error: not_a_reverse_proxy_request"),
+        "{response}"
+    );
+    assert!(upstream.requests().is_empty());
+    response
+}
+
+#[tokio::test]
+async fn an_absolute_form_request_for_another_host_is_refused() {
+    let response = refused_as_not_a_reverse_proxy_request(
+        "GET http://example.com/steal HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n",
+    )
+    .await;
     assert!(response.contains("http://example.com/steal"), "{response}");
     assert!(response.contains("HTTP_PROXY"), "{response}");
-    assert!(upstream.requests().is_empty());
 }
 
 /// The same form naming the proxy itself is legal HTTP/1.1 and is served.
@@ -42,33 +52,17 @@ async fn an_absolute_form_request_for_the_proxy_itself_is_served() {
 /// `GET host:port` is the CONNECT form on another method: not forwarded as `GET /`.
 #[tokio::test]
 async fn an_authority_form_get_is_refused() {
-    let upstream = FakeUpstream::start(|_| Reply::ok()).await;
-    let proxy = start_proxy(&upstream.url).await;
-    let request = "GET localhost:80 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
-
-    let response = raw_exchange(proxy.addr, request.as_bytes()).await;
-
-    assert!(response.starts_with("HTTP/1.1 400"), "{response}");
-    assert!(response
-        .to_ascii_lowercase()
-        .contains("x-langsmith-proxy-error: not_a_reverse_proxy_request"));
-    assert!(upstream.requests().is_empty());
+    refused_as_not_a_reverse_proxy_request("GET localhost:80 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await;
 }
 
 #[tokio::test]
 async fn connect_is_refused() {
-    let upstream = FakeUpstream::start(|_| Reply::ok()).await;
-    let proxy = start_proxy(&upstream.url).await;
-    let request = "CONNECT api.smith.langchain.com:443 HTTP/1.1\r\nHost: api.smith.langchain.com:443\r\nConnection: close\r\n\r\n";
-
-    let response = raw_exchange(proxy.addr, request.as_bytes()).await;
-
-    assert!(response.starts_with("HTTP/1.1 400"), "{response}");
+    let response = refused_as_not_a_reverse_proxy_request(
+        "CONNECT api.smith.langchain.com:443 HTTP/1.1\r\nHost: api.smith.langchain.com:443\r\nConnection: close\r\n\r\n",
+    )
+    .await;
     assert!(response.contains("CONNECT api.smith.langchain.com:443"), "{response}");
-    assert!(response
-        .to_ascii_lowercase()
-        .contains("x-langsmith-proxy-error: not_a_reverse_proxy_request"));
-    assert!(upstream.requests().is_empty());
 }
 
 /// A redirect must never make the proxy send the key to the redirect's target.
