@@ -99,10 +99,18 @@ async fn keep_if_present_forwards_the_clients_key_and_injects_otherwise() {
         "the proxy's key went along too"
     );
 
-    for headers in [&[][..], &[("x-api-key", "proxy-managed")][..]] {
+    // No key, the placeholder, or a blank one (a key variable set but empty): the proxy's goes.
+    for headers in [
+        &[][..],
+        &[("x-api-key", "proxy-managed")][..],
+        &[("x-api-key", "")][..],
+        &[("x-api-key", " "), ("authorization", "")][..],
+    ] {
         let (response, _) = request_with(&proxy, headers).await;
         assert_eq!(response.status(), 200);
-        assert_eq!(upstream.last().header("x-api-key"), Some(TEST_KEY), "{headers:?}");
+        let seen = upstream.last();
+        assert_eq!(seen.header("x-api-key"), Some(TEST_KEY), "{headers:?}");
+        assert!(seen.headers.get("authorization").is_none(), "{headers:?}");
     }
 }
 

@@ -108,7 +108,11 @@ async fn an_upstream_answering_in_something_other_than_http_is_named_as_such() {
         head + &format!("x-h{n}: v\r\n")
     }) + "content-length: 0\r\n\r\n";
     let crowded = upstream_answering(many_headers).await;
-    for url in [garbage, crowded] {
+    let switching = upstream_answering(
+        &b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n"[..],
+    )
+    .await;
+    for url in [garbage, crowded, switching] {
         let proxy = start_proxy(&url).await;
         let (response, body) = get(&proxy.url("/info")).await;
         assert_eq!(response.status(), 502, "{url}");

@@ -67,15 +67,18 @@ impl Credentials {
     }
 }
 
-/// The credential header the client sent itself; the documented placeholder does not count.
+/// The credential header the client sent itself; the documented placeholder does not count,
+/// and neither does an empty value (an SDK whose key variable is set but blank).
 fn client_credential(headers: &HeaderMap) -> Option<&'static str> {
-    let real_key = headers
-        .get_all(X_API_KEY)
-        .iter()
-        .any(|value| value.as_bytes().trim_ascii() != PLACEHOLDER_KEY.as_bytes());
-    if real_key {
+    let sent = |name| {
+        headers.get_all(name).iter().any(|value| {
+            let value = value.as_bytes().trim_ascii();
+            !value.is_empty() && value != PLACEHOLDER_KEY.as_bytes()
+        })
+    };
+    if sent(X_API_KEY) {
         Some("x-api-key")
-    } else if headers.contains_key(AUTHORIZATION) {
+    } else if sent(AUTHORIZATION) {
         Some("authorization")
     } else {
         None

@@ -78,6 +78,12 @@ async fn forward(shared: &Shared, client: &UpstreamClient, request: Request<Prox
     }
     let latency = started.elapsed();
     match sent {
+        // The proxy strips Upgrade, so it never asks to switch protocols: an upstream that does
+        // anyway would leave the client with a bare 101 and a closed connection.
+        Some(Ok(response)) if response.status() == StatusCode::SWITCHING_PROTOCOLS => ProxyError::UnreadableAnswer {
+            cause: "101 Switching Protocols to a request that asked for no protocol switch".to_owned(),
+        }
+        .into_response(&facts, shared),
         Some(Ok(response)) => {
             shared.metrics.upstream_response(latency.as_secs_f64());
             let (mut parts, body) = response.into_parts();
