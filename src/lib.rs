@@ -24,6 +24,7 @@ pub mod listener;
 pub mod log_sink;
 pub mod metrics;
 pub mod near_miss;
+pub mod open_files;
 pub mod proxy;
 pub mod secret;
 pub mod server;

@@ -9,7 +9,9 @@ use langsmith_proxy::cli::{Cli, Command, DoctorArgs, KeyCommand, ServiceCommand}
 use langsmith_proxy::config::{self, Config};
 use langsmith_proxy::env::Env;
 use langsmith_proxy::listener::ListenAddr;
-use langsmith_proxy::{doctor, health_probe, log_sink, serve, service, shell_env, telemetry, App, Listener};
+use langsmith_proxy::{
+    doctor, health_probe, log_sink, open_files, serve, service, shell_env, telemetry, App, Listener,
+};
 use sd_notify::NotifyState;
 
 const EXIT_RUNTIME: u8 = 1;
@@ -208,6 +210,7 @@ fn run(config: &Config, env: &Env) -> ExitCode {
     };
     let code = runtime.block_on(async {
         telemetry::init(config);
+        open_files::raise().report(config.limits.max_connections);
         let app = match App::from_config(config, env) {
             Ok(app) => app,
             Err(error) => return fail(EXIT_CONFIG, &error),
