@@ -149,7 +149,10 @@ async fn an_echoed_key_of_any_shape_is_not_quoted() {
     let upstream = FakeUpstream::start(|req| {
         let key = req.header("x-api-key").unwrap_or_default();
         let echo = serde_json::json!({ "detail": format!("bad key {key}"), "debug": { "x-api-key": key } });
+        // Headers echo it too: one as it came, one in a challenge.
         Reply::json(403, &echo.to_string())
+            .with_header("x-echo-api-key", key)
+            .with_header("www-authenticate", &format!("ApiKey error=\"invalid\", key=\"{key}\""))
     })
     .await;
     let env = Env::from_pairs([("LANGSMITH_API_KEY", ODD_KEY)]);
@@ -164,7 +167,17 @@ async fn an_echoed_key_of_any_shape_is_not_quoted() {
     let body_json = json(&body);
     assert_eq!(body_json["detail"], "bad key [key redacted]");
     assert_eq!(body_json["debug"]["x-api-key"], "[key redacted]");
-    let text = format!("{checked}{}{}", String::from_utf8_lossy(&body), logs.text());
+    assert_eq!(response.headers()["x-echo-api-key"], "[key redacted]");
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        r#"ApiKey error="invalid", key="[key redacted]""#
+    );
+    let text = format!(
+        "{checked}{:?}{}{}",
+        response.headers(),
+        String::from_utf8_lossy(&body),
+        logs.text()
+    );
     assert!(!text.contains("abcdefghijklmnop"), "the key was quoted back");
 }
 

@@ -16,6 +16,7 @@ use tower::{Layer, Service};
 use super::{Credential, ProxyBody, RequestFacts, Shared};
 use crate::diagnosis::{annotate_head, annotate_upstream, classify, CredentialEvidence, Evidence, UpstreamBody};
 use crate::key_check::RECHECK_AFTER_REJECTION;
+use crate::secret::redact_sent_key;
 
 /// An error body larger than this is not a LangSmith error body: it passes through unexplained.
 const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -126,6 +127,7 @@ async fn explain(shared: Arc<Shared>, facts: RequestFacts, response: Response<Pr
         Credential::Client | Credential::None => &[],
     };
     let upstream_body = UpstreamBody::parse(&raw, content_type, sent_key);
+    redact_headers(&mut parts.headers, sent_key);
     if parts.status == StatusCode::METHOD_NOT_ALLOWED && upstream_body.json.is_some() {
         // The API's own answer to a wrong method, whatever its content type said: passed on.
         let body = passthrough.unwrap_or_else(|| Full::new(raw).map_err(|never| match never {}).boxed());
@@ -182,6 +184,27 @@ async fn explain(shared: Arc<Shared>, facts: RequestFacts, response: Response<Pr
     let body = annotate_upstream(&mut parts, raw, &upstream_body, &diagnosis, &ctx);
     Response::from_parts(parts, Full::new(body).map_err(|never| match never {}).boxed())
 }
+
+/// Blanks keys out of the upstream's headers, as out of its body: an upstream that echoes the
+/// request (a debugging gateway, a `WWW-Authenticate` quoting the credential) must not make the
+/// proxy hand its key to the app.
+fn redact_headers(headers: &mut http::HeaderMap, sent: &[u8]) {
+    for value in headers.values_mut() {
+        let Ok(text) = value.to_str() else {
+            // Not text: only the exact key can be found in it, and the whole value goes.
+            if !sent.is_empty() && value.as_bytes().windows(sent.len()).any(|window| window == sent) {
+                *value = http::HeaderValue::from_static(REDACTED_HEADER);
+            }
+            continue;
+        };
+        let redacted = redact_sent_key(text, sent);
+        if redacted != text {
+            *value = http::HeaderValue::from_str(&redacted).unwrap_or(http::HeaderValue::from_static(REDACTED_HEADER));
+        }
+    }
+}
+
+const REDACTED_HEADER: &str = "[key redacted]";
 
 /// An error body over [`MAX_ERROR_BODY`]: what was read, and the whole body to pass on.
 struct Oversized {
