@@ -16,6 +16,9 @@ pub enum LimitEvent {
     /// A connection closed for idleness that then stayed silent longer than any request may
     /// wait (a stalled upstream body, a client that stopped reading): dropped.
     Stalled,
+    /// A connection whose bytes were not HTTP/1.1 or h2c (a TLS client on the plain port, a
+    /// malformed head): hyper answered 400 and closed it.
+    NotHttp,
 }
 
 /// The counts, published on a watch channel: a reader takes a snapshot or waits for a change.
@@ -33,6 +36,7 @@ pub struct LimitCounts {
     pub idle_closed: u64,
     pub connections_refused: u64,
     pub stalled: u64,
+    pub not_http: u64,
 }
 
 impl Default for LimitCounters {
@@ -52,6 +56,7 @@ impl LimitCounters {
                 LimitEvent::IdleClosed => &mut counts.idle_closed,
                 LimitEvent::ConnectionRefused => &mut counts.connections_refused,
                 LimitEvent::Stalled => &mut counts.stalled,
+                LimitEvent::NotHttp => &mut counts.not_http,
             };
             *counter += 1;
         });

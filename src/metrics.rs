@@ -188,6 +188,7 @@ impl Metrics {
             ("idle_closed", limits.idle_closed),
             ("max_connections", limits.connections_refused),
             ("stalled", limits.stalled),
+            ("not_http", limits.not_http),
         ];
         for (result, count) in [
             ("reloaded", reloads.reloaded),

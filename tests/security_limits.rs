@@ -239,6 +239,30 @@ async fn oversized_request_heads_get_431() {
 }
 
 /// The admin port applies the same head limits.
+/// An app whose endpoint says https:// sends a TLS ClientHello to the plain port: hyper answers
+/// 400 and closes, and the proxy says why in the log and counts it, as for any head that is not
+/// HTTP.
+#[tokio::test]
+async fn a_tls_client_on_the_plain_port_is_named() {
+    let logs = CapturedLogs::global();
+    let upstream = FakeUpstream::start(|_| Reply::ok()).await;
+    let proxy = start_proxy(&upstream.url).await;
+    let mut counts = proxy.app.limit_counters().subscribe();
+    // The start of a TLS 1.2 ClientHello record, as any https:// client sends it.
+    let hello = b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03GET / HTTP/1.1\r\n\r\n";
+    let _ = raw_exchange(proxy.addr, hello).await;
+    wait_for(&mut counts, |c| c.not_http == 1).await;
+    assert!(
+        logs.text().contains("spoke TLS to this plain-HTTP port"),
+        "{}",
+        logs.text()
+    );
+
+    let _ = raw_exchange(proxy.addr, b"GET /\x01 HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
+    wait_for(&mut counts, |c| c.not_http == 2).await;
+    assert!(upstream.requests().is_empty());
+}
+
 #[tokio::test]
 async fn the_admin_port_applies_the_head_limits() {
     let (_upstream, proxy) = proxy_with_small_head_limits().await;

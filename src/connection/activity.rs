@@ -4,7 +4,7 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::linger::Linger;
+
+/// The first byte of every TLS connection (a handshake record).
+const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 
 #[derive(Debug)]
 pub struct Activity {
@@ -25,6 +28,8 @@ pub struct Activity {
     /// The proxy asked the connection to close (idle, or draining) while no request was under
     /// way: hyper closes it with nothing unread, so the close need not linger.
     closed_between_requests: AtomicBool,
+    /// The connection's first byte plus one; 0 until it arrives.
+    first_byte: AtomicU16,
 }
 
 impl Activity {
@@ -35,6 +40,7 @@ impl Activity {
             read_since_write: AtomicBool::new(false),
             had_request: AtomicBool::new(false),
             closed_between_requests: AtomicBool::new(false),
+            first_byte: AtomicU16::new(0),
         })
     }
 
@@ -58,6 +64,12 @@ impl Activity {
 
     pub fn had_request(&self) -> bool {
         self.had_request.load(Ordering::Relaxed)
+    }
+
+    /// Whether the client opened with a TLS handshake record: an `https://` URL pointed at
+    /// this plain-HTTP port.
+    pub fn opened_with_tls(&self) -> bool {
+        self.first_byte.load(Ordering::Relaxed) == u16::from(TLS_HANDSHAKE_RECORD) + 1
     }
 
     /// The proxy asks the connection to close. A client idle in a pool may not notice the FIN
@@ -118,6 +130,10 @@ impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
         if matches!(result, Poll::Ready(Ok(()))) && buf.filled().len() > before {
             self.activity.touch();
             self.activity.read_since_write.store(true, Ordering::Relaxed);
+            if self.activity.first_byte.load(Ordering::Relaxed) == 0 {
+                let first = buf.filled()[before];
+                self.activity.first_byte.store(u16::from(first) + 1, Ordering::Relaxed);
+            }
         }
         result
     }

@@ -146,7 +146,7 @@ where
     // Recorded while the connection still holds the socket, so whoever sees it close also sees
     // the count.
     if let Err(error) = result {
-        record_end(&error, activity.request_started(), &ctx.counters, peer);
+        record_end(&error, &activity, &ctx.counters, peer);
     }
 }
 
@@ -170,7 +170,8 @@ where
     }
 }
 
-fn record_end(error: &BoxError, request_started: bool, counters: &LimitCounters, peer: Peer) {
+fn record_end(error: &BoxError, activity: &Activity, counters: &LimitCounters, peer: Peer) {
+    let request_started = activity.request_started();
     match error.downcast_ref::<hyper::Error>() {
         Some(error) if error.is_parse_too_large() => {
             counters.record(LimitEvent::HeaderTooLarge);
@@ -188,6 +189,14 @@ fn record_end(error: &BoxError, request_started: bool, counters: &LimitCounters,
         Some(error) if error.is_timeout() => {
             counters.record(LimitEvent::IdleClosed);
             tracing::debug!(%peer, "closed an idle keep-alive connection");
+        }
+        Some(error) if error.is_parse() && activity.opened_with_tls() => {
+            counters.record(LimitEvent::NotHttp);
+            tracing::warn!(%peer, "a client spoke TLS to this plain-HTTP port: its endpoint says https:// where it must say http:// (LANGSMITH_ENDPOINT=http://HOST:PORT; `langsmith-proxy doctor` in the app's shell checks it)");
+        }
+        Some(error) if error.is_parse() => {
+            counters.record(LimitEvent::NotHttp);
+            tracing::info!(%error, %peer, "a client sent something that is not HTTP/1.1 or h2c: answered 400 and closed");
         }
         _ => tracing::debug!(%error, %peer, "connection ended with an error"),
     }
