@@ -12,6 +12,7 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
+use crate::diagnosis::Code;
 use crate::limit_counters::LimitCounts;
 use crate::secret::ReloadCounts;
 
@@ -86,6 +87,9 @@ impl Default for Metrics {
         });
         registry.register("requests", "Requests answered, by method and status class", family);
         let diagnoses = Family::<CodeLabel, Counter>::default();
+        for code in Code::ALL {
+            let _ = diagnoses.get_or_create(&CodeLabel { code: code.as_str() });
+        }
         registry.register(
             "diagnoses",
             "Diagnoses made (upstream 401/403/405/429 and proxy errors), by code",

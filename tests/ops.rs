@@ -38,6 +38,9 @@ async fn metrics_after_a_known_scenario() {
         "langsmith_proxy_requests_total{method=\"GET\",status_class=\"2xx\"} 3",
         "langsmith_proxy_requests_total{method=\"POST\",status_class=\"4xx\"} 1",
         "langsmith_proxy_diagnoses_total{code=\"forbidden_unexplained\"} 1",
+        // Every code is there from the start, so `increase()` sees the first one.
+        "langsmith_proxy_diagnoses_total{code=\"key_revoked\"} 0",
+        "langsmith_proxy_limit_exceeded_total{limit=\"not_http\"} 0",
         "langsmith_proxy_upstream_response_seconds_count 4",
         "langsmith_proxy_in_flight_requests 0",
         "langsmith_proxy_key_health{state=\"unchecked\"} 1",

@@ -32,6 +32,36 @@ pub enum Code {
 }
 
 impl Code {
+    /// Every code, so that a metric can start each at 0 (an alert on `increase()` then sees
+    /// the first one).
+    pub const ALL: [Code; 25] = [
+        Self::KeyMissing,
+        Self::KeyMalformed,
+        Self::KeyLegacy,
+        Self::KeyRejected,
+        Self::KeyRevoked,
+        Self::KeyWrongRegion,
+        Self::WorkspaceRequired,
+        Self::WorkspaceDenied,
+        Self::PermissionDenied,
+        Self::ClientKeyRejected,
+        Self::UpstreamIsWebUi,
+        Self::RateLimited,
+        Self::ForbiddenUnexplained,
+        Self::ClientCredentialsNotAllowed,
+        Self::UpstreamUnreachable,
+        Self::UpstreamTimeout,
+        Self::UpstreamTlsError,
+        Self::HostNotAllowed,
+        Self::OriginNotAllowed,
+        Self::ClientTokenRequired,
+        Self::NotAReverseProxyRequest,
+        Self::ProxyLoop,
+        Self::TooManyConnections,
+        Self::ClientBodyIncomplete,
+        Self::HeaderTooLarge,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::KeyMissing => "key_missing",
