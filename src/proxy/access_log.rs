@@ -3,6 +3,7 @@
 //! before the response headers, when its request is dropped; plus the request metrics. With the
 //! `access` target disabled, only the metrics remain: no body wrapping, no allocation.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -172,7 +173,7 @@ where
                     .get(DIAGNOSIS_HEADER)
                     .or_else(|| response.headers().get(ERROR_HEADER)),
             )
-            .to_owned(),
+            .into_owned(),
         };
         Poll::Ready(Ok(response.map(move |body| {
             ObservedBody::new(body, move |bytes_out, completed| {
@@ -197,10 +198,14 @@ impl Entry {
     /// The access event; without an answer the client closed before the response headers.
     fn log(&self, start: Instant, answer: Option<&Answer>, bytes_out: u64, completed: bool) {
         let status = answer.map(|a| a.status);
+        let (request_id, user_agent) = (
+            header_text(self.request_id.as_ref()),
+            header_text(self.user_agent.as_ref()),
+        );
         tracing::info!(
             target: access_json::TARGET,
-            request_id = header_text(self.request_id.as_ref()),
-            client = header_text(self.client.as_ref()),
+            request_id = &*request_id,
+            client = &*header_text(self.client.as_ref()),
             method = self.method.as_str(),
             path = self.uri.path(),
             status,
@@ -214,15 +219,34 @@ impl Entry {
             outcome = answer.is_none().then_some("client_closed"),
             key_source = self.key.as_ref().map_or("", |k| &*k.source_text),
             key_fingerprint = self.key.as_ref().map(|k| k.key.fingerprint()).unwrap_or(""),
-            user_agent = header_text(self.user_agent.as_ref()),
+            user_agent = &*user_agent,
             diagnosis = answer.map_or("", |a| a.diagnosis.as_str()),
         );
     }
 }
 
-fn header_text(value: Option<&HeaderValue>) -> &str {
-    value.and_then(|v| v.to_str().ok()).unwrap_or("")
+/// A header as logged: up to [`LOGGED_HEADER_MAX`] bytes (then `…`), and bytes beyond ASCII as
+/// UTF-8 where they are (U+FFFD where not), so that a client cannot make a line long enough for
+/// a log driver to split, and an id or agent in any bytes can still be found. Borrowed, and so
+/// free, in the usual case.
+fn header_text(value: Option<&HeaderValue>) -> Cow<'_, str> {
+    let Some(value) = value else {
+        return Cow::Borrowed("");
+    };
+    let bytes = value.as_bytes();
+    if let (true, Ok(text)) = (bytes.len() <= LOGGED_HEADER_MAX, value.to_str()) {
+        return Cow::Borrowed(text);
+    }
+    let mut text = String::from_utf8_lossy(&bytes[..bytes.len().min(LOGGED_HEADER_MAX)]).into_owned();
+    if bytes.len() > LOGGED_HEADER_MAX {
+        text.push('…');
+    }
+    Cow::Owned(text)
 }
+
+/// Longer than any SDK's user agent or a UUID request id; far below the 16 KiB at which
+/// Docker's json-file driver splits a line.
+const LOGGED_HEADER_MAX: usize = 512;
 
 fn millis(since: Instant) -> f64 {
     ms(since.elapsed())
@@ -230,4 +254,21 @@ fn millis(since: Instant) -> f64 {
 
 fn ms(duration: Duration) -> f64 {
     duration.as_micros() as f64 / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logged_headers_are_bounded_and_keep_what_is_not_ascii() {
+        let logged = |bytes: &[u8]| header_text(HeaderValue::from_bytes(bytes).ok().as_ref()).into_owned();
+        assert_eq!(logged(b"langsmith-py/0.15.1"), "langsmith-py/0.15.1");
+        assert_eq!(logged("café-client/1".as_bytes()), "café-client/1");
+        assert_eq!(logged(b"id-\xff"), "id-\u{fffd}");
+        let long = logged(&[b'a'; 60_000]);
+        assert_eq!(long.len(), LOGGED_HEADER_MAX + '…'.len_utf8());
+        assert!(long.ends_with('…'));
+        assert_eq!(header_text(None), "");
+    }
 }
