@@ -140,6 +140,7 @@ impl App {
             journal: Journal::new(config.alert_auth_failures, config.alert_window),
             metrics: Metrics::default(),
             draining: AtomicBool::new(false),
+            drain_expired: AtomicBool::new(false),
             started_at: SystemTime::now(),
             ready_requires_valid_key: config.ready_requires_valid_key,
             guard,

@@ -17,6 +17,9 @@ use crate::App;
 /// How long accepting pauses after an accept error (out of file descriptors and the like).
 pub const ACCEPT_RETRY: Duration = Duration::from_millis(50);
 
+/// How long connections cut at the end of the grace period get to go (and log their requests).
+const CUT_WAIT: Duration = Duration::from_secs(1);
+
 /// Serves `app` on `listener` (a tokio `TcpListener` or a [`Listener`]) until `shutdown`
 /// resolves, then stops accepting and lets the connections in flight finish within the
 /// configured grace period.
@@ -100,13 +103,18 @@ pub async fn serve(listener: impl Into<Listener>, app: App, shutdown: impl Futur
     drop(listener);
     app.shared().begin_drain();
     // Each connection holds a receiver; the count left besides our own is the number in flight.
-    let in_flight = drain.receiver_count().saturating_sub(1);
+    let connections = drain.receiver_count().saturating_sub(1);
     drop(ctx);
     let _ = drain.send(());
     let grace = app.shared().timeouts.shutdown_grace;
-    tracing::info!(in_flight, grace = %humantime::format_duration(grace), "draining connections");
+    tracing::info!(connections, grace = %humantime::format_duration(grace), "draining connections");
     if tokio::time::timeout(grace, drain.closed()).await.is_err() {
-        tracing::warn!("grace period ended before every connection finished; closing the rest");
+        app.shared().expire_drain();
+        let connections = drain.receiver_count();
+        tracing::warn!(connections, "timeouts.shutdown_grace ended before every connection finished; closing the rest (their access lines say outcome \"shutdown\")");
+        // A second change cuts the connections left; each logs its request as it goes.
+        let _ = drain.send(());
+        let _ = tokio::time::timeout(CUT_WAIT, drain.closed()).await;
     }
     workers.stop().await;
     Ok(())

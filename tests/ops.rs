@@ -427,3 +427,35 @@ async fn shutdown_lets_a_streaming_request_finish_and_refuses_new_ones() {
     finish_stream(chunks_tx, body).await;
     served.await.expect("join").expect("serve returns Ok");
 }
+
+/// A request still in flight when `timeouts.shutdown_grace` ends is cut by the shutdown, and its
+/// access line says so rather than blaming the client.
+#[tokio::test]
+async fn a_request_cut_at_the_end_of_the_grace_period_is_logged_as_such() {
+    let logs = CapturedLogs::global();
+    let upstream = FakeUpstream::start(|_| Reply {
+        status: http::StatusCode::OK,
+        headers: vec![],
+        body: ReplyBody::Hang,
+    })
+    .await;
+    let proxy = start_proxy_with(&upstream.url, &[("timeouts.shutdown_grace", "200ms")], env_with_key()).await;
+    let request = Request::get(proxy.url("/runs/hanging"))
+        .header("x-request-id", "cut-by-the-shutdown")
+        .body(empty())
+        .expect("request");
+    let pending = tokio::spawn(http_client(false).request(request));
+    while upstream.requests().is_empty() {
+        tokio::task::yield_now().await;
+    }
+    proxy.stop().await;
+    let _ = pending.await;
+    let line = logs
+        .text()
+        .lines()
+        .find(|line| line.contains("\"target\":\"access\"") && line.contains("cut-by-the-shutdown"))
+        .map(str::to_owned)
+        .expect("an access line for the cut request");
+    let event: serde_json::Value = serde_json::from_str(&line).expect("json line");
+    assert_eq!(event["fields"]["outcome"], "shutdown", "{line}");
+}

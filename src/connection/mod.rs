@@ -100,6 +100,7 @@ where
     // connection busy with its first request may still see it, so the branch looks again.
     let mut first_request_seen = false;
     let mut closing = false;
+    let mut draining = false;
     let mut idle_closing = false;
     let stalled_after = ctx.limits.idle_timeout.saturating_add(ctx.stall_grace);
     let result = loop {
@@ -119,10 +120,18 @@ where
                 }
                 return;
             }
-            _ = ctx.drain.changed(), if !closing => {
-                closing = true;
-                activity.note_close_asked();
-                connection.as_mut().graceful_shutdown();
+            changed = ctx.drain.changed() => {
+                // The first change starts the drain; a second one (or the server gone) ends its
+                // grace period, and what is left of the connection is dropped.
+                if draining || changed.is_err() {
+                    return;
+                }
+                draining = true;
+                if !closing {
+                    closing = true;
+                    activity.note_close_asked();
+                    connection.as_mut().graceful_shutdown();
+                }
             }
             () = activity.idle(ctx.limits.idle_timeout), if !closing => {
                 closing = true;

@@ -70,6 +70,8 @@ struct Entry {
     client: Option<HeaderValue>,
     key: Option<Arc<LoadedKey>>,
     bytes_in: Arc<AtomicU64>,
+    /// For the drain's state when the request ends.
+    shared: Arc<Shared>,
 }
 
 impl<S, B> Service<Request<B>> for AccessLog<S>
@@ -98,6 +100,7 @@ where
                 .map(|client| client.text.clone()),
             key: self.shared.keys.snapshot(),
             bytes_in: Arc::default(),
+            shared: self.shared.clone(),
         });
         let method = request.method().clone();
         let counter = entry.as_ref().map(|e| e.bytes_in.clone());
@@ -216,7 +219,7 @@ impl Entry {
             bytes_in = self.bytes_in.load(Ordering::Relaxed),
             bytes_out,
             completed,
-            outcome = answer.is_none().then_some("client_closed"),
+            outcome = self.outcome(answer.is_some(), completed),
             key_source = self.key.as_ref().map_or("", |k| &*k.source_text),
             key_fingerprint = self.key.as_ref().map(|k| k.key.fingerprint()).unwrap_or(""),
             user_agent = &*user_agent,
@@ -247,6 +250,19 @@ fn header_text(value: Option<&HeaderValue>) -> Cow<'_, str> {
 /// Longer than any SDK's user agent or a UUID request id; far below the 16 KiB at which
 /// Docker's json-file driver splits a line.
 const LOGGED_HEADER_MAX: usize = 512;
+
+impl Entry {
+    /// Why a request ended early: the shutdown cut it, or its client left. Nothing for one that
+    /// completed.
+    fn outcome(&self, answered: bool, completed: bool) -> Option<&'static str> {
+        match (answered, completed) {
+            (true, true) => None,
+            _ if self.shared.drain_expired() => Some("shutdown"),
+            (false, _) => Some("client_closed"),
+            (true, false) => None,
+        }
+    }
+}
 
 fn millis(since: Instant) -> f64 {
     ms(since.elapsed())

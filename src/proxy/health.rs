@@ -78,4 +78,13 @@ impl Shared {
     pub fn begin_drain(&self) {
         self.draining.store(true, Ordering::Release);
     }
+
+    /// The grace period is over: the connections left are about to be dropped.
+    pub fn expire_drain(&self) {
+        self.drain_expired.store(true, Ordering::Release);
+    }
+
+    pub fn drain_expired(&self) -> bool {
+        self.drain_expired.load(Ordering::Acquire)
+    }
 }

@@ -99,6 +99,9 @@ pub struct Shared {
     pub metrics: Metrics,
     /// Set when shutdown begins: `/ready` turns unready.
     pub draining: AtomicBool,
+    /// Set when the drain's grace period ends with requests still in flight: what is cut then
+    /// was cut by the shutdown, not by its client.
+    pub drain_expired: AtomicBool,
     pub started_at: SystemTime,
     pub ready_requires_valid_key: bool,
     pub guard: GuardPolicy,
