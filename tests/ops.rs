@@ -359,11 +359,7 @@ async fn a_client_that_leaves_before_the_response_is_logged_once() {
     let (reached, mut upstream_reached) = tokio::sync::mpsc::unbounded_channel();
     let upstream = FakeUpstream::start(move |_| {
         let _ = reached.send(());
-        Reply {
-            status: http::StatusCode::OK,
-            headers: vec![],
-            body: ReplyBody::Hang,
-        }
+        Reply::hang()
     })
     .await;
     let proxy = start_proxy(&upstream.url).await;
@@ -433,12 +429,7 @@ async fn shutdown_lets_a_streaming_request_finish_and_refuses_new_ones() {
 #[tokio::test]
 async fn a_request_cut_at_the_end_of_the_grace_period_is_logged_as_such() {
     let logs = CapturedLogs::global();
-    let upstream = FakeUpstream::start(|_| Reply {
-        status: http::StatusCode::OK,
-        headers: vec![],
-        body: ReplyBody::Hang,
-    })
-    .await;
+    let upstream = FakeUpstream::start(|_| Reply::hang()).await;
     let proxy = start_proxy_with(&upstream.url, &[("timeouts.shutdown_grace", "200ms")], env_with_key()).await;
     let request = Request::get(proxy.url("/runs/hanging"))
         .header("x-request-id", "cut-by-the-shutdown")

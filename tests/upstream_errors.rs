@@ -172,12 +172,7 @@ async fn get_after_a_timeout(url: &str) -> (Response<()>, bytes::Bytes) {
 
 #[tokio::test]
 async fn hung_upstream_is_a_504_after_the_response_header_timeout() {
-    let upstream = FakeUpstream::start(|_| Reply {
-        status: http::StatusCode::OK,
-        headers: vec![],
-        body: ReplyBody::Hang,
-    })
-    .await;
+    let upstream = FakeUpstream::start(|_| Reply::hang()).await;
     let proxy = start_proxy_with(&upstream.url, &[("timeouts.response_header", "300ms")], env_with_key()).await;
     let (response, body) = get_after_a_timeout(&proxy.url("/runs/query")).await;
     assert_eq!(response.status(), 504);

@@ -68,6 +68,15 @@ impl Reply {
         Self::json(200, "{\"ok\":true}")
     }
 
+    /// Never answers: a hung upstream.
+    pub fn hang() -> Self {
+        Self {
+            status: StatusCode::OK,
+            headers: vec![],
+            body: ReplyBody::Hang,
+        }
+    }
+
     /// 200 with `len` bytes of the pattern from [`pattern_chunk`], streamed.
     pub fn generated(len: u64) -> Self {
         Self {
