@@ -30,11 +30,22 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub type UpstreamConnect = ConnectTimeout<HttpsConnector<UpstreamConnector>>;
 pub type UpstreamClient = Client<UpstreamConnect, ProxyBody>;
 
+/// A path as error messages show it: a key pasted in place of the path stays unprinted.
+fn shown_path(path: &std::path::Path) -> String {
+    crate::secret::redact_keys(&path.display().to_string())
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ClientBuildError {
-    #[error("cannot read upstream_ca_file {}: {problem}; give a PEM file with one or more CERTIFICATE blocks", path.display())]
+    #[error(
+        "cannot read upstream_ca_file {}: {problem}; give a PEM file with one or more CERTIFICATE blocks",
+        shown_path(path)
+    )]
     CaFile { path: PathBuf, problem: String },
-    #[error("upstream_ca_file {} holds no PEM certificate; give a PEM file with one or more CERTIFICATE blocks", path.display())]
+    #[error(
+        "upstream_ca_file {} holds no PEM certificate; give a PEM file with one or more CERTIFICATE blocks",
+        shown_path(path)
+    )]
     CaFileEmpty { path: PathBuf },
     #[error("TLS setup failed: {0}")]
     Tls(#[from] rustls::Error),

@@ -76,6 +76,25 @@ fn unset_client_token_variable_names_client_token_source() {
     );
 }
 
+/// A key pasted where a variable name or a path belongs is not printed back, in the start
+/// error or in `config`.
+#[test]
+fn a_key_pasted_into_a_source_or_path_setting_stays_unprinted() {
+    let pasted = [
+        ("client_token.source", format!("env:{TEST_KEY}")),
+        ("client_token.source", format!("file:/tmp/{TEST_KEY}")),
+        ("upstream_ca_file", format!("/etc/{TEST_KEY}")),
+    ];
+    for (setting, value) in &pasted {
+        let flags = [(*setting, value.as_str())];
+        let message = start_error(&flags, &env_with_key());
+        assert!(message.contains("[key redacted]"), "{message}");
+        assert!(!message.contains(&TEST_KEY[8..]), "{message}");
+        let shown = format!("{:?}", load_config(&flags, &env_with_key()).expect("valid").settings);
+        assert!(!shown.contains(&TEST_KEY[8..]), "{shown}");
+    }
+}
+
 #[test]
 fn key_file_that_is_not_text_says_so() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -112,6 +112,7 @@ impl Settings {
             *url = redact_url_credentials(url);
         }
         shown.key.source = shown_source(&shown.key.source);
+        shown.upstream_ca_file = shown.upstream_ca_file.as_deref().map(redact_keys);
         for source in [&mut shown.workspace_id_source, &mut shown.client_token.source]
             .into_iter()
             .flatten()
@@ -140,7 +141,8 @@ fn shown_source(value: &str) -> String {
         return String::new();
     }
     match value.parse::<KeySource>() {
-        Ok(source) => source.to_string(),
+        // An `env:` name or `file:` path may be a key pasted in the wrong place.
+        Ok(source) => redact_keys(&source.to_string()),
         // `keyring:` on a build without it, `env:` with no name: a source, written wrong, and
         // still shown as a source (a command by its label).
         Err(_) if names_a_kind(value) => match value.strip_prefix("command:").filter(|c| !c.trim().is_empty()) {

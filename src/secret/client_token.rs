@@ -16,7 +16,7 @@ const MIN_LEN: usize = 16;
 /// Why the configured token could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientTokenError {
-    #[error("cannot load the client token (client_token.source = {from}): {error}; fix the source or remove client_token.source")]
+    #[error("cannot load the client token (client_token.source = {from}): {}; fix the source or remove client_token.source", super::redact_keys(&error.to_string()))]
     Unreadable { from: String, error: Box<SourceReadError> },
     #[error("the client token from {from} is unusable: {problem}")]
     Unusable { from: String, problem: &'static str },
@@ -43,12 +43,12 @@ pub struct ClientToken {
 impl ClientToken {
     pub fn load(source: &KeySource, header: HeaderName, env: &Env) -> Result<Self, ClientTokenError> {
         let text = source.read_text(env).map_err(|error| ClientTokenError::Unreadable {
-            from: source.to_string(),
+            from: super::redact_keys(&source.to_string()),
             error: Box::new(error),
         })?;
         let token = text.trim();
         let unusable = |problem| ClientTokenError::Unusable {
-            from: source.to_string(),
+            from: super::redact_keys(&source.to_string()),
             problem,
         };
         if !token.bytes().all(|b| b.is_ascii_graphic()) {
