@@ -58,12 +58,6 @@ pub fn banner(config: &Config, keys: &KeyStore, listen: &ListenAddr, admin: std:
             "the key looks wrong: {why}"
         );
     }
-    let endpoint = match listen {
-        ListenAddr::Tcp(addr) => format!("http://{addr}"),
-        // Clients reach a unix socket through their HTTP library's socket option; the URL's host
-        // must be one the proxy answers to.
-        ListenAddr::Unix(_) => "http://localhost".to_owned(),
-    };
     tracing::info!(
         listen = %listen,
         admin = %admin,
@@ -74,6 +68,42 @@ pub fn banner(config: &Config, keys: &KeyStore, listen: &ListenAddr, admin: std:
         key_hint = snapshot.as_ref().map(|k| k.key.hint()).unwrap_or("none"),
         key_fingerprint = snapshot.as_ref().map(|k| k.key.fingerprint()).unwrap_or("none"),
         workspace_id = config.workspace_id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or(""),
-        "langsmith-proxy ready; in the app's shell: export LANGSMITH_ENDPOINT={endpoint} LANGSMITH_API_KEY=proxy-managed NO_PROXY=127.0.0.1,localhost,$NO_PROXY"
+        "langsmith-proxy ready; {}",
+        how_to_use(listen)
     );
+}
+
+/// What the start line tells whoever starts the proxy to do with it.
+fn how_to_use(listen: &ListenAddr) -> String {
+    match listen {
+        ListenAddr::Tcp(addr) => format!(
+            "in the app's shell: export LANGSMITH_ENDPOINT=http://{addr} LANGSMITH_API_KEY=proxy-managed NO_PROXY=127.0.0.1,localhost,$NO_PROXY"
+        ),
+        // The SDKs take no unix socket in LANGSMITH_ENDPOINT: only clients that can dial one
+        // (curl --unix-socket, an HTTP library's socket option) use this proxy.
+        ListenAddr::Unix(path) => format!(
+            "clients reach it through the socket (curl --unix-socket {} http://localhost/info); for SDK apps, which need an HTTP address, run a proxy with --listen 127.0.0.1:PORT",
+            path.display()
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_start_line_points_sdks_only_at_an_http_address() {
+        let tcp = how_to_use(&ListenAddr::Tcp("127.0.0.1:7878".parse().expect("addr")));
+        assert!(
+            tcp.contains("export LANGSMITH_ENDPOINT=http://127.0.0.1:7878 "),
+            "{tcp}"
+        );
+        let unix = how_to_use(&ListenAddr::Unix("/run/lsp.sock".into()));
+        assert!(!unix.contains("LANGSMITH_ENDPOINT=http"), "{unix}");
+        assert!(
+            unix.contains("--unix-socket /run/lsp.sock") && unix.contains("--listen 127.0.0.1:PORT"),
+            "{unix}"
+        );
+    }
 }
