@@ -145,6 +145,7 @@ impl Report {
             Health::Unreachable {
                 error,
                 answered: Some(_),
+                ..
             } => line(
                 "reachable",
                 format!("yes, but not as the LangSmith API answers: {error}"),
@@ -198,6 +199,14 @@ impl Report {
                     "if it is, the server had an error: try again later (SaaS: https://status.smith.langchain.com)"
                         .to_owned(),
                 );
+            }
+            (None, _) if matches!(&self.record.health, Health::Unreachable { fix, .. } if !fix.is_empty()) => {
+                line("result", "the TLS handshake with the upstream failed".to_owned());
+                if let Health::Unreachable { fix, .. } = &self.record.health {
+                    for step in fix {
+                        line("fix", step.clone());
+                    }
+                }
             }
             (None, _) => {
                 line("result", "LangSmith could not be reached".to_owned());

@@ -121,6 +121,20 @@ async fn an_upstream_answering_unlike_the_api_is_named_as_such() {
     }
 }
 
+/// A certificate this machine does not trust is no network problem either: `check` gives the
+/// TLS fix, as the proxy's own `upstream_tls_error` does.
+#[tokio::test]
+async fn an_untrusted_certificate_gets_the_tls_fix() {
+    let ca = TestCa::new();
+    let upstream = FakeUpstream::start_tls(&ca, |_| Reply::ok()).await;
+    let output = check(TEST_KEY, &["--upstream", &upstream.url]).await;
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(5), "{text}");
+    assert!(text.contains("TLS handshake"), "{text}");
+    assert!(text.contains("upstream_ca_file"), "{text}");
+    assert!(!text.contains("DNS, firewall"), "{text}");
+}
+
 /// A 429 to the check is LangSmith rate-limiting it, not a sign of a wrong upstream.
 #[tokio::test]
 async fn a_rate_limited_check_says_so() {

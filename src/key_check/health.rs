@@ -35,6 +35,9 @@ pub enum Health {
         /// the network path works, the upstream setting or the server does not.
         #[serde(skip_serializing_if = "Option::is_none")]
         answered: Option<u16>,
+        /// Steps for a cause that is not the network path (a TLS certificate), for `check`.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        fix: Vec<String>,
     },
 }
 

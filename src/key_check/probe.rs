@@ -56,28 +56,34 @@ pub async fn probe(
         return Health::Unreachable {
             error: "cannot build the check request".to_owned(),
             answered: None,
+            fix: Vec::new(),
         };
     };
     let answer = tokio::time::timeout(timeout, async {
-        let response = client
-            .request(request)
-            .await
-            .map_err(|e| ProxyError::from_client_error(&e, timeouts).to_string())?;
+        let response = client.request(request).await.map_err(|e| {
+            let error = ProxyError::from_client_error(&e, timeouts);
+            (error.to_string(), error.fix_beyond_network(upstream.url()))
+        })?;
         let status = response.status();
         let body = Limited::new(response.into_body(), MAX_BODY)
             .collect()
             .await
-            .map_err(|e| format!("reading the answer failed: {e}"))?
+            .map_err(|e| (format!("reading the answer failed: {e}"), Vec::new()))?
             .to_bytes();
-        Ok::<_, String>((status, body))
+        Ok::<_, (String, Vec<String>)>((status, body))
     })
     .await;
     match answer {
         Err(_) => Health::Unreachable {
             error: format!("no answer within {}", humantime::format_duration(timeout)),
             answered: None,
+            fix: Vec::new(),
         },
-        Ok(Err(error)) => Health::Unreachable { error, answered: None },
+        Ok(Err((error, fix))) => Health::Unreachable {
+            error,
+            answered: None,
+            fix,
+        },
         Ok(Ok((status, body))) => interpret(status, &body, key.as_bytes()),
     }
 }
@@ -101,6 +107,7 @@ fn interpret(status: StatusCode, body: &[u8], key: &[u8]) -> Health {
             Err(_) => Health::Unreachable {
                 error: format!("{WORKSPACES_PATH} answered {status} with something that is not a workspace list (is the upstream the LangSmith API?)"),
                 answered: Some(status.as_u16()),
+                fix: Vec::new(),
             },
         };
     }
@@ -115,6 +122,7 @@ fn interpret(status: StatusCode, body: &[u8], key: &[u8]) -> Health {
         Health::Unreachable {
             error: format!("{WORKSPACES_PATH} answered {status}: {text}"),
             answered: Some(status.as_u16()),
+            fix: Vec::new(),
         }
     }
 }

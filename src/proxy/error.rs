@@ -117,6 +117,15 @@ impl ProxyError {
         Self::Unreachable { cause: innermost }
     }
 
+    /// For `check`: the steps for a cause beyond the network path, where the generic "check
+    /// DNS, firewall, VPN" would mislead. Empty for the rest.
+    pub fn fix_beyond_network(&self, upstream: &str) -> Vec<String> {
+        match self {
+            Self::Tls { cause, .. } => tls_fix(*cause, upstream),
+            _ => Vec::new(),
+        }
+    }
+
     fn status(&self) -> StatusCode {
         match self {
             Self::KeyMissing => StatusCode::UNAUTHORIZED,

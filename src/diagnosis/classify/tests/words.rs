@@ -37,6 +37,7 @@ fn the_words_follow_what_was_sent_and_known() {
         Health::Unreachable {
             error: "down".to_owned(),
             answered: None,
+            fix: Vec::new(),
         },
         None,
         RegionVerdict::NotProbed,
