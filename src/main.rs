@@ -10,7 +10,7 @@ use langsmith_proxy::config::{self, Config};
 use langsmith_proxy::env::Env;
 use langsmith_proxy::listener::ListenAddr;
 use langsmith_proxy::{
-    doctor, health_probe, log_sink, open_files, serve, service, shell_env, telemetry, App, Listener,
+    doctor, health_probe, log_sink, open_files, secret, serve, service, shell_env, telemetry, App, Listener,
 };
 use sd_notify::NotifyState;
 
@@ -259,6 +259,9 @@ fn run(config: &Config, env: &Env) -> ExitCode {
     // Dropping the runtime would wait for every blocking task, a key read stuck on a keychain
     // or a hung network mount included: after the drain, give them a moment, not forever.
     runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
+    // A key read still running on the blocking pool (a reload) is abandoned; what its command
+    // started must not outlive the proxy.
+    secret::kill_running_commands();
     log_sink::flush();
     code
 }
@@ -275,6 +278,7 @@ async fn drain_on_signal(app: App, delay: std::time::Duration, interactive: bool
     tokio::spawn(async move {
         signals.next().await;
         tracing::warn!("second signal: exiting without waiting for requests in flight");
+        secret::kill_running_commands();
         log_sink::flush();
         std::process::exit(EXIT_FORCED.into());
     });

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 
+use super::process_group::ProcessGroup;
+
 /// `key.command_timeout` unless configured.
 pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 /// A key is a few dozen bytes; anything this long is not one, and is not kept in memory.
@@ -163,7 +165,7 @@ impl CommandSource {
         let status = status.map_err(CommandError::Read)?;
         let (stdout, stdout_truncated) = stdout.map_err(CommandError::Read)?;
         let stderr = stderr
-            .map(|(bytes, _)| shown_stderr(&bytes, &stdout))
+            .map(|(bytes, _)| shown_stderr(&bytes, &stdout, &self.command))
             .unwrap_or_default();
         if !status.success() {
             return Err(CommandError::Failed { status, stderr });
@@ -176,42 +178,6 @@ impl CommandSource {
             return Err(CommandError::Empty { stderr });
         }
         Ok(text)
-    }
-}
-
-/// The process group a command runs in (its shell's id), killed when the command ends however
-/// it ends: finished, timed out, or abandoned (the read dropped, say at shutdown). Killed once:
-/// the id may be reused once the group is gone.
-struct ProcessGroup {
-    /// 0 once killed, or when there is no group to kill.
-    id: std::sync::atomic::AtomicI32,
-}
-
-impl ProcessGroup {
-    fn of(child: &tokio::process::Child) -> Self {
-        let id = if cfg!(unix) {
-            child.id().and_then(|id| i32::try_from(id).ok()).unwrap_or(0)
-        } else {
-            0
-        };
-        Self { id: id.into() }
-    }
-
-    /// SIGKILL to every process left in the group.
-    fn kill(&self) {
-        let id = self.id.swap(0, std::sync::atomic::Ordering::Relaxed);
-        #[cfg(unix)]
-        if let Some(group) = rustix::process::Pid::from_raw(id) {
-            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
-        }
-        #[cfg(not(unix))]
-        let _ = id;
-    }
-}
-
-impl Drop for ProcessGroup {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
 
@@ -238,20 +204,41 @@ async fn read_capped(pipe: Option<impl AsyncRead + Unpin>, limit: u64) -> std::i
     Ok((kept, rest > 0))
 }
 
-/// The start of stderr as one line. Should a tool echo a key there, or what it printed on
-/// stdout (a partial key, say), that part is blanked.
-fn shown_stderr(stderr: &[u8], stdout: &[u8]) -> String {
+/// The start of stderr as one line. Should a tool echo a key there, what it printed on stdout
+/// (a partial key, say), or one of the command's own arguments (tools echo them, and they may
+/// hold a token), that part is blanked.
+fn shown_stderr(stderr: &[u8], stdout: &[u8], command: &str) -> String {
     let mut text = String::from_utf8_lossy(stderr).into_owned();
     let printed = String::from_utf8_lossy(stdout);
     let printed = printed.trim();
     if !printed.is_empty() {
         text = text.replace(printed, "[stdout redacted]");
     }
+    for argument in hidden_arguments(command) {
+        text = text.replace(argument, "…");
+    }
     let line = super::redact_keys(&text.split_whitespace().collect::<Vec<_>>().join(" "));
     match line.char_indices().nth(SHOWN_STDERR) {
         Some((cut, _)) => format!("{}…", &line[..cut]),
         None => line,
     }
+}
+
+/// The parts of `command` never shown: every word after the program, and assignments' and
+/// options' values. Short ones (`-f`, `kv`, `get`) are words a message uses too, and no secret.
+fn hidden_arguments(command: &str) -> impl Iterator<Item = &str> {
+    const SHORTEST_HIDDEN: usize = 8;
+    let mut program_seen = false;
+    command
+        .split_whitespace()
+        .filter(move |word| {
+            let is_program = !program_seen && !is_assignment(word);
+            program_seen |= is_program;
+            !is_program
+        })
+        .flat_map(|word| [word, word.split_once('=').map_or("", |(_, value)| value)])
+        .map(|part| part.trim_matches(['\'', '"']))
+        .filter(|part| part.len() >= SHORTEST_HIDDEN)
 }
 
 #[cfg(all(test, unix))]
@@ -294,8 +281,25 @@ mod tests {
     #[test]
     fn keys_in_stderr_are_blanked() {
         assert_eq!(
-            shown_stderr(b"debug: token=lsv2_sk_secret1234 sk-other\n", b"sk-other"),
+            shown_stderr(b"debug: token=lsv2_sk_secret1234 sk-other\n", b"sk-other", "tool"),
             "debug: token=[key redacted] [stdout redacted]"
+        );
+    }
+
+    #[test]
+    fn arguments_echoed_in_stderr_are_blanked() {
+        assert_eq!(
+            shown_stderr(
+                b"error: bad token s.SECRETTOKEN123 for --token=SECRETARG9 (cannot read)\n",
+                b"",
+                "VAULT_TOKEN=s.SECRETTOKEN123 /usr/bin/vault read --token=SECRETARG9 -f kv"
+            ),
+            "error: bad token … for … (cannot read)"
+        );
+        // The program itself may be named.
+        assert_eq!(
+            shown_stderr(b"/usr/local/bin/op: not signed in", b"", "/usr/local/bin/op read x"),
+            "/usr/local/bin/op: not signed in"
         );
     }
 
@@ -316,7 +320,7 @@ mod tests {
 
     #[test]
     fn long_stderr_is_shortened() {
-        let shown = shown_stderr("e\n".repeat(1000).as_bytes(), b"");
+        let shown = shown_stderr("e\n".repeat(1000).as_bytes(), b"", "tool");
         assert!(shown.ends_with('…'));
         assert!(shown.chars().count() <= SHOWN_STDERR + 1);
     }
