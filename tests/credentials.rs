@@ -58,9 +58,10 @@ async fn key_is_injected_as_x_api_key() {
 async fn replace_drops_client_credentials_and_the_placeholder() {
     let upstream = FakeUpstream::requiring_key().await;
     let proxy = start_proxy(&upstream.url).await;
-    let cases: [&[(&str, &str)]; 3] = [
+    let cases: [&[(&str, &str)]; 4] = [
         &[("x-api-key", CLIENT_KEY)],
         &[("authorization", "Bearer some-client-token")],
+        &[("x-service-key", "some-service-key")],
         &[("x-api-key", "proxy-managed")],
     ];
     for headers in cases {
@@ -73,6 +74,7 @@ async fn replace_drops_client_credentials_and_the_placeholder() {
             "{headers:?}"
         );
         assert!(seen.headers.get("authorization").is_none(), "{headers:?}");
+        assert!(seen.headers.get("x-service-key").is_none(), "{headers:?}");
     }
 }
 
@@ -118,7 +120,11 @@ async fn keep_if_present_forwards_the_clients_key_and_injects_otherwise() {
 async fn reject_refuses_client_credentials_before_the_upstream() {
     let upstream = FakeUpstream::start(|_| Reply::ok()).await;
     let proxy = start_proxy_with(&upstream.url, &[("client_credentials", "reject")], env_with_key()).await;
-    for (name, value) in [("x-api-key", CLIENT_KEY), ("authorization", "Bearer client-token")] {
+    for (name, value) in [
+        ("x-api-key", CLIENT_KEY),
+        ("authorization", "Bearer client-token"),
+        ("x-service-key", "client-service-key"),
+    ] {
         let (response, body) = request_with(&proxy, &[(name, value)]).await;
         assert_eq!(response.status(), 400, "{name}");
         assert_eq!(error_header(&response), Some("client_credentials_not_allowed"));

@@ -6,7 +6,7 @@ use http::header::AUTHORIZATION;
 use http::{HeaderMap, Request};
 
 use super::gate::{Check, GateLayer};
-use super::{hop_by_hop, Credential, ProxyError, Shared, X_API_KEY, X_TENANT_ID};
+use super::{hop_by_hop, Credential, ProxyError, Shared, X_API_KEY, X_SERVICE_KEY, X_TENANT_ID};
 use crate::config::ClientCredentials;
 use crate::secret::PLACEHOLDER_KEY;
 
@@ -49,7 +49,7 @@ impl Credentials {
             headers.insert(X_TENANT_ID, workspace.clone());
         }
         if keep_client {
-            if client_header == Some("authorization") {
+            if client_header != Some("x-api-key") {
                 // Only placeholders can be in x-api-key then; they must not reach LangSmith.
                 headers.remove(X_API_KEY);
             }
@@ -57,6 +57,7 @@ impl Credentials {
         }
         headers.remove(X_API_KEY);
         headers.remove(AUTHORIZATION);
+        headers.remove(X_SERVICE_KEY);
         self.shared.key_reloader.refresh_in_background_if_stale();
         let loaded = self.shared.keys.snapshot().ok_or(ProxyError::KeyMissing)?;
         if let Some(check) = &self.shared.key_check {
@@ -80,6 +81,8 @@ fn client_credential(headers: &HeaderMap) -> Option<&'static str> {
         Some("x-api-key")
     } else if sent(AUTHORIZATION) {
         Some("authorization")
+    } else if sent(X_SERVICE_KEY) {
+        Some("x-service-key")
     } else {
         None
     }

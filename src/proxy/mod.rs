@@ -56,6 +56,9 @@ pub type ProxyBody = BoxBody<Bytes, hyper::Error>;
 
 pub const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 pub const X_TENANT_ID: HeaderName = HeaderName::from_static("x-tenant-id");
+/// The SDK's alternative credential for write replicas (LangGraph platform internals): a client
+/// credential like the others, which LangSmith could prefer to the injected key.
+pub const X_SERVICE_KEY: HeaderName = HeaderName::from_static("x-service-key");
 
 /// What the server knows of a request as it arrives, before the request path: the one
 /// extension it adds (one, so the request's extension map does not grow twice).
@@ -122,7 +125,7 @@ pub struct Shared {
 /// Credential headers, and the client token's header when one is configured.
 fn sensitive_headers(shared: &Shared) -> Vec<HeaderName> {
     let token = shared.guard.token.as_ref().map(|token| token.header().clone());
-    [X_API_KEY, AUTHORIZATION, PROXY_AUTHORIZATION, COOKIE]
+    [X_API_KEY, AUTHORIZATION, X_SERVICE_KEY, PROXY_AUTHORIZATION, COOKIE]
         .into_iter()
         .chain(token)
         .collect()
