@@ -65,6 +65,10 @@ fn main() -> ExitCode {
         Command::Check { json } => check(&config, &env, json),
         Command::Serve => run(&config, &env),
         Command::Env(args) => match tcp_listen(&config) {
+            Ok(listen) if listen.port() == 0 => fail(
+                EXIT_CONFIG,
+                &format!("listen is {listen}: port 0 takes a free port when the proxy starts, and apps need the one it took; give `env` that port (--listen {}:PORT; the proxy's start line names it)", listen.ip()),
+            ),
             Ok(listen) => output(&shell_env::script(args.shell, listen, &env), ExitCode::SUCCESS),
             Err(code) => code,
         },

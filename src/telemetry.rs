@@ -25,7 +25,10 @@ pub fn init(config: &Config) {
         LogFormat::Json
     });
     let registry = tracing_subscriber::registry().with(filter);
-    let lines = tracing_subscriber::fmt::layer().with_writer(log_sink::BatchedStderr);
+    // Colours only for a terminal: in a file or the journal the escape codes are noise.
+    let lines = tracing_subscriber::fmt::layer()
+        .with_writer(log_sink::BatchedStderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let installed = match format {
         LogFormat::Pretty => registry.with(lines.compact()).try_init(),
         // The access event, one per request, has a formatter of its own.

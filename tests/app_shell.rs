@@ -113,3 +113,17 @@ fn start_error_names_a_near_miss() {
     );
     assert!(!stderr.contains(&key[8..]), "key leaked: {stderr}");
 }
+
+/// `env` prints an endpoint apps can use, or refuses: port 0 only names "any free port".
+#[test]
+fn env_refuses_a_port_it_cannot_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = run(dir.path(), &["env", "--listen", "127.0.0.1:0"], &[]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stdout(&output).is_empty(), "{}", stdout(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("port 0") && stderr.contains("--listen 127.0.0.1:PORT"),
+        "{stderr}"
+    );
+}

@@ -361,6 +361,7 @@ fn install_writes_under_the_injected_home_and_says_how_to_run_it() {
         "systemctl --user enable --now langsmith-proxy",
         "systemctl --user stop langsmith-proxy",
         "journalctl --user -u langsmith-proxy -f",
+        "eval \"$(langsmith-proxy env)\"",
     ] {
         assert!(
             installed.output.contains(command),
@@ -380,6 +381,28 @@ fn install_writes_under_the_injected_home_and_says_how_to_run_it() {
     assert!(std::fs::symlink_metadata(wants.join("langsmith-proxy.service")).is_err());
     let again = service::uninstall(TargetOs::Linux, &env).expect("uninstall again");
     assert!(again.starts_with("Nothing to remove"), "{again}");
+}
+
+/// A service on another address: the hint hands that address to `env`, which would otherwise
+/// name the default one.
+#[test]
+fn the_hint_for_apps_names_a_non_default_listen_address() {
+    let home = tempfile::tempdir().expect("home");
+    let env = Env::from_pairs([("HOME", home.path().to_str().expect("utf-8"))]);
+    let spec = spec_for(
+        &[("listen", "127.0.0.1:9100")],
+        &env,
+        Path::new("/usr/bin/langsmith-proxy"),
+        Path::new("/"),
+    );
+    let installed = service::install(TargetOs::Linux, &spec, &env, false).expect("install");
+    assert!(
+        installed
+            .output
+            .contains("eval \"$(langsmith-proxy env --listen 127.0.0.1:9100)\""),
+        "{}",
+        installed.output
+    );
 }
 
 #[test]

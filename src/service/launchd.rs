@@ -77,7 +77,6 @@ Restart:  launchctl kickstart -k gui/$(id -u)/{NAME}
 Status:   launchctl print gui/$(id -u)/{NAME}
 Logs:     tail -f {log}
 Remove:   launchctl bootout gui/$(id -u)/{NAME}; langsmith-proxy service uninstall
-Point an app at it:  eval \"$(langsmith-proxy env)\"
 ",
         path = path.display(),
         log = log_file.display()

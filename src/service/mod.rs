@@ -157,7 +157,7 @@ pub fn install(os: TargetOs, spec: &ServiceSpec, env: &Env, print: bool) -> Resu
     let output = match &layout {
         Layout::Systemd { unit } => systemd::how_to(unit),
         Layout::Launchd { plist, log } => launchd::how_to(plist, log),
-    };
+    } + &spec.point_apps();
     Ok(Outcome { output, warnings })
 }
 

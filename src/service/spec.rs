@@ -13,6 +13,10 @@ use crate::env::Env;
 use crate::listener::ListenAddr;
 use crate::secret::KeySource;
 
+/// The `listen` default, which `langsmith-proxy env` uses when given nothing else.
+const DEFAULT_LISTEN: std::net::SocketAddr =
+    std::net::SocketAddr::V4(std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, 7878));
+
 /// Time for the process to exit after its drain, before the service manager kills it.
 const STOP_MARGIN: Duration = Duration::from_secs(5);
 
@@ -31,6 +35,8 @@ pub struct ServiceSpec {
     pub socket_dir: Option<PathBuf>,
     /// The effective key source, with a relative file path made absolute.
     pub key_source: KeySource,
+    /// Where the service listens, for the hint on pointing apps at it.
+    pub listen: ListenAddr,
 }
 
 /// The inputs of [`ServiceSpec::from_config`]; the process's own are injected for tests.
@@ -76,6 +82,20 @@ impl ServiceSpec {
                 ListenAddr::Tcp(_) => None,
             },
             key_source,
+            listen: inputs.config.listen.clone(),
+        }
+    }
+
+    /// How an app's shell is pointed at the service: `env` names the default address itself,
+    /// any other one must be given to it.
+    pub fn point_apps(&self) -> String {
+        match &self.listen {
+            ListenAddr::Tcp(addr) if *addr == DEFAULT_LISTEN => "Point an app at it:  eval \"$(langsmith-proxy env)\"\n".to_owned(),
+            ListenAddr::Tcp(addr) => format!("Point an app at it:  eval \"$(langsmith-proxy env --listen {addr})\"\n"),
+            ListenAddr::Unix(path) => format!(
+                "Clients reach it through the socket {} (curl --unix-socket); SDK apps need a proxy listening on 127.0.0.1:PORT\n",
+                path.display()
+            ),
         }
     }
 

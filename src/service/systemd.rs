@@ -99,7 +99,6 @@ Status:   systemctl --user status {NAME}
 Logs:     journalctl --user -u {NAME} -f
 Keep it running after you log out:  loginctl enable-linger \"$USER\"
 Remove:   systemctl --user disable --now {NAME} && langsmith-proxy service uninstall
-Point an app at it:  eval \"$(langsmith-proxy env)\"
 ",
         path = path.display()
     )
