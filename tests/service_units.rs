@@ -383,19 +383,28 @@ fn install_writes_under_the_injected_home_and_says_how_to_run_it() {
     assert!(again.starts_with("Nothing to remove"), "{again}");
 }
 
+/// Installs for `os` with `flags` in a fresh home directory, kept as long as the result.
+fn installed_in_a_new_home(
+    os: TargetOs,
+    flags: &[(&'static str, &str)],
+    executable: &str,
+) -> (tempfile::TempDir, service::Outcome) {
+    let home = tempfile::tempdir().expect("home");
+    let env = Env::from_pairs([("HOME", home.path().to_str().expect("utf-8"))]);
+    let spec = spec_for(flags, &env, Path::new(executable), Path::new("/"));
+    let installed = service::install(os, &spec, &env, false).expect("install");
+    (home, installed)
+}
+
 /// A service on another address: the hint hands that address to `env`, which would otherwise
 /// name the default one.
 #[test]
 fn the_hint_for_apps_names_a_non_default_listen_address() {
-    let home = tempfile::tempdir().expect("home");
-    let env = Env::from_pairs([("HOME", home.path().to_str().expect("utf-8"))]);
-    let spec = spec_for(
+    let (_home, installed) = installed_in_a_new_home(
+        TargetOs::Linux,
         &[("listen", "127.0.0.1:9100")],
-        &env,
-        Path::new("/usr/bin/langsmith-proxy"),
-        Path::new("/"),
+        "/usr/bin/langsmith-proxy",
     );
-    let installed = service::install(TargetOs::Linux, &spec, &env, false).expect("install");
     assert!(
         installed
             .output
@@ -407,15 +416,11 @@ fn the_hint_for_apps_names_a_non_default_listen_address() {
 
 #[test]
 fn launchd_agent_goes_to_library_launch_agents() {
-    let home = tempfile::tempdir().expect("home");
-    let env = Env::from_pairs([("HOME", home.path().to_str().expect("utf-8"))]);
-    let spec = spec_for(
+    let (home, installed) = installed_in_a_new_home(
+        TargetOs::Macos,
         &[("key.source", "command:security find-generic-password -w -s langsmith")],
-        &env,
-        Path::new("/opt/homebrew/bin/langsmith-proxy"),
-        Path::new("/"),
+        "/opt/homebrew/bin/langsmith-proxy",
     );
-    let installed = service::install(TargetOs::Macos, &spec, &env, false).expect("install");
     let plist_path = home.path().join("Library/LaunchAgents/langsmith-proxy.plist");
     plist::Value::from_file(&plist_path).expect("a property list");
     for command in [
@@ -429,6 +434,7 @@ fn launchd_agent_goes_to_library_launch_agents() {
             installed.output
         );
     }
+    let env = Env::from_pairs([("HOME", home.path().to_str().expect("utf-8"))]);
     assert!(service::uninstall(TargetOs::Macos, &env)
         .expect("uninstall")
         .contains("Removed"));
