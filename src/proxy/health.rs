@@ -38,9 +38,11 @@ impl Shared {
             if let Some(check) = &self.key_check {
                 check.recheck_for_readiness();
             }
-            return not(
-                "the key has not been validated, or LangSmith has rejected it since (ready_requires_valid_key = true)",
-            );
+            return not(match self.key_state() {
+                "unreachable" => "the key is not (or no longer) validated, and LangSmith could not be reached to check it (ready_requires_valid_key = true)",
+                "rejected" => "LangSmith rejected the key (ready_requires_valid_key = true)",
+                _ => "the key has not been validated yet (ready_requires_valid_key = true)",
+            });
         }
         Readiness {
             ready: true,
