@@ -57,6 +57,21 @@ fn assert_diagnosed(response: &http::Response<()>, body: &bytes::Bytes, status: 
 }
 
 #[tokio::test]
+async fn a_proxy_made_answer_reports_when_the_loaded_key_was_last_valid() {
+    let (upstream, _) = LangSmith::default().start().await;
+    let proxy = start_checked(&upstream.url, &[("client_credentials", "reject")], env_with_key()).await;
+    let request = Request::get(proxy.url("/sessions"))
+        .header("x-api-key", "lsv2_pt_client-own-key")
+        .body(empty())
+        .expect("request");
+    let (response, body) = send(request).await;
+    assert_eq!(response.status(), 400);
+    let member = &json(&body)["langsmith_proxy"];
+    assert_eq!(member["key"]["hint"], TEST_KEY_HINT, "{member}");
+    assert!(member["key"]["last_valid_at"].is_string(), "{member}");
+}
+
+#[tokio::test]
 async fn revoked_key_valid_at_start_then_401() {
     let logs = CapturedLogs::global();
     let (upstream, langsmith) = LangSmith::default().start().await;

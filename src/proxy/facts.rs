@@ -60,16 +60,19 @@ impl RequestFacts {
             // Answered before a key was attached: report the loaded key, if any.
             Credential::None => (shared.keys.source().to_string(), shared.keys.snapshot()),
         };
+        // For whichever key is reported: the loaded one for an answer made before a key was
+        // attached (a refused client credential, say).
+        let last_valid_at = match (&key, &shared.key_check) {
+            (Some(loaded), Some(check)) => check.record_for(loaded).last_valid_at,
+            _ => None,
+        };
         DiagnosisContext {
             request_id: self.id.as_ref(),
             method: &self.method,
             path: self.uri.path(),
             key_source,
             key,
-            last_valid_at: match (&self.credential, &shared.key_check) {
-                (Credential::Proxy(loaded), Some(check)) => check.record_for(loaded).last_valid_at,
-                _ => None,
-            },
+            last_valid_at,
             workspace_id: self.workspace_sent.as_ref(),
             upstream_url: shared.upstream.url(),
             upstream_status,
