@@ -262,7 +262,7 @@ fn never_accepted(evidence: &Evidence<'_>) -> &'static str {
         } if record.checked_at.is_none() || matches!(record.health, crate::key_check::Health::Unreachable { .. }) => {
             "the proxy could not check it with LangSmith yet, so it cannot tell whether it ever worked."
         }
-        _ => "it has not been accepted since the proxy started.",
+        _ => "it has not been accepted since it was loaded.",
     }
 }
 
