@@ -303,7 +303,7 @@ fn reload_on_hangup(app: &App) {
         while hangups.recv().await.is_some() {
             if reloader.source().can_change() {
                 let outcome = reloader.reload(langsmith_proxy::secret::ReloadReason::Signal).await;
-                tracing::info!(key_source = %reloader.source(), ?outcome, "SIGHUP: the key source was read again");
+                tracing::info!(key_source = %reloader.source(), outcome = outcome.as_str(), "SIGHUP: the key source was read again");
             } else {
                 tracing::warn!(
                     key_source = %reloader.source(),

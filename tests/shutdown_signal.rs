@@ -228,7 +228,11 @@ async fn sighup_rereads_the_key_source() {
     assert!(hangup.success());
     let reloaded = wait_for_line(&mut lines, "key reloaded").await;
     assert!(reloaded.contains("sighup"), "{reloaded}");
-    wait_for_line(&mut lines, "SIGHUP: the key source was read again").await;
+    let reread = wait_for_line(&mut lines, "SIGHUP: the key source was read again").await;
+    assert!(
+        reread.contains(r#""outcome":"reloaded""#),
+        "the metric's spelling: {reread}"
+    );
     let (response, _) = get(&format!("http://{addr}/info")).await;
     assert_eq!(response.status(), 200, "still serving after SIGHUP");
     assert_eq!(upstream.keys_seen(), [numbered_key(2)]);

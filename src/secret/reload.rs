@@ -57,6 +57,17 @@ pub enum ReloadOutcome {
     Failed,
 }
 
+impl ReloadOutcome {
+    /// As the `key_reloads_total` metric's `result` label names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Reloaded => "reloaded",
+            Self::Unchanged => "unchanged",
+            Self::Failed => "failed",
+        }
+    }
+}
+
 /// Reloads by result, for metrics and `/status`.
 #[derive(Debug, Default)]
 pub struct ReloadCounters {
