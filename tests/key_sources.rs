@@ -257,6 +257,15 @@ async fn a_failed_reload_keeps_the_current_key() {
     assert_eq!(reloader.reload(ReloadReason::Refresh).await, ReloadOutcome::Failed);
     std::fs::remove_file(&path).expect("remove");
     assert_eq!(reloader.reload(ReloadReason::Refresh).await, ReloadOutcome::Failed);
+    // The key in use hides the broken source from requests; `/status` shows it.
+    let admin = start_admin(&proxy.app).await;
+    let report = json(&get(&format!("{admin}/status")).await.1);
+    assert!(
+        report["key"]["source_error"]
+            .as_str()
+            .is_some_and(|error| error.contains("gave no key")),
+        "{report}"
+    );
     let (response, _) = get(&proxy.url("/info")).await;
     assert_eq!(response.status(), 200);
     assert_eq!(upstream.keys_seen(), [numbered_key(1)]);
@@ -264,6 +273,7 @@ async fn a_failed_reload_keeps_the_current_key() {
     std::fs::write(&path, numbered_key(2)).expect("write");
     assert_eq!(reloader.reload(ReloadReason::Refresh).await, ReloadOutcome::Reloaded);
     assert_eq!(reloader.reload(ReloadReason::Refresh).await, ReloadOutcome::Unchanged);
+    assert_eq!(reloader.last_failure(), None, "a good read clears it");
     let (response, _) = get(&proxy.url("/info")).await;
     assert_eq!(response.status(), 200);
     assert_eq!(upstream.keys_seen(), [numbered_key(1), numbered_key(2)]);

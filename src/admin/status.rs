@@ -30,6 +30,8 @@ pub fn report(app: &App) -> Value {
             "fingerprint": key.as_ref().map(|k| k.key.fingerprint()),
             "loaded_at": key.as_ref().map(|k| rfc3339(k.loaded_at)),
             "state": shared.key_state(),
+            // The key in use stays when a re-read fails: this says the source is broken.
+            "source_error": shared.key_reloader.last_failure(),
             "check": check,
         },
         "workspace_id": shared.workspace_id.as_ref().and_then(|v| v.to_str().ok()),
@@ -75,6 +77,7 @@ pub fn html(report: &Value) -> String {
             ),
         ),
         ("key health", field(&["key", "state"])),
+        ("key source error", field(&["key", "source_error"])),
         ("workspace", field(&["workspace_id"])),
         (
             "requests",

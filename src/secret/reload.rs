@@ -288,6 +288,12 @@ impl KeyReloader {
         outcome
     }
 
+    /// Why the latest read of the source failed; `None` once one succeeds. The key in use stays
+    /// meanwhile, so only this shows that the source itself is broken.
+    pub fn last_failure(&self) -> Option<String> {
+        self.last_failure.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
     fn swap(&self, reason: ReloadReason, read: Result<ApiKey, String>) -> ReloadOutcome {
         let source = self.source();
         let old = self.keys.snapshot();
