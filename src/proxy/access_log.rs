@@ -232,19 +232,23 @@ impl Entry {
 /// UTF-8 where they are (U+FFFD where not), so that a client cannot make a line long enough for
 /// a log driver to split, and an id or agent in any bytes can still be found. Borrowed, and so
 /// free, in the usual case.
+#[inline]
 fn header_text(value: Option<&HeaderValue>) -> Cow<'_, str> {
-    let Some(value) = value else {
-        return Cow::Borrowed("");
-    };
-    let bytes = value.as_bytes();
-    if let (true, Ok(text)) = (bytes.len() <= LOGGED_HEADER_MAX, value.to_str()) {
-        return Cow::Borrowed(text);
+    match value.map(|value| (value, value.to_str())) {
+        None => Cow::Borrowed(""),
+        Some((_, Ok(text))) if text.len() <= LOGGED_HEADER_MAX => Cow::Borrowed(text),
+        Some((value, _)) => Cow::Owned(unusual_header_text(value.as_bytes())),
     }
+}
+
+/// [`header_text`] for a long value, or one with bytes beyond visible ASCII.
+#[cold]
+fn unusual_header_text(bytes: &[u8]) -> String {
     let mut text = String::from_utf8_lossy(&bytes[..bytes.len().min(LOGGED_HEADER_MAX)]).into_owned();
     if bytes.len() > LOGGED_HEADER_MAX {
         text.push('…');
     }
-    Cow::Owned(text)
+    text
 }
 
 /// Longer than any SDK's user agent or a UUID request id; far below the 16 KiB at which
