@@ -237,11 +237,19 @@ pub fn connector(
 }
 
 /// A new connection pool over `connector`; one per worker keeps each pool on its thread.
+const H2_PING_EVERY: Duration = Duration::from_secs(30);
+const H2_PING_ANSWER_WITHIN: Duration = Duration::from_secs(20);
+
 pub fn pooled(connector: UpstreamConnect, timeouts: &Timeouts) -> UpstreamClient {
     Client::builder(TokioExecutor::new())
         .pool_timer(TokioTimer::new())
         .timer(TokioTimer::new())
         .pool_idle_timeout(timeouts.pool_idle)
+        // An HTTP/2 connection to LangSmith can die without a word (a network change, a laptop
+        // waking): pings find it within 50 s, idle in the pool or under a request.
+        .http2_keep_alive_interval(H2_PING_EVERY)
+        .http2_keep_alive_timeout(H2_PING_ANSWER_WITHIN)
+        .http2_keep_alive_while_idle(true)
         .build(connector)
 }
 

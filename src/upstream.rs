@@ -149,13 +149,18 @@ impl Upstream {
         } else {
             self.path_on_this_host(url)?
         };
+        // The proxy maps by the path alone, without the query or fragment.
+        let origin_bound = |path: &str| self.goes_to_origin(&path[..path.find(['?', '#']).unwrap_or(path.len())]);
         let local = match path.strip_prefix(self.base_path.as_str()) {
             // Only where the proxy puts the base path back: `/api/v1/api/v2/x` is not `/api/v2/x`.
-            Some(under_base) if under_base.starts_with('/') && !self.goes_to_origin(under_base) => under_base,
-            _ => Some(path).filter(|path| self.goes_to_origin(path))?,
+            Some(under_base) if under_base.starts_with('/') && !origin_bound(under_base) => under_base,
+            _ => Some(path).filter(|path| origin_bound(path))?,
         };
-        // `//x` and `/\x` are network-path references to host x for browsers and URL parsers.
-        Some(local).filter(|local| !local.starts_with("//") && !local.starts_with("/\\"))
+        // `//x` and `/\x` are network-path references to host x for browsers and URL parsers,
+        // which also drop tabs and line breaks (`/\t/x` is `//x`).
+        Some(local).filter(|local| {
+            !local.starts_with("//") && !local.starts_with("/\\") && !local.bytes().any(|b| b.is_ascii_control())
+        })
     }
 
     /// The path of an absolute (or scheme-relative) URL naming this upstream's host and port,
@@ -171,12 +176,10 @@ impl Upstream {
         let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
         let (authority, path) = rest.split_at(end);
         let default_port = if self.scheme == Scheme::HTTPS { ":443" } else { ":80" };
+        // The default port, written out or not, on either side.
+        let plain = |authority: &'a str| authority.strip_suffix(default_port).unwrap_or(authority);
         let named = self.authority.as_str();
-        let same = authority.eq_ignore_ascii_case(named)
-            || (self.authority.port().is_none()
-                && authority.len() == named.len() + default_port.len()
-                && authority[..named.len()].eq_ignore_ascii_case(named)
-                && authority.ends_with(default_port));
+        let same = plain(authority).eq_ignore_ascii_case(named.strip_suffix(default_port).unwrap_or(named));
         match path {
             _ if !same => None,
             "" => Some("/"),
@@ -267,6 +270,7 @@ mod tests {
             ("https://api.smith.langchain.com//evil.example/runs", None),
             ("https://api.smith.langchain.com/\\evil.example", None),
             ("https://user@api.smith.langchain.com/runs", None),
+            ("https://api.smith.langchain.com.:443/runs", None),
             ("https://api.smith.langchain.com", Some("/")),
         ] {
             assert_eq!(saas.local_path(url), path, "{url}");
@@ -283,9 +287,20 @@ mod tests {
             ("/api/v1/api/v2/x", Some("/api/v1/api/v2/x")),
             ("/api/v1/scim/v2/Users", Some("/api/v1/scim/v2/Users")),
             ("/api/v1//evil.example/x", None),
+            ("https://ls.example.com/api/v1/api?x=1", Some("/api/v1/api?x=1")),
+            ("/api/v1/runs?next=/api/v2", Some("/runs?next=/api/v2")),
+            ("/api/v1/\t/evil.example", None),
         ] {
             assert_eq!(hosted.local_path(url), path, "{url}");
         }
+    }
+
+    #[test]
+    fn an_explicit_default_port_matches_none() {
+        let explicit = parse("https://ls.example.com:443").expect("upstream");
+        assert_eq!(explicit.local_path("https://ls.example.com/runs"), Some("/runs"));
+        assert_eq!(explicit.local_path("https://ls.example.com:443/runs"), Some("/runs"));
+        assert_eq!(explicit.local_path("https://ls.example.com:8443/runs"), None);
     }
 
     #[test]

@@ -38,8 +38,16 @@ fn commands_still_running_at_exit_are_killed_with_what_they_started() {
     };
     assert!(alive(&pid));
 
-    kill_running_commands();
-
+    // The group is listed as soon as the shell is spawned, a moment after it may have started
+    // work: kill until the read ends.
+    while !read.is_finished() {
+        kill_running_commands();
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the read waited out its command"
+        );
+        std::thread::yield_now();
+    }
     let outcome = read.join().expect("the read thread");
     assert!(outcome.is_err(), "a killed command yields no key");
     assert!(

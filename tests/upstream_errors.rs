@@ -57,15 +57,7 @@ async fn upstream_down_is_a_502_with_the_full_diagnosis() {
 
 #[tokio::test]
 async fn upstream_that_hangs_up_is_a_502() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(async move {
-        // Read the request, then close without answering.
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let mut buf = [0u8; 1024];
-            let _ = tokio::io::AsyncReadExt::read(&mut stream, &mut buf).await;
-        }
-    });
+    let url = raw_upstream(Then::Close).await;
     let proxy = start_proxy(&url).await;
     let (response, body) = get(&proxy.url("/info")).await;
     assert_eq!(response.status(), 502);
@@ -83,22 +75,43 @@ async fn upstream_that_hangs_up_is_a_502() {
     );
 }
 
-/// An upstream that answers every connection with `answer` once it has read the request.
-async fn upstream_answering(answer: impl Into<bytes::Bytes>) -> String {
-    let answer = answer.into();
+/// What a raw upstream does once it has read the start of a request.
+#[derive(Clone)]
+enum Then {
+    /// Closes without answering.
+    Close,
+    /// Sends these bytes.
+    Answer(bytes::Bytes),
+    /// Keeps the connection and reads no more.
+    Hold,
+}
+
+/// An upstream that reads the start of each request, then does `then`. Returns its URL.
+async fn raw_upstream(then: Then) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     tokio::spawn(async move {
         while let Ok((mut stream, _)) = listener.accept().await {
-            let answer = answer.clone();
+            let then = then.clone();
             tokio::spawn(async move {
-                let mut buf = [0u8; 4096];
-                let _ = tokio::io::AsyncReadExt::read(&mut stream, &mut buf).await;
-                let _ = tokio::io::AsyncWriteExt::write_all(&mut stream, &answer).await;
+                let mut head = [0u8; 4096];
+                let _ = stream.read(&mut head).await;
+                match then {
+                    Then::Close => {}
+                    Then::Answer(answer) => {
+                        let _ = stream.write_all(&answer).await;
+                    }
+                    Then::Hold => std::future::pending::<()>().await,
+                }
             });
         }
     });
     url
+}
+
+async fn upstream_answering(answer: impl Into<bytes::Bytes>) -> String {
+    raw_upstream(Then::Answer(answer.into())).await
 }
 
 #[tokio::test]
@@ -198,6 +211,49 @@ async fn hung_upstream_is_a_504_after_the_response_header_timeout() {
     assert_eq!(upstream.last().body_len, 2);
 }
 
+/// An upstream that stops taking an upload (a dead pooled connection, a half-open one after a
+/// network change) gets a 504 once `timeouts.response_header` passes without progress, rather
+/// than leaving the request to the client connection's idle rules.
+#[tokio::test]
+async fn an_upstream_that_stops_taking_an_upload_is_a_504() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let url = raw_upstream(Then::Hold).await;
+    let proxy = start_proxy_with(&url, &[("timeouts.response_header", "300ms")], env_with_key()).await;
+    let (mut reader, mut writer) = tokio::net::TcpStream::connect(proxy.addr)
+        .await
+        .expect("connect")
+        .into_split();
+    let head = format!(
+        "POST /runs/multipart HTTP/1.1\r\nHost: localhost\r\ncontent-length: {}\r\n\r\n",
+        256 << 20
+    );
+    writer.write_all(head.as_bytes()).await.expect("head");
+    // A client with all of its body ready: it sends for as long as anything takes it.
+    tokio::spawn(async move {
+        let piece = vec![b'x'; 1 << 20];
+        for _ in 0..256 {
+            if writer.write_all(&piece).await.is_err() {
+                break;
+            }
+        }
+    });
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&answer).contains("took no more") {
+        let n = tokio::time::timeout(Duration::from_secs(20), reader.read(&mut buf))
+            .await
+            .expect("answered instead of waiting for the idle rules")
+            .expect("an answer, not a reset");
+        assert!(n > 0, "closed without: {}", String::from_utf8_lossy(&answer));
+        answer.extend_from_slice(&buf[..n]);
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 504"), "{answer}");
+    assert!(answer.contains("took no more of the request body"), "{answer}");
+    assert!(started.elapsed() >= Duration::from_millis(300));
+}
+
 /// `timeouts.response_header` counts from the end of the request body: an upload that takes
 /// longer than it (a large batch over a slow link) is answered, not cut with a 504.
 #[tokio::test]
@@ -212,17 +268,18 @@ async fn an_upload_longer_than_the_response_header_timeout_is_answered() {
         .expect("request");
     let response = tokio::spawn(send(request));
     let started = std::time::Instant::now();
-    // A slow client: five pieces over at least 750 ms, two and a half timeouts.
-    for _ in 0..5 {
+    // A slow client: five pieces over at least 1 s, the longest pause longer than the timeout:
+    // a client slow to send is no upstream that stopped taking the body.
+    for pause in [150, 150, 450, 150, 150] {
         chunks
             .send(Ok(hyper::body::Frame::data(bytes::Bytes::from_static(b"0123456789"))))
             .await
             .expect("the proxy takes the upload");
-        tokio::time::sleep(Duration::from_millis(150)).await;
+        tokio::time::sleep(Duration::from_millis(pause)).await;
     }
     drop(chunks);
     let (response, _) = response.await.expect("join");
-    assert!(started.elapsed() >= Duration::from_millis(750));
+    assert!(started.elapsed() >= Duration::from_millis(1050));
     assert_eq!(response.status(), 200);
     assert_eq!(upstream.last().body_len, 50);
 }

@@ -199,13 +199,14 @@ fn record_end(error: &BoxError, activity: &Activity, counters: &LimitCounters, p
             counters.record(LimitEvent::IdleClosed);
             tracing::debug!(%peer, "closed an idle keep-alive connection");
         }
+        // Logged before counted: whoever sees the count sees the line.
         Some(error) if error.is_parse() && activity.opened_with_tls() => {
-            counters.record(LimitEvent::NotHttp);
             tracing::warn!(%peer, "a client spoke TLS to this plain-HTTP port: its endpoint says https:// where it must say http:// (LANGSMITH_ENDPOINT=http://HOST:PORT; `langsmith-proxy doctor` in the app's shell checks it)");
+            counters.record(LimitEvent::NotHttp);
         }
         Some(error) if error.is_parse() => {
-            counters.record(LimitEvent::NotHttp);
             tracing::info!(%error, %peer, "a client sent something that is not HTTP/1.1 or h2c: answered 400 and closed");
+            counters.record(LimitEvent::NotHttp);
         }
         _ => tracing::debug!(%error, %peer, "connection ended with an error"),
     }

@@ -7,7 +7,21 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http_body::{Body, Frame, SizeHint};
+use http_body::{Body, Frame};
+
+/// A wrapper body's end and size are its inner body's (the field `inner`).
+macro_rules! inner_hints {
+    () => {
+        fn is_end_stream(&self) -> bool {
+            self.inner.is_end_stream()
+        }
+
+        fn size_hint(&self) -> http_body::SizeHint {
+            self.inner.size_hint()
+        }
+    };
+}
+pub(crate) use inner_hints;
 
 /// A request body that adds what passes to a shared counter (none when logging is off).
 pub struct CountedBody<B> {
@@ -35,13 +49,7 @@ impl<B: Body<Data = Bytes> + Unpin> Body for CountedBody<B> {
         polled
     }
 
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
+    inner_hints!();
 }
 
 /// A response body that calls `on_end(bytes_sent, completed)` exactly once: when the body ends,
@@ -92,13 +100,7 @@ where
         polled
     }
 
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
+    inner_hints!();
 }
 
 impl<B: Body, F: FnOnce(u64, bool)> Drop for ObservedBody<B, F> {

@@ -28,6 +28,8 @@ pub enum ProxyError {
     ConnectTimeout { after: Duration },
     #[error("the upstream did not send response headers within {} of the request's end (connecting included)", humantime::format_duration(*after))]
     ResponseTimeout { after: Duration },
+    #[error("the upstream took no more of the request body for {} (timeouts.response_header) while the client had more to send", humantime::format_duration(*after))]
+    UploadStalled { after: Duration },
     #[error("TLS handshake with the upstream failed: {problem}{}", match cause { TlsCause::PlainHttp => PLAIN_HTTP, _ => "" })]
     Tls { problem: String, cause: TlsCause },
     #[error("{}", host_refusal(host.as_deref()))]
@@ -134,7 +136,9 @@ impl ProxyError {
             | Self::ClosedWithoutAnswer { .. }
             | Self::UnreadableAnswer { .. }
             | Self::Tls { .. } => StatusCode::BAD_GATEWAY,
-            Self::ConnectTimeout { .. } | Self::ResponseTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            Self::ConnectTimeout { .. } | Self::ResponseTimeout { .. } | Self::UploadStalled { .. } => {
+                StatusCode::GATEWAY_TIMEOUT
+            }
             Self::HostNotAllowed { .. } | Self::OriginNotAllowed { .. } => StatusCode::FORBIDDEN,
             Self::HostRepeated { .. } => StatusCode::BAD_REQUEST,
             Self::ClientTokenRequired { .. } => StatusCode::UNAUTHORIZED,
@@ -232,6 +236,16 @@ impl ProxyError {
                     "Retry later: LangSmith may be slow or degraded (https://status.smith.langchain.com)".to_owned(),
                     "Raise timeouts.response_header (env LANGSMITH_PROXY_TIMEOUTS__RESPONSE_HEADER) for slow large uploads".to_owned(),
                 ],
+            ),
+            Self::UploadStalled { .. } => (
+                Code::UpstreamTimeout,
+                outbound_proxy_step(shared, upstream)
+                    .into_iter()
+                    .chain([
+                        "Retry: the connection to the upstream may have gone dead under the upload (a network change, a laptop waking from sleep); the retry opens a fresh one".to_owned(),
+                        "Raise timeouts.response_header (env LANGSMITH_PROXY_TIMEOUTS__RESPONSE_HEADER) if the upstream is just slow to take large uploads".to_owned(),
+                    ])
+                    .collect(),
             ),
             Self::Tls { cause, .. } => (Code::UpstreamTlsError, tls_fix(*cause, upstream)),
             Self::HostNotAllowed { .. } => (

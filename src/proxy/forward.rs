@@ -13,6 +13,7 @@ use tower::Service;
 
 use super::error;
 use super::retry::Replay;
+use super::upload_end::Waited;
 use super::{access_log, hop_by_hop, upload_end, Arrival, ProxyBody, ProxyError, RequestFacts, Shared};
 use crate::client::UpstreamClient;
 use crate::diagnosis;
@@ -67,24 +68,27 @@ async fn forward(shared: &Shared, client: &UpstreamClient, request: Request<Prox
     // A pooled connection the upstream closed as the request went out (its idle timeout met
     // ours in flight) fails with no answer; a request that is harmless to send twice goes
     // once more, on another connection, as nginx and HAProxy do, within the same time.
-    if let (Some(Err(error)), Some(resend)) = (&sent, resend) {
+    if let (Waited::Answer(Err(error)), Some(resend)) = (&sent, resend) {
         if error::closed_before_answer(error) {
             tracing::debug!(error = %error, "the upstream connection failed under a request that is harmless to send twice: sent again");
             let left = timeout.saturating_sub(started.elapsed());
-            sent = tokio::time::timeout(left, client.request(resend.into_request()))
-                .await
-                .ok();
+            sent = match tokio::time::timeout(left, client.request(resend.into_request())).await {
+                Ok(answer) => Waited::Answer(answer),
+                Err(_) => Waited::HeadersLate,
+            };
         }
     }
     let latency = started.elapsed();
     match sent {
         // The proxy strips Upgrade, so it never asks to switch protocols: an upstream that does
         // anyway would leave the client with a bare 101 and a closed connection.
-        Some(Ok(response)) if response.status() == StatusCode::SWITCHING_PROTOCOLS => ProxyError::UnreadableAnswer {
-            cause: "101 Switching Protocols to a request that asked for no protocol switch".to_owned(),
+        Waited::Answer(Ok(response)) if response.status() == StatusCode::SWITCHING_PROTOCOLS => {
+            ProxyError::UnreadableAnswer {
+                cause: "101 Switching Protocols to a request that asked for no protocol switch".to_owned(),
+            }
+            .into_response(&facts, shared)
         }
-        .into_response(&facts, shared),
-        Some(Ok(response)) => {
+        Waited::Answer(Ok(response)) => {
             shared.metrics.upstream_response(latency.as_secs_f64());
             let (mut parts, body) = response.into_parts();
             if access_log::enabled() {
@@ -103,11 +107,11 @@ async fn forward(shared: &Shared, client: &UpstreamClient, request: Request<Prox
             }
             Response::from_parts(parts, body.boxed())
         }
-        Some(Err(error)) => ProxyError::from_client_error(&error, &shared.timeouts).into_response(&facts, shared),
-        None => ProxyError::ResponseTimeout {
-            after: shared.timeouts.response_header,
+        Waited::Answer(Err(error)) => {
+            ProxyError::from_client_error(&error, &shared.timeouts).into_response(&facts, shared)
         }
-        .into_response(&facts, shared),
+        Waited::HeadersLate => ProxyError::ResponseTimeout { after: timeout }.into_response(&facts, shared),
+        Waited::UploadStalled => ProxyError::UploadStalled { after: timeout }.into_response(&facts, shared),
     }
 }
 

@@ -32,11 +32,14 @@ impl ProcessGroup {
     /// SIGKILL to every process left in the group.
     pub fn kill(&self) {
         let id = self.id.swap(0, Ordering::Relaxed);
-        if id != 0 {
-            RUNNING
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .retain(|running| *running != id);
+        if id == 0 {
+            return;
+        }
+        let mut running = RUNNING.lock().unwrap_or_else(PoisonError::into_inner);
+        let listed = running.len();
+        running.retain(|group| *group != id);
+        // Not listed: `kill_running_commands` killed it already, and the id may be reused since.
+        if running.len() < listed {
             kill_group(id);
         }
     }

@@ -9,8 +9,8 @@ const REDACTED: &str = "[key redacted]";
 /// Key prefixes as LangSmith's own messages name them, with nothing of a key after them.
 const BARE_PREFIXES: [&str; 6] = ["ls__", "lsv2_", "lsv2_pt", "lsv2_pt_", "lsv2_sk", "lsv2_sk_"];
 
-/// `text` with each key-shaped token (from a key prefix, in any case, to the next space, quote
-/// or separator) replaced by `[key redacted]`; the rest is kept as it was. A prefix alone (LangSmith's
+/// `text` with each key-shaped token (from a key prefix, in any case and not inside a word, to
+/// the next space, quote or separator) replaced by `[key redacted]`; the rest is kept as it was. A prefix alone (LangSmith's
 /// own "create an lsv2_pt_ key") is not a key and is kept.
 pub fn redact_keys(text: &str) -> String {
     let lower = text.to_ascii_lowercase();
@@ -18,6 +18,15 @@ pub fn redact_keys(text: &str) -> String {
     let mut done = 0;
     let mut from = 0;
     while let Some(start) = first_prefix(&lower[from..]).map(|at| from + at) {
+        // Inside a word (`tools__list`) it is no key: keys start a token.
+        if lower[..start]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        {
+            from = start + 1;
+            continue;
+        }
         let end = lower[start..].find(ends_token).map_or(text.len(), |len| start + len);
         if BARE_PREFIXES.contains(&&lower[start..end]) {
             from = end;
@@ -102,6 +111,9 @@ mod tests {
         );
         assert_eq!(redact_keys("no key here, lsv2 alone"), "no key here, lsv2 alone");
         assert_eq!(redact_keys("LSV2_PT_ABC_123 x"), "[key redacted] x");
+        // Inside a word it is no key.
+        assert_eq!(redact_keys("</tools__list>; rel=next"), "</tools__list>; rel=next");
+        assert_eq!(redact_keys("key:lsv2_pt_abc_123"), "key:[key redacted]");
     }
 
     #[test]
