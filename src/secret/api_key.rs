@@ -64,6 +64,10 @@ pub enum KeyFormatError {
         "the key is `proxy-managed`, the placeholder an app is given so that the proxy supplies the real key (`eval \"$(langsmith-proxy env)\"` exports it): this environment was set up for an app. Give the proxy the real key: run it from another shell, or point key.source at it (file:, command:, keyring:)"
     )]
     Placeholder,
+    #[error(
+        "the source holds an assignment (`{name}=…`), as in a .env file, not the bare key: keep only what follows `=`"
+    )]
+    Assignment { name: String },
 }
 
 /// A LangSmith API key, trimmed and checked to be sendable as a header.
@@ -85,6 +89,9 @@ impl ApiKey {
         }
         if key == super::PLACEHOLDER_KEY {
             return Err(KeyFormatError::Placeholder);
+        }
+        if let Some(name) = assigned_name(key) {
+            return Err(KeyFormatError::Assignment { name: name.to_owned() });
         }
         if key.starts_with(['"', '\'']) || key.ends_with(['"', '\'']) {
             return Err(KeyFormatError::Quoted);
@@ -143,6 +150,19 @@ impl ApiKey {
     pub fn matches(&self, value: &[u8]) -> bool {
         self.header.as_bytes() == value
     }
+}
+
+/// The variable a `.env`-style line assigns (`LANGSMITH_API_KEY=…`, `export NAME=…`): an upper
+/// case name, `=`, and a value. A token never looks like that (base64 pads only at its end).
+fn assigned_name(text: &str) -> Option<&str> {
+    let line = text.strip_prefix("export ").map_or(text, str::trim_start);
+    let (name, value) = line.split_once('=')?;
+    let is_name = name.len() >= 2
+        && name.starts_with(|c: char| c.is_ascii_uppercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+    (is_name && !value.trim_matches('=').is_empty()).then_some(name)
 }
 
 /// `lsv2_(pt|sk)_` then 32 or more alphanumerics, then `_`-separated alphanumeric groups: the
@@ -225,6 +245,23 @@ mod tests {
             ApiKey::parse("lsv2_pt_abcé").err(),
             Some(KeyFormatError::InvalidByte { position: 11 })
         );
+    }
+
+    #[test]
+    fn a_dotenv_line_is_refused_naming_only_the_variable() {
+        for line in [
+            format!("LANGSMITH_API_KEY={PAT}"),
+            format!("export LANGSMITH_API_KEY={PAT}"),
+            format!("LANGCHAIN_API_KEY=\"{PAT}\""),
+        ] {
+            let error = ApiKey::parse(&line).expect_err("refused").to_string();
+            assert!(error.contains("`LANG") && error.contains("=…`"), "{error}");
+            assert!(!error.contains(&PAT[8..]), "{error}");
+        }
+        // Base64 padding is no assignment.
+        assert!(ApiKey::parse("QUJDREVGRw==").is_ok());
+        assert!(ApiKey::parse("ABCD1234==").is_ok());
+        assert!(ApiKey::parse("abc=def").is_ok());
     }
 
     #[test]
