@@ -15,6 +15,19 @@ use tokio::net::TcpListener;
 /// Generous bound on answers that must come quickly: a hang fails the test instead of blocking it.
 const PROMPTLY: Duration = Duration::from_secs(20);
 
+/// `GET /sessions` through a fresh proxy to `upstream`, which answers a 403 the proxy cannot
+/// pin down.
+async fn unexplained_403_through_a_proxy_to(upstream: &str) -> (http::Response<()>, bytes::Bytes) {
+    let proxy = start_proxy(upstream).await;
+    let (response, body) = get(&proxy.url("/sessions")).await;
+    assert_eq!(response.status(), 403);
+    assert_eq!(
+        response.headers()["x-langsmith-proxy-diagnosis"],
+        "forbidden_unexplained"
+    );
+    (response, body)
+}
+
 #[tokio::test]
 async fn gateway_html_error_passes_through_untouched() {
     let page = "<html><body><h1>502 Bad Gateway</h1></body></html>";
@@ -36,13 +49,7 @@ async fn firewall_html_403_is_not_taken_for_the_web_app() {
         Reply::json(403, "<html><body>Request blocked</body></html>").with_header("content-type", "text/html")
     })
     .await;
-    let proxy = start_proxy(&upstream.url).await;
-    let (response, body) = get(&proxy.url("/sessions")).await;
-    assert_eq!(response.status(), 403);
-    assert_eq!(
-        response.headers()["x-langsmith-proxy-diagnosis"],
-        "forbidden_unexplained"
-    );
+    let (_, body) = unexplained_403_through_a_proxy_to(&upstream.url).await;
     let parsed = json(&body);
     assert!(parsed["upstream_body"]
         .as_str()
@@ -58,13 +65,7 @@ async fn an_oversized_error_body_passes_through_with_the_diagnosis_in_the_head()
     let sent = page.clone();
     let upstream =
         FakeUpstream::start(move |_| Reply::json(403, &sent).with_header("content-type", "text/plain")).await;
-    let proxy = start_proxy(&upstream.url).await;
-    let (response, body) = get(&proxy.url("/sessions")).await;
-    assert_eq!(response.status(), 403);
-    assert_eq!(
-        response.headers()["x-langsmith-proxy-diagnosis"],
-        "forbidden_unexplained"
-    );
+    let (response, body) = unexplained_403_through_a_proxy_to(&upstream.url).await;
     assert_eq!(response.headers()["x-should-retry"], "false");
     assert_eq!(body.len(), page.len());
     assert_eq!(body, page.as_bytes());
