@@ -51,6 +51,24 @@ async fn within_a_minute<T>(waiting: impl std::future::Future<Output = T>) -> T 
         .expect("the proxy did not get there within a minute")
 }
 
+/// The proxy on free loopback ports in front of `upstream`, with the test key, the key check
+/// off, `log_format`, and stderr piped; not on the terminal's stdin (in a terminal, SIGHUP
+/// would stop the proxy rather than reload).
+fn proxy_command(dir: &std::path::Path, upstream: &str, log_format: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_langsmith-proxy"));
+    command
+        .stdin(Stdio::null())
+        .env_clear()
+        .env("LANGSMITH_API_KEY", TEST_KEY)
+        .env("LANGSMITH_PROXY_KEY__CHECK", "false")
+        .current_dir(dir)
+        .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+        .args(["--upstream", upstream, "--log-format", log_format])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null());
+    command
+}
+
 #[tokio::test]
 async fn sigterm_drains_a_streaming_request_and_exits_zero() {
     let (upstream_url, chunks_tx) = streaming_upstream().await;
@@ -58,26 +76,9 @@ async fn sigterm_drains_a_streaming_request_and_exits_zero() {
     let dir = tempfile::tempdir().expect("tempdir");
     let notify_path = dir.path().join("notify.sock");
     let notify = UnixDatagram::bind(&notify_path).expect("notify socket");
-    // Not the terminal's stdin: in a terminal, SIGHUP would stop the proxy rather than reload.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_langsmith-proxy"))
-        .stdin(Stdio::null())
-        .env_clear()
-        .env("LANGSMITH_API_KEY", TEST_KEY)
+    let mut child = proxy_command(dir.path(), &upstream_url, "json")
         .env("NOTIFY_SOCKET", &notify_path)
-        .env("LANGSMITH_PROXY_KEY__CHECK", "false")
-        .current_dir(dir.path())
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-            "--upstream",
-            &upstream_url,
-        ])
-        .args(["--log-format", "json"])
         .args(["--key-env", "LANGSMITH_API_KEY"])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
         .spawn()
         .expect("start the proxy");
     let mut lines = stderr_lines(child.stderr.take().expect("stderr"));
@@ -148,16 +149,7 @@ async fn a_log_reader_that_stops_reading_does_not_stop_requests() {
     use tokio::io::AsyncBufReadExt;
     let upstream = FakeUpstream::start(|_| Reply::ok()).await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_langsmith-proxy"))
-        .stdin(Stdio::null())
-        .env_clear()
-        .env("LANGSMITH_API_KEY", TEST_KEY)
-        .env("LANGSMITH_PROXY_KEY__CHECK", "false")
-        .current_dir(dir.path())
-        .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
-        .args(["--upstream", &upstream.url, "--log-format", "json"])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
+    let mut child = tokio::process::Command::from(proxy_command(dir.path(), &upstream.url, "json"))
         .kill_on_drop(true)
         .spawn()
         .expect("start the proxy");
@@ -198,21 +190,12 @@ async fn sighup_rereads_the_key_source() {
     let key_file = dir.path().join("current-key");
     std::fs::write(&key_file, numbered_key(1)).expect("key");
     let upstream = FakeUpstream::start(|_| Reply::ok()).await;
-    // Not the terminal's stdin: in a terminal, SIGHUP would stop the proxy rather than reload.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_langsmith-proxy"))
-        .stdin(Stdio::null())
-        .env_clear()
+    let mut child = proxy_command(dir.path(), &upstream.url, "json")
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("LANGSMITH_PROXY_KEY__CHECK", "false")
         .env(
             "LANGSMITH_PROXY_KEY__SOURCE",
             format!("command:cat {}", key_file.display()),
         )
-        .current_dir(dir.path())
-        .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
-        .args(["--upstream", &upstream.url, "--log-format", "json"])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
         .spawn()
         .expect("start the proxy");
     let mut lines = stderr_lines(child.stderr.take().expect("stderr"));
@@ -236,4 +219,19 @@ async fn sighup_rereads_the_key_source() {
     let (response, _) = get(&format!("http://{addr}/info")).await;
     assert_eq!(response.status(), 200, "still serving after SIGHUP");
     assert_eq!(upstream.keys_seen(), [numbered_key(2)]);
+}
+
+/// `--log-format pretty` into a pipe (a file, the journal): plain text, no colour codes.
+#[tokio::test]
+async fn pretty_logs_off_a_terminal_have_no_colour_codes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let child = proxy_command(dir.path(), "http://127.0.0.1:9", "pretty")
+        .spawn()
+        .expect("start the proxy");
+    let mut guard = KillOnDrop(Some(child));
+    let stderr = guard.0.as_mut().and_then(|child| child.stderr.take()).expect("stderr");
+    let mut lines = stderr_lines(stderr);
+    let banner = wait_for_line(&mut lines, "langsmith-proxy ready").await;
+    assert!(banner.contains(" INFO "), "{banner}");
+    assert!(!banner.contains('\u{1b}'), "colour codes in: {banner:?}");
 }
