@@ -8,14 +8,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::config::{env_var_name, Config, Sources, ENV_PREFIX};
+use crate::config::{env_var_name, Config, Settings, Sources, ENV_PREFIX};
 use crate::env::Env;
 use crate::listener::ListenAddr;
 use crate::secret::KeySource;
-
-/// The `listen` default, which `langsmith-proxy env` uses when given nothing else.
-const DEFAULT_LISTEN: std::net::SocketAddr =
-    std::net::SocketAddr::V4(std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, 7878));
 
 /// Time for the process to exit after its drain, before the service manager kills it.
 const STOP_MARGIN: Duration = Duration::from_secs(5);
@@ -90,7 +86,8 @@ impl ServiceSpec {
     /// any other one must be given to it.
     pub fn point_apps(&self) -> String {
         match &self.listen {
-            ListenAddr::Tcp(addr) if *addr == DEFAULT_LISTEN => "Point an app at it:  eval \"$(langsmith-proxy env)\"\n".to_owned(),
+            // The setting's default, which `env` uses when given nothing else.
+            listen if Settings::default().listen.parse().as_ref() == Ok(listen) => "Point an app at it:  eval \"$(langsmith-proxy env)\"\n".to_owned(),
             ListenAddr::Tcp(addr) => format!("Point an app at it:  eval \"$(langsmith-proxy env --listen {addr})\"\n"),
             ListenAddr::Unix(path) => format!(
                 "Clients reach it through the socket {} (curl --unix-socket); SDK apps need a proxy listening on 127.0.0.1:PORT\n",
