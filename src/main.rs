@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser};
 use langsmith_proxy::admin::serve_admin;
 use langsmith_proxy::cli::{Cli, Command, DoctorArgs, KeyCommand, ServiceCommand};
-use langsmith_proxy::config::{self, Config};
+use langsmith_proxy::config::{self, Config, LogFormat};
 use langsmith_proxy::env::Env;
 use langsmith_proxy::listener::ListenAddr;
 use langsmith_proxy::{
@@ -213,15 +213,25 @@ fn run(config: &Config, env: &Env) -> ExitCode {
         Err(error) => return fail(EXIT_RUNTIME, &error),
     };
     let code = runtime.block_on(async {
-        telemetry::init(config);
+        let format = telemetry::init(config);
+        // Once logs are JSON, a log collector parses every line: the reason the proxy stopped
+        // is one more JSON line, not the only plain one.
+        let stop = |code: u8, error: &dyn std::fmt::Display| match format {
+            LogFormat::Json => {
+                tracing::error!(exit_code = code, "langsmith-proxy stopped: {error}");
+                log_sink::flush();
+                ExitCode::from(code)
+            }
+            LogFormat::Pretty => fail(code, error),
+        };
         open_files::raise().report(config.limits.max_connections);
         let app = match App::from_config(config, env) {
             Ok(app) => app,
-            Err(error) => return fail(EXIT_CONFIG, &error),
+            Err(error) => return stop(EXIT_CONFIG, &error),
         };
         let listener = match Listener::bind(&config.listen, config.security.unix_socket_mode).await {
             Ok(listener) => listener,
-            Err(error) => return fail(EXIT_RUNTIME, &error),
+            Err(error) => return stop(EXIT_RUNTIME, &error),
         };
         // The admin port sees a probe or a scrape at a time: the usual backlog of 128 is plenty.
         let admin = match tokio::net::TcpListener::bind(config.admin_listen).await {
@@ -232,7 +242,7 @@ fn run(config: &Config, env: &Env) -> ExitCode {
                     config.admin_listen,
                     langsmith_proxy::listener::bind_fix(&error)
                 );
-                return fail(EXIT_RUNTIME, &message);
+                return stop(EXIT_RUNTIME, &message);
             }
         };
         let admin_addr = admin.local_addr().unwrap_or(config.admin_listen);
@@ -254,10 +264,10 @@ fn run(config: &Config, env: &Env) -> ExitCode {
             tracing::info!(outbound_proxy = %outbound.shown(), "upstream connections go through an outbound proxy (NO_PROXY exempts hosts)");
         }
         let _ = sd_notify::notify(false, &[NotifyState::Ready]);
-        let stop = drain_on_signal(app.clone(), config.timeouts.shutdown_delay, interactive);
-        match serve(listener, app, stop).await {
+        let drained = drain_on_signal(app.clone(), config.timeouts.shutdown_delay, interactive);
+        match serve(listener, app, drained).await {
             Ok(()) => ExitCode::SUCCESS,
-            Err(error) => fail(EXIT_RUNTIME, &error),
+            Err(error) => stop(EXIT_RUNTIME, &error),
         }
     });
     // Dropping the runtime would wait for every blocking task, a key read stuck on a keychain

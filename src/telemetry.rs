@@ -16,8 +16,8 @@ use crate::secret::KeyStore;
 
 /// Installs the global subscriber: pretty on a terminal, JSON otherwise, unless configured.
 /// Lines go to stderr in batches ([`log_sink`]): run [`log_sink::wake`] when a tokio worker
-/// parks, and [`log_sink::flush`] before the process exits.
-pub fn init(config: &Config) {
+/// parks, and [`log_sink::flush`] before the process exits. Returns the format chosen.
+pub fn init(config: &Config) -> LogFormat {
     let filter = EnvFilter::try_new(&config.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
     let format = config.log_format.unwrap_or(if std::io::stderr().is_terminal() {
         LogFormat::Pretty
@@ -48,6 +48,7 @@ pub fn init(config: &Config) {
     if installed.is_ok() {
         log_sink::start();
     }
+    format
 }
 
 /// One event that tells the user what to export in the app's shell. Never the key.

@@ -643,6 +643,42 @@ fn binary_exits_2_when_the_key_is_missing_or_refused() {
     assert!(!message.contains(&TEST_KEY[8..]), "{message}");
 }
 
+/// Once logging is set up, a start error follows the log format: under JSON, a collector
+/// parsing the stream gets the reason as one more JSON line.
+#[test]
+fn binary_start_errors_follow_the_log_format() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("no-such-key");
+    let missing = missing.to_str().expect("utf-8 path");
+    let args = |format| {
+        [
+            "--key-file",
+            missing,
+            "--log-format",
+            format,
+            "--admin-listen",
+            "127.0.0.1:0",
+        ]
+    };
+
+    let output = run_binary(&args("json"), &[]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let message = stderr(&output);
+    let last = message.lines().last().unwrap_or_default();
+    let line: serde_json::Value = serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {message}"));
+    assert_eq!(line["level"], "ERROR", "{last}");
+    assert_eq!(line["exit_code"], 2, "{last}");
+    let text = line["message"].as_str().unwrap_or_default();
+    assert!(text.starts_with("langsmith-proxy stopped: "), "{last}");
+    assert!(text.contains("no-such-key") && text.contains("`key.source`"), "{last}");
+
+    let output = run_binary(&args("pretty"), &[]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let message = stderr(&output);
+    assert!(message.starts_with("langsmith-proxy: "), "{message}");
+    assert!(message.contains("no-such-key"), "{message}");
+}
+
 #[test]
 fn binary_config_prints_a_command_source_without_its_arguments() {
     let source = format!("command:VAULT_TOKEN=hvs.do-not-show printf {TEST_KEY}");
