@@ -7,6 +7,7 @@ mod support;
 use std::time::Duration;
 
 use http::{Method, Request};
+use http_body_util::BodyExt;
 use langsmith_proxy::env::Env;
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -237,6 +238,85 @@ async fn a_stalled_compressed_error_body_goes_out_with_its_own_length() {
     assert_eq!(response.headers()["x-langsmith-proxy-diagnosis"], "key_rejected");
     assert_eq!(&body[..], b"\x1f\x8b\x08\x00gzipped");
     assert_eq!(response.headers()["content-length"], "11");
+}
+
+/// A gzip error body (an upstream honouring the app's `Accept-Encoding: gzip`, which Python's
+/// requests sends by default) is explained and redacted as a plain one, and goes out decoded.
+#[tokio::test]
+async fn a_gzip_error_body_is_explained_and_its_echo_redacted() {
+    use std::io::Write;
+    let upstream = FakeUpstream::start(|req| {
+        let key = req.header("x-api-key").unwrap_or_default();
+        let body = serde_json::json!({ "error": "org_scoped_key_requires_workspace", "echo": key }).to_string();
+        let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gzip.write_all(body.as_bytes()).expect("gzip");
+        let gzip = gzip.finish().expect("gzip");
+        let mut reply = Reply::json(403, "").with_header("content-encoding", "gzip");
+        reply.body = ReplyBody::Bytes(gzip.into());
+        reply
+    })
+    .await;
+    let proxy = start_proxy(&upstream.url).await;
+    let request = Request::get(proxy.url("/runs/multipart"))
+        .header("accept-encoding", "gzip")
+        .body(empty())
+        .expect("request");
+    let (response, body) = send(request).await;
+    assert_eq!(response.status(), 403);
+    assert_eq!(response.headers()["x-langsmith-proxy-diagnosis"], "workspace_required");
+    assert!(
+        response.headers().get("content-encoding").is_none(),
+        "{:?}",
+        response.headers()
+    );
+    let body = json(&body);
+    assert_eq!(body["error"], "org_scoped_key_requires_workspace");
+    assert_eq!(body["langsmith_proxy"]["code"], "workspace_required");
+    assert_eq!(body["echo"], "[key redacted]");
+}
+
+/// A HEAD gets the head a GET would get and no body, over HTTP/1.1 and h2c, whether the proxy
+/// explains LangSmith's answer or answers itself: an HTTP/2 client takes a body on a HEAD
+/// answer for a protocol error.
+#[tokio::test]
+async fn a_head_request_gets_the_diagnosis_without_a_body() {
+    let upstream = FakeUpstream::start(|_| Reply::json(403, r#"{"detail":"Forbidden"}"#)).await;
+    let proxy = start_proxy(&upstream.url).await;
+    for h2c in [false, true] {
+        let head = |host: &str| {
+            Request::head(proxy.url("/sessions"))
+                .header("host", host)
+                .body(empty())
+                .expect("request")
+        };
+        for (request, carrier, code) in [
+            (
+                head("localhost"),
+                "x-langsmith-proxy-diagnosis",
+                "forbidden_unexplained",
+            ),
+            (head("evil.example"), "x-langsmith-proxy-error", "host_not_allowed"),
+        ] {
+            let response = tokio::time::timeout(PROMPTLY, http_client(h2c).request(request))
+                .await
+                .expect("answered")
+                .unwrap_or_else(|e| panic!("h2c {h2c}, {code}: {e:?}"));
+            assert_eq!(response.status(), 403, "h2c {h2c}");
+            assert_eq!(response.headers()[carrier], code, "h2c {h2c}");
+            let length: usize = response.headers()["content-length"]
+                .to_str()
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .expect("the length a GET would get");
+            assert!(length > 100, "h2c {h2c}, {code}: {length}");
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .unwrap_or_else(|e| panic!("h2c {h2c}, {code}: {e:?}"));
+            assert!(body.to_bytes().is_empty(), "h2c {h2c}, {code}");
+        }
+    }
 }
 
 #[tokio::test]

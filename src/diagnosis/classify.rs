@@ -88,19 +88,30 @@ pub fn cause<'a>(evidence: &Evidence<'a>) -> Cause<'a> {
         Health::Valid { workspaces } => Some(workspaces.as_slice()),
         _ => None,
     });
-    // A bare 403 sent without a workspace is the same cause, unlabelled, for a service key or
-    // for a key the check found to need a workspace.
-    let needs_workspace =
-        kind == Some(KeyKind::ServiceKey) || check.is_some_and(|record| record.health.needs_workspace());
-    let bare_403_without_workspace =
-        status == StatusCode::FORBIDDEN && needs_workspace && evidence.workspace_sent.is_none() && is_generic(&message);
-    if org_scoped_error || bare_403_without_workspace {
+    if org_scoped_error {
         return Cause::WorkspaceRequired { reachable: workspaces };
     }
+    // The check's own findings come before any guess from the key's shape: a key rejected
+    // here and accepted elsewhere is in the wrong region, whatever its kind.
     if let Some(RegionVerdict::AcceptedIn { region, url }) = check.map(|record| &record.region) {
         return Cause::WrongRegion { region, url };
     }
-    if let (StatusCode::UNAUTHORIZED, Some(why)) = (status, suspicion) {
+    // A bare 403 sent without a workspace is the org-scoped error unlabelled: for a key the
+    // check found to need a workspace, or for a service key (which may be org-scoped) the
+    // check has not shown to be rejected or limited to one workspace.
+    let needs_workspace = match check.map(|record| &record.health) {
+        Some(health) if health.needs_workspace() => true,
+        Some(Health::Rejected { .. }) => false,
+        Some(Health::Valid { workspaces }) if workspaces.len() == 1 => false,
+        _ => kind == Some(KeyKind::ServiceKey),
+    };
+    if status == StatusCode::FORBIDDEN && needs_workspace && evidence.workspace_sent.is_none() && is_generic(&message) {
+        return Cause::WorkspaceRequired { reachable: workspaces };
+    }
+    // A key not shaped like LangSmith's draws a 401 or a bare 403 (a placeholder does), unless
+    // the check found LangSmith knows it.
+    let recognised = check.is_some_and(|record| record.health.key_recognised());
+    if let (false, Some(why)) = (recognised, suspicion) {
         return Cause::Malformed { why };
     }
     // A well-formed key its source has replaced since: the check's record (none for this key
@@ -125,7 +136,9 @@ pub fn cause<'a>(evidence: &Evidence<'a>) -> Cause<'a> {
             },
         };
     }
-    let rejected_by_check = check.is_some_and(|record| matches!(record.health, Health::Rejected { .. }));
+    // A key that only needs a workspace is known to LangSmith: not a rejection.
+    let rejected_by_check = check
+        .is_some_and(|record| matches!(record.health, Health::Rejected { .. }) && !record.health.needs_workspace());
     if status == StatusCode::UNAUTHORIZED || rejected_by_check {
         return match check.and_then(|record| record.last_valid_at) {
             Some(last_valid_at) => Cause::Revoked { last_valid_at },

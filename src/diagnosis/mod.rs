@@ -15,7 +15,7 @@ pub use code::Code;
 pub use evidence::{CredentialEvidence, Evidence, UpstreamBody};
 pub use journal::{Journal, JournalEntry};
 pub use render::{
-    annotate_head, annotate_upstream, proxy_made_response, Diagnosis, DiagnosisContext, CLIENT_KEY_SOURCE,
+    annotate_head, annotate_upstream, body_for, proxy_made_response, Diagnosis, DiagnosisContext, CLIENT_KEY_SOURCE,
     DIAGNOSIS_HEADER, ERROR_HEADER, KEY_HEADER, WITHHELD_KEY_SOURCE,
 };
 

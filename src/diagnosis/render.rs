@@ -1,9 +1,9 @@
 //! Renders a diagnosis into the response contract of DESIGN.md §4.
 
 use bytes::Bytes;
-use http::header::{HeaderName, CONTENT_TYPE};
+use http::header::{HeaderName, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderValue, Method, Response, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Empty, Full};
 use hyper::ext::ReasonPhrase;
 use serde_json::{json, Value as Json};
 
@@ -118,7 +118,8 @@ pub fn proxy_made_response(
     });
     let mut bytes = serde_json::to_vec(&body).unwrap_or_default();
     bytes.push(b'\n');
-    let mut response = Response::new(Full::new(Bytes::from(bytes)).map_err(|never| match never {}).boxed());
+    let mut response = Response::new(Empty::new().map_err(|never| match never {}).boxed());
+    *response.body_mut() = body_for(ctx.method, response.headers_mut(), Bytes::from(bytes));
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -130,6 +131,16 @@ pub fn proxy_made_response(
         response.extensions_mut().insert(reason);
     }
     response
+}
+
+/// The body of an answer the proxy wrote. A HEAD gets the head a GET would get, its length
+/// included, and no body: hyper's HTTP/2 server would send one, which the client must reject.
+pub fn body_for(method: &Method, headers: &mut http::HeaderMap, bytes: Bytes) -> ProxyBody {
+    if method == Method::HEAD {
+        headers.insert(CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+        return Empty::new().map_err(|never| match never {}).boxed();
+    }
+    Full::new(bytes).map_err(|never| match never {}).boxed()
 }
 
 /// The diagnosis in the head alone (headers and reason phrase), for an answer whose body goes

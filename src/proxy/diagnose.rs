@@ -8,13 +8,16 @@ use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use http::header::{CONTENT_ENCODING, CONTENT_LENGTH};
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, BodyStream, Full, StreamBody};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
 use super::{Credential, ProxyBody, RequestFacts, Shared};
-use crate::diagnosis::{annotate_head, annotate_upstream, classify, CredentialEvidence, Evidence, UpstreamBody};
+use crate::diagnosis::{
+    annotate_head, annotate_upstream, body_for, classify, CredentialEvidence, Evidence, UpstreamBody,
+};
 use crate::key_check::RECHECK_AFTER_REJECTION;
 use crate::secret::redact_sent_key;
 
@@ -114,7 +117,7 @@ async fn explain(shared: Arc<Shared>, facts: RequestFacts, response: Response<Pr
     // An oversized body is no error body LangSmith wrote: it goes out as it came, and its first
     // part is enough to explain the status in the head.
     let (raw, passthrough) = match read_bounded(body, wait).await {
-        Ok(raw) => (raw, None),
+        Ok(raw) => (decoded(&mut parts.headers, raw), None),
         Err(Oversized { head, body }) => (head, Some(body)),
     };
     let status = parts.status;
@@ -182,7 +185,25 @@ async fn explain(shared: Arc<Shared>, facts: RequestFacts, response: Response<Pr
         return Response::from_parts(parts, body);
     }
     let body = annotate_upstream(&mut parts, raw, &upstream_body, &diagnosis, &ctx);
-    Response::from_parts(parts, Full::new(body).map_err(|never| match never {}).boxed())
+    let body = body_for(&facts.method, &mut parts.headers, body);
+    Response::from_parts(parts, body)
+}
+
+/// A compressed error body decoded, its coding and length dropped from the headers: it is
+/// read, explained and redacted as plain text, and goes out so. As it came when it cannot be
+/// decoded (br, zstd, cut short), and then only the head carries the diagnosis.
+fn decoded(headers: &mut http::HeaderMap, raw: Bytes) -> Bytes {
+    let Some(coding) = headers.get(CONTENT_ENCODING) else {
+        return raw;
+    };
+    match super::decompress::decode(coding, &raw, MAX_ERROR_BODY) {
+        Some(plain) => {
+            headers.remove(CONTENT_ENCODING);
+            headers.remove(CONTENT_LENGTH);
+            Bytes::from(plain)
+        }
+        None => raw,
+    }
 }
 
 /// Blanks keys out of the upstream's headers, as out of its body: an upstream that echoes the

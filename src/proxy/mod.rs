@@ -4,6 +4,7 @@ mod access_log;
 pub(crate) mod allowlist;
 mod counted_body;
 mod credentials;
+mod decompress;
 mod diagnose;
 mod error;
 mod facts;

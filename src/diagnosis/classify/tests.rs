@@ -186,7 +186,7 @@ fn table() -> Vec<Row> {
             ..row("valid earlier", 401, r#"{"detail":"Invalid token"}"#, Code::KeyRevoked)
         },
         Row {
-            check: Some(rejected(None, eu)),
+            check: Some(rejected(None, eu.clone())),
             ..row(
                 "accepted in eu",
                 403,
@@ -207,6 +207,83 @@ fn table() -> Vec<Row> {
                 403,
                 "",
                 Code::WorkspaceRequired,
+            )
+        },
+        Row {
+            kind: Some(KeyKind::ServiceKey),
+            check: Some(rejected(None, eu)),
+            ..row(
+                "bare 403 for a service key accepted in eu",
+                403,
+                "{\"error\":\"Forbidden\"}\n",
+                Code::KeyWrongRegion,
+            )
+        },
+        Row {
+            kind: Some(KeyKind::ServiceKey),
+            check: Some(rejected(
+                Some(SystemTime::UNIX_EPOCH),
+                RegionVerdict::RejectedEverywhere,
+            )),
+            ..row(
+                "bare 403 for a service key the check rejects",
+                403,
+                "{\"error\":\"Forbidden\"}\n",
+                Code::KeyRevoked,
+            )
+        },
+        Row {
+            kind: Some(KeyKind::ServiceKey),
+            check: Some(valid(vec![workspace(WS_A, "Viewer", true)])),
+            ..row(
+                "bare 403 for a service key with one read-only workspace",
+                403,
+                "{\"error\":\"Forbidden\"}\n",
+                Code::PermissionDenied,
+            )
+        },
+        Row {
+            kind: Some(KeyKind::ServiceKey),
+            check: Some(valid(vec![
+                workspace(WS_A, "Admin", false),
+                workspace(WS_B, "Admin", false),
+            ])),
+            ..row(
+                "bare 403 for a service key reaching several workspaces",
+                403,
+                "{\"error\":\"Forbidden\"}\n",
+                Code::WorkspaceRequired,
+            )
+        },
+        Row {
+            workspace_sent: Some(WS_A),
+            check: Some(needs_workspace()),
+            ..row(
+                "bare 403 for an org-scoped key with its workspace",
+                403,
+                "{\"error\":\"Forbidden\"}\n",
+                Code::ForbiddenUnexplained,
+            )
+        },
+        Row {
+            kind: Some(KeyKind::Unrecognized),
+            suspicion: Some("it does not start with lsv2_pt_ or lsv2_sk_"),
+            ..row(
+                "a placeholder key draws a bare 403",
+                403,
+                "{\"error\":\"Forbidden\"}\n",
+                Code::KeyMalformed,
+            )
+        },
+        Row {
+            kind: Some(KeyKind::Unrecognized),
+            suspicion: Some("it does not start with lsv2_pt_ or lsv2_sk_"),
+            check: Some(valid(vec![workspace(WS_A, "Viewer", true)])),
+            ..row(
+                "an odd-looking key LangSmith knows is not malformed",
+                403,
+                "{\"error\":\"Forbidden\"}\n",
+                Code::PermissionDenied,
             )
         },
         Row {
