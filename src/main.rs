@@ -81,7 +81,7 @@ fn main() -> ExitCode {
             match service::install_here(&config, &sources, &env, args.target.os, args.print) {
                 Ok(outcome) => {
                     for warning in &outcome.warnings {
-                        eprintln!("langsmith-proxy: warning: {warning}");
+                        to_stderr(&format!("warning: {warning}"));
                     }
                     output(&outcome.output, ExitCode::SUCCESS)
                 }
@@ -148,8 +148,14 @@ fn output(text: &str, code: ExitCode) -> ExitCode {
 fn fail(code: u8, error: &dyn std::fmt::Display) -> ExitCode {
     // After the log lines written before it, not among them.
     log_sink::flush();
-    eprintln!("langsmith-proxy: {error}");
+    to_stderr(&error.to_string());
     ExitCode::from(code)
+}
+
+/// One line on stderr. A stderr nobody reads (a closed pipe) loses the line, not the exit
+/// status: `eprintln!` would panic, and a panic aborts.
+fn to_stderr(line: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "langsmith-proxy: {line}");
 }
 
 fn print_config(config: &Config, env: &Env) -> ExitCode {

@@ -26,6 +26,16 @@ pub enum UpstreamError {
     Credentials(String),
     #[error("`{0}` must not carry a query or fragment")]
     Query(String),
+    #[error("`{0}` has port {1}, which is not a TCP port: give one from 1 to 65535, or none for the scheme's default (443 for https://)")]
+    Port(String, String),
+}
+
+/// The port of `authority` when it names one that is no TCP port (`:99999`, `:0`): `http`
+/// keeps such a port, and reads it as none, the scheme's default.
+pub fn unusable_port(authority: &Authority) -> Option<&str> {
+    let port = authority.as_str().get(authority.host().len()..)?.strip_prefix(':')?;
+    let usable = port.is_empty() || port.parse::<u16>().is_ok_and(|port| port != 0);
+    (!usable).then_some(port)
 }
 
 #[derive(Debug, Clone)]
@@ -80,6 +90,10 @@ impl Upstream {
             return Err(UpstreamError::Scheme(value.to_owned()));
         }
         let authority = uri.authority().cloned().ok_or_else(not_url)?;
+        // The connector would dial the scheme's default port, with the key.
+        if let Some(port) = unusable_port(&authority) {
+            return Err(UpstreamError::Port(value.to_owned(), port.to_owned()));
+        }
         if uri.query().is_some() || value.contains('#') {
             return Err(UpstreamError::Query(value.to_owned()));
         }
@@ -346,5 +360,30 @@ mod tests {
         assert!(matches!(parse("europe"), Err(UpstreamError::NotAUrl(_))));
         assert!(matches!(parse("ftp://x"), Err(UpstreamError::Scheme(_))));
         assert!(matches!(parse("https://x/?a=b"), Err(UpstreamError::Query(_))));
+    }
+
+    /// A port `http` keeps but cannot read would send the key to the scheme's default port.
+    #[test]
+    fn refuses_ports_that_are_no_tcp_port() {
+        for bad in [
+            "http://127.0.0.1:99999",
+            "http://127.0.0.1:0",
+            "https://[::1]:65536/api/v1",
+            "http://h:00",
+        ] {
+            let error = parse(bad).expect_err(bad).to_string();
+            assert!(
+                error.contains("not a TCP port") && error.contains("1 to 65535"),
+                "{error}"
+            );
+        }
+        for good in [
+            "http://127.0.0.1:65535",
+            "https://[::1]:8443/api/v1",
+            "https://h:/x",
+            "https://h",
+        ] {
+            assert!(parse(good).is_ok(), "{good}");
+        }
     }
 }

@@ -747,21 +747,38 @@ fn a_log_level_that_is_no_level_is_refused() {
 
 /// `langsmith-proxy config | head -1`: a reader that has gone is no crash, and the command's
 /// own exit status stands.
+/// A pipe whose read end has closed: every write to it fails with EPIPE.
+fn pipe_nobody_reads() -> std::process::ChildStdin {
+    let mut reader = std::process::Command::new("true")
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("run true");
+    let pipe = reader.stdin.take().expect("pipe");
+    reader.wait().expect("true exited");
+    pipe
+}
+
 #[test]
 fn output_into_a_pipe_nobody_reads_is_not_a_crash() {
     for args in [&["config"][..], &["env", "--shell", "fish"]] {
-        // The pipe's read end closes before the binary writes: every write fails with EPIPE.
-        let mut reader = std::process::Command::new("true")
-            .stdin(std::process::Stdio::piped())
-            .spawn()
-            .expect("run true");
-        let pipe = reader.stdin.take().expect("pipe");
-        reader.wait().expect("true exited");
-        let output = run_binary_into(args, &[("LANGSMITH_API_KEY", TEST_KEY)], pipe.into());
+        let output = run_binary_into(args, &[("LANGSMITH_API_KEY", TEST_KEY)], pipe_nobody_reads().into());
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(0), "{args:?}: {stderr}");
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
+}
+
+/// An error for a stderr nobody reads keeps its exit status (a panic would abort with 134).
+#[test]
+fn an_error_into_a_closed_stderr_keeps_its_exit_status() {
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_langsmith-proxy"))
+        .args(["config", "--upstream", "europe"])
+        .env_clear()
+        .stderr(pipe_nobody_reads())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("run langsmith-proxy");
+    assert_eq!(status.code(), Some(2));
 }
 
 /// `langsmith-proxy config > proxy.toml` on a full disk: an incomplete file is an error.

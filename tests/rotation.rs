@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use http::Request;
 use langsmith_proxy::env::Env;
-use langsmith_proxy::secret::ReloadCounts;
+use langsmith_proxy::secret::{ReloadCounts, ReloadReason};
 use support::*;
 use tempfile::TempDir;
 
@@ -428,9 +428,10 @@ async fn requests_rejected_together_share_one_reread_and_are_all_retried() {
 }
 
 /// A key file that stops answering (here a FIFO nobody writes to, as a file on a dead network
-/// mount): a request rejected with 401 gets its answer after `key.command_timeout`, not never.
+/// mount): a request rejected with 401 gets its answer after `key.command_timeout`, not never;
+/// and once the file is fixed, the next read finds it instead of queueing behind the stuck one.
 #[test]
-fn a_hanging_key_file_does_not_hold_rejected_requests() {
+fn a_hanging_key_file_does_not_hold_rejected_requests_or_later_reads() {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -467,20 +468,47 @@ async fn a_hanging_key_file_scenario() {
         .expect("run mkfifo");
     assert!(made.success(), "mkfifo failed");
     let answered = tokio::time::timeout(Duration::from_secs(30), get(&proxy.url("/sessions"))).await;
+    let (response, _) = answered.expect("a rejected request waited for a hanging key file");
+    assert_eq!(response.status(), 401);
+    assert_eq!(response.headers()["x-langsmith-proxy-diagnosis"], "key_rejected");
+
+    // The key file is fixed, the FIFO kept aside so its blocked reads can be let go later.
+    let fifo = dir.path().join("stuck.fifo");
+    std::fs::rename(&path, &fifo).expect("move the FIFO aside");
+    let fixed = dir.path().join("key.new");
+    std::fs::write(&fixed, format!("{}\n", numbered_key(9))).expect("write key");
+    std::fs::rename(&fixed, &path).expect("put the new key in place");
+    let reloader = proxy.app.shared().key_reloader.clone();
+    tokio::time::timeout(Duration::from_secs(30), reloader.reload(ReloadReason::Signal))
+        .await
+        .expect("a SIGHUP read waited behind the read stuck on the FIFO");
+    let (response, _) = get(&proxy.url("/sessions")).await;
+    assert_eq!(response.status(), 200, "the fixed key file was not read");
 
     // Let the reads still blocked on the FIFO finish (each open pairs with one writer), so the
     // proxy's own shutdown is not slowed by them; a writer left waiting after the last read is a
     // parked thread.
-    let fifo = path.clone();
     std::thread::spawn(move || loop {
         let Ok(mut writer) = std::fs::OpenOptions::new().write(true).open(&fifo) else {
             return;
         };
         let _ = std::io::Write::write_all(&mut writer, TEST_KEY.as_bytes());
     });
-    let (response, _) = answered.expect("a rejected request waited for a hanging key file");
-    assert_eq!(response.status(), 401);
-    assert_eq!(response.headers()["x-langsmith-proxy-diagnosis"], "key_rejected");
+    proxy.stop().await;
+}
+
+/// A key named through `..data` itself (`--key-file /etc/secret/..data/key`) follows every
+/// swap, not only the first: the watch is on the mount, not on the version `..data` named.
+#[tokio::test]
+async fn a_key_path_through_the_data_link_follows_every_swap() {
+    let mut secret = KubernetesSecret::new(&numbered_key(1));
+    let upstream = FakeUpstream::start(|_| Reply::ok()).await;
+    let source = format!("file:{}", secret.dir.path().join("..data").join("key").display());
+    let proxy = start_proxy_with(&upstream.url, &[("key.source", &source)], Env::default()).await;
+    for n in 2..=4 {
+        secret.write(&numbered_key(n));
+        until_sent(&upstream, &proxy, &numbered_key(n)).await;
+    }
     proxy.stop().await;
 }
 

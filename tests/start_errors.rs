@@ -112,6 +112,25 @@ fn key_file_that_is_not_text_says_so() {
     assert!(!message.contains("permissions"), "not a permission problem: {message}");
 }
 
+/// A file named by mistake (a log, `/dev/zero`) is not read whole into memory.
+#[test]
+fn key_file_far_longer_than_a_key_is_refused_unread() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("key");
+    std::fs::write(&path, vec![b'a'; 64 * 1024 + 1]).expect("write");
+    for path in [path.as_path(), std::path::Path::new("/dev/zero")] {
+        let source = format!("file:{}", path.display());
+        let message = start_error(
+            &[("key.source", source.as_str())],
+            &Env::from_pairs([] as [(&str, &str); 0]),
+        );
+        assert!(
+            message.contains("more than 65536 bytes") && message.contains("right file"),
+            "{message}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_port_in_use_says_what_to_do() {
     let taken = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");

@@ -164,6 +164,10 @@ pub fn parse_origin_entry(entry: &str) -> Result<String, String> {
     if has_path || authority.as_str().contains('@') || (*scheme != Scheme::HTTP && *scheme != Scheme::HTTPS) {
         return Err(problem());
     }
+    // Read as no port, `:99999` would allow the scheme's default port instead.
+    if let Some(port) = crate::upstream::unusable_port(authority) {
+        return Err(format!("port {port} is not a TCP port (1 to 65535)"));
+    }
     let default_port = if *scheme == Scheme::HTTP { 80 } else { 443 };
     let host = authority.host().to_ascii_lowercase();
     Ok(match authority.port_u16() {
@@ -279,5 +283,7 @@ mod tests {
         assert!(parse_origin_entry("localhost:3000").is_err());
         assert!(parse_origin_entry("http://localhost:3000/app").is_err());
         assert!(parse_origin_entry("*").is_err());
+        let error = parse_origin_entry("http://a.example:99999").expect_err("no such port");
+        assert!(error.contains("99999") && error.contains("1 to 65535"), "{error}");
     }
 }

@@ -11,8 +11,7 @@ use super::process_group::ProcessGroup;
 
 /// `key.command_timeout` unless configured.
 pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
-/// A key is a few dozen bytes; anything this long is not one, and is not kept in memory.
-const MAX_STDOUT: u64 = 64 * 1024;
+const MAX_STDOUT: u64 = super::source::MAX_SOURCE_BYTES;
 /// How much of stderr is kept, and how much of it an error shows.
 const MAX_STDERR: u64 = 16 * 1024;
 const SHOWN_STDERR: usize = 400;

@@ -82,10 +82,15 @@ impl Drop for FileWatch {
     }
 }
 
-/// `key` alone lives in the current directory.
+/// The directory whose entries change when the key does. `key` alone lives in the current
+/// directory. A path through Kubernetes' `..data` (`/etc/secret/..data/key`) is watched in
+/// the mount itself, where `..data` is swapped: watching the directory `..data` pointed to at
+/// start would follow one swap, then a directory deleted.
 fn watched_dir(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
+    let parent = path.parent().filter(|parent| !parent.as_os_str().is_empty());
+    let through_data_link = parent.filter(|parent| parent.file_name() == Some(OsStr::new("..data")));
+    match through_data_link.map_or(parent, Path::parent) {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
         _ => PathBuf::from("."),
     }
 }
@@ -141,6 +146,11 @@ mod tests {
     fn watches_the_parent_directory() {
         assert_eq!(watched_dir(Path::new("/etc/secret/key")), PathBuf::from("/etc/secret"));
         assert_eq!(watched_dir(Path::new("key")), PathBuf::from("."));
+        assert_eq!(
+            watched_dir(Path::new("/etc/secret/..data/key")),
+            PathBuf::from("/etc/secret")
+        );
+        assert_eq!(watched_dir(Path::new("..data/key")), PathBuf::from("."));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! (at most once per [`REREAD_AFTER_REJECTION`]). A read that fails or finds nothing keeps the
 //! current key: the proxy never swaps to nothing.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -120,6 +120,8 @@ pub struct KeyReloader {
     /// The last failed read's error, logged once at ERROR: the same failure again (a watch
     /// firing repeatedly on a broken file) is logged at debug, so the log cannot flood.
     last_failure: std::sync::Mutex<Option<String>>,
+    /// Reads of the source still running on the blocking pool, those given up on included.
+    reads_running: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for KeyReloader {
@@ -153,6 +155,7 @@ impl KeyReloader {
             reread: std::sync::Mutex::new(None),
             background,
             last_failure: std::sync::Mutex::new(None),
+            reads_running: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -275,17 +278,39 @@ impl KeyReloader {
 
     /// Call with `running` held.
     async fn read_and_swap(&self, reason: ReloadReason) -> ReloadOutcome {
-        let source = self.source().clone();
-        let env = self.env.clone();
-        // Commands and keychains block; a file may sit on a slow network mount.
-        let read = match tokio::task::spawn_blocking(move || source.read(&env)).await {
-            Ok(read) => read.map_err(|error| error.to_string()),
-            Err(failed) => Err(format!("the reading task failed: {failed}")),
-        };
+        let read = self.read_within_wait().await;
         self.last_read_ms.store(now_ms(), Ordering::Release);
         let outcome = self.swap(reason, read);
         self.counters.count(outcome);
         outcome
+    }
+
+    /// Reads the source on the blocking pool (commands and keychains block; a file may be a
+    /// FIFO or sit on a dead network mount), waiting at most [`Self::rejection_wait`]: a read
+    /// that never returns must not hold every later one (the file watch, `key.refresh`,
+    /// SIGHUP) behind it. A read given up on runs on; a few may, then none starts until one ends.
+    async fn read_within_wait(&self) -> Result<ApiKey, String> {
+        let running = self.reads_running.load(Ordering::Acquire);
+        if running >= MAX_READS_RUNNING {
+            return Err(format!(
+                "{running} earlier reads of the source have not returned (a FIFO nobody writes to, a file on a dead network mount, a hung keychain): fix the source; no new read starts until one of them ends"
+            ));
+        }
+        let (source, env) = (self.source().clone(), self.env.clone());
+        let read_ends = ReadEnds::start(self.reads_running.clone());
+        let task = tokio::task::spawn_blocking(move || {
+            let _ends = read_ends;
+            source.read(&env)
+        });
+        let wait = self.rejection_wait();
+        match tokio::time::timeout(wait, task).await {
+            Ok(Ok(read)) => read.map_err(|error| error.to_string()),
+            Ok(Err(failed)) => Err(format!("the reading task failed: {failed}")),
+            Err(_) => Err(format!(
+                "reading the source took longer than {}: a FIFO nobody writes to, a file on a dead network mount, a hung keychain? The read goes on; later reads try again",
+                humantime::format_duration(wait)
+            )),
+        }
     }
 
     /// Why the latest read of the source failed; `None` once one succeeds. The key in use stays
@@ -352,6 +377,26 @@ impl KeyReloader {
                 ReloadOutcome::Reloaded
             }
         }
+    }
+}
+
+/// Reads given up on that may still be running before no new one starts: each holds a thread
+/// of the blocking pool.
+const MAX_READS_RUNNING: usize = 4;
+
+/// Counts a read of the source as running until it returns, given up on or not.
+struct ReadEnds(Arc<AtomicUsize>);
+
+impl ReadEnds {
+    fn start(running: Arc<AtomicUsize>) -> Self {
+        running.fetch_add(1, Ordering::AcqRel);
+        Self(running)
+    }
+}
+
+impl Drop for ReadEnds {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

@@ -2,7 +2,8 @@
 //! The same forms name where the workspace id comes from (`workspace_id_source`).
 
 use std::fmt;
-use std::path::PathBuf;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -35,6 +36,8 @@ pub enum KeyLoadError {
         "key file {path} is not text (it holds bytes that are not UTF-8): write the key alone into it, as plain text"
     )]
     FileNotText { path: PathBuf },
+    #[error("key file {path} holds more than {MAX_SOURCE_BYTES} bytes, which is not a key: is it the right file? Write the key alone into it")]
+    FileTooLarge { path: PathBuf },
     #[error("key from {source_label} refused: {problem}")]
     Format {
         source_label: String,
@@ -67,6 +70,8 @@ pub enum SourceReadError {
     FileUnreadable { path: PathBuf, error: std::io::Error },
     #[error("file {} is not text (it holds bytes that are not UTF-8)", path.display())]
     FileNotText { path: PathBuf },
+    #[error("file {} holds more than {MAX_SOURCE_BYTES} bytes, which is not a secret", path.display())]
+    FileTooLarge { path: PathBuf },
     #[error("the command `{command}` failed: {problem}")]
     Command { command: String, problem: CommandError },
     #[error("{source_label}: {problem}")]
@@ -87,6 +92,7 @@ impl KeySource {
             },
             SourceReadError::FileUnreadable { path, error } => KeyLoadError::FileUnreadable { path, error },
             SourceReadError::FileNotText { path } => KeyLoadError::FileNotText { path },
+            SourceReadError::FileTooLarge { path } => KeyLoadError::FileTooLarge { path },
             SourceReadError::Command { command, problem } => KeyLoadError::Command { command, problem },
             SourceReadError::Keyring { source_label, problem } => KeyLoadError::Keyring { source_label, problem },
         })?;
@@ -104,15 +110,7 @@ impl KeySource {
                 .get(var)
                 .ok_or_else(|| SourceReadError::EnvNotSet { var: var.clone() })?
                 .to_owned(),
-            Self::File(path) => std::fs::read_to_string(path).map_err(|error| {
-                let path = path.clone();
-                // read_to_string reports bytes that are not UTF-8 as InvalidData.
-                if error.kind() == std::io::ErrorKind::InvalidData {
-                    SourceReadError::FileNotText { path }
-                } else {
-                    SourceReadError::FileUnreadable { path, error }
-                }
-            })?,
+            Self::File(path) => read_file(path)?,
             Self::Command(command) => command.run_blocking().map_err(|problem| SourceReadError::Command {
                 command: command.label(),
                 problem,
@@ -158,6 +156,24 @@ pub enum KeySourceParseError {
          write the whole command, e.g. command:op read op://Private/LangSmith/credential"
     )]
     ShownCommand(String),
+}
+
+/// A secret is a few dozen bytes: a source that gives more is not read further (`/dev/zero`,
+/// a log file named by mistake), nor kept in memory.
+pub const MAX_SOURCE_BYTES: u64 = 64 * 1024;
+
+fn read_file(path: &Path) -> Result<String, SourceReadError> {
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(MAX_SOURCE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(|error| SourceReadError::FileUnreadable {
+            path: path.to_owned(),
+            error,
+        })?;
+    if bytes.len() as u64 > MAX_SOURCE_BYTES {
+        return Err(SourceReadError::FileTooLarge { path: path.to_owned() });
+    }
+    String::from_utf8(bytes).map_err(|_| SourceReadError::FileNotText { path: path.to_owned() })
 }
 
 /// The kinds of source, and what each names after its colon.
