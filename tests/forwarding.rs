@@ -81,6 +81,33 @@ async fn hop_by_hop_headers_are_dropped_and_forwarding_headers_added() {
     );
 }
 
+/// The app's id (or the one the proxy minted) stays the response's `x-request-id`, the one the
+/// access line and diagnoses name; an upstream's own id is kept beside it.
+#[tokio::test]
+async fn the_upstreams_request_id_does_not_replace_the_proxys() {
+    let upstream = FakeUpstream::start(|req| {
+        let echo = req.header("x-request-id") == Some("echoed");
+        Reply::ok().with_header("x-request-id", if echo { "echoed" } else { "upstream-rid-1" })
+    })
+    .await;
+    let proxy = start_proxy(&upstream.url).await;
+    let with_id = |id: &str| {
+        Request::get(proxy.url("/info"))
+            .header("x-request-id", id)
+            .body(empty())
+            .expect("request")
+    };
+    let (response, _) = send(with_id("client-rid-9")).await;
+    assert_eq!(response.headers()["x-request-id"], "client-rid-9");
+    assert_eq!(response.headers()["x-upstream-request-id"], "upstream-rid-1");
+    assert_eq!(upstream.last().header("x-request-id"), Some("client-rid-9"));
+
+    let (response, _) = send(with_id("echoed")).await;
+    assert_eq!(response.headers()["x-request-id"], "echoed");
+    assert!(response.headers().get("x-upstream-request-id").is_none());
+    assert_eq!(response.headers().get_all("x-request-id").iter().count(), 1);
+}
+
 #[tokio::test]
 async fn compressed_multipart_passes_untouched() {
     let upstream = FakeUpstream::start(|req| {

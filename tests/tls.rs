@@ -34,6 +34,39 @@ async fn private_ca_is_trusted_and_http2_negotiated() {
     assert_eq!(upstream.connections(), 1, "one multiplexed HTTP/2 connection");
 }
 
+/// Over HTTP/2 hyper reports a client body that broke off as a stream reset "sent by user":
+/// it is still the client's fault, a 400, not an unreachable upstream.
+#[tokio::test]
+async fn a_broken_client_body_over_http2_is_the_clients_not_the_upstreams() {
+    let ca = TestCa::new();
+    let upstream = FakeUpstream::start_tls(&ca, |_| Reply::ok()).await;
+    let proxy = start_proxy_trusting(&ca, &upstream.url).await;
+    let request = format!(
+        "POST /runs/batch HTTP/1.1\r\nHost: {}\r\ntransfer-encoding: chunked\r\n\r\n4\r\n{{}}\r\r\nzz\r\n",
+        proxy.addr
+    );
+    let answer = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        raw_exchange(proxy.addr, request.as_bytes()),
+    )
+    .await
+    .expect("answered");
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains("x-langsmith-proxy-error: client_body_incomplete"),
+        "{answer}"
+    );
+    let (response, _) = get(&proxy.url("/info")).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        upstream.last().version,
+        Version::HTTP_2,
+        "the broken upload went over h2"
+    );
+}
+
 #[tokio::test]
 async fn unknown_issuer_is_a_502_that_names_the_fix() {
     let ca = TestCa::new();
@@ -56,6 +89,27 @@ async fn unknown_issuer_is_a_502_that_names_the_fix() {
     let fixes = member["fix"].to_string();
     assert!(fixes.contains("upstream_ca_file"), "fix: {fixes}");
     assert!(upstream.requests().is_empty());
+}
+
+/// A certificate out of its validity period points at the clock, whichever side it is on: a
+/// machine whose clock runs behind sees certificates "not valid yet".
+#[tokio::test]
+async fn a_certificate_out_of_its_dates_points_at_the_clock() {
+    let ca = TestCa::new();
+    for (from, to, finding) in [(2000, 2001, "certificate expired"), (2090, 2091, "not valid yet")] {
+        let upstream = FakeUpstream::start_tls_with(ca.server_config_valid(from, to), |_| Reply::ok()).await;
+        let proxy = start_proxy_trusting(&ca, &upstream.url).await;
+        let (response, body) = get(&proxy.url("/info")).await;
+        assert_eq!(response.status(), 502);
+        let member = &json(&body)["langsmith_proxy"];
+        assert_eq!(member["code"], "upstream_tls_error");
+        assert!(
+            member["summary"].as_str().unwrap_or_default().contains(finding),
+            "{member}"
+        );
+        let fix = member["fix"][0].as_str().unwrap_or_default();
+        assert!(fix.contains("clock") && fix.contains("system time"), "{finding}: {fix}");
+    }
 }
 
 /// A self-signed server certificate that is a CA itself (`openssl req -x509`'s default) is

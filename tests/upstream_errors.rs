@@ -75,6 +75,37 @@ async fn upstream_that_hangs_up_is_a_502() {
     );
 }
 
+/// A TLS upstream that drops the connection without TLS's close_notify (a crashed server, a
+/// load balancer cutting it): the proxy reached it, so no network path is blamed.
+#[tokio::test]
+async fn a_tls_upstream_that_drops_the_connection_is_not_called_unreachable() {
+    use tokio::io::AsyncReadExt;
+    let ca = TestCa::new();
+    let acceptor = tokio_rustls::TlsAcceptor::from(ca.server_config());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("https://localhost:{}", listener.local_addr().expect("addr").port());
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                if let Ok(mut tls) = acceptor.accept(stream).await {
+                    let mut head = [0u8; 4096];
+                    let _ = tls.read(&mut head).await;
+                }
+                // Dropped: the TCP connection closes with no close_notify.
+            });
+        }
+    });
+    let proxy = start_proxy_trusting(&ca, &url).await;
+    let (response, body) = get(&proxy.url("/info")).await;
+    assert_eq!(response.status(), 502);
+    let member = &json(&body)["langsmith_proxy"];
+    assert_eq!(member["code"], "upstream_unreachable");
+    let summary = member["summary"].as_str().unwrap_or_default();
+    assert!(summary.contains("closed it without answering"), "{member}");
+    assert!(!member["fix"].to_string().contains("DNS"), "{member}");
+}
+
 /// What a raw upstream does once it has read the start of a request.
 #[derive(Clone)]
 enum Then {

@@ -65,6 +65,8 @@ pub enum TlsCause {
     UnknownIssuer,
     WrongName,
     Expired,
+    /// Valid only from a time still ahead: most often this machine's clock runs behind.
+    NotValidYet,
     /// The server answered in plain HTTP: an `https://` upstream for a plain-HTTP install.
     PlainHttp,
     /// The server's own certificate is a CA certificate (`openssl req -x509` makes one), which
@@ -115,6 +117,11 @@ impl ProxyError {
             }
             innermost = current.to_string();
             cause = next_cause(current);
+        }
+        // Connected, then the connection went away before an answer: a close without TLS
+        // close_notify, a reset, an HTTP/2 GOAWAY. Not a network path to check.
+        if !error.is_connect() && closed_before_answer(error) {
+            return Self::ClosedWithoutAnswer { cause: innermost };
         }
         Self::Unreachable { cause: innermost }
     }
@@ -384,6 +391,7 @@ fn tls_cause(error: &rustls::Error) -> TlsCause {
             CertificateError::UnknownIssuer => TlsCause::UnknownIssuer,
             CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => TlsCause::WrongName,
             CertificateError::Expired | CertificateError::ExpiredContext { .. } => TlsCause::Expired,
+            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => TlsCause::NotValidYet,
             // webpki's own error, which rustls passes on only as an opaque one.
             CertificateError::Other(other) if format!("{other:?}").contains("CaUsedAsEndEntity") => {
                 TlsCause::CaAsServerCertificate
@@ -419,6 +427,9 @@ fn tls_fix(cause: TlsCause, upstream: &str) -> Vec<String> {
             "The certificate does not cover the host in {upstream}: check the upstream setting, or a proxy is intercepting"
         )],
         TlsCause::Expired => vec!["The upstream certificate has expired, or this machine's clock is wrong: check the system time".to_owned()],
+        TlsCause::NotValidYet => vec![
+            "The upstream certificate is not valid yet: this machine's clock is most likely behind; check the system time (and that NTP runs)".to_owned(),
+        ],
         TlsCause::PlainHttp => vec![format!(
             "{upstream} speaks plain HTTP on that port: if that is right (a local or self-hosted install without TLS), write the upstream as http://; otherwise check the port"
         )],

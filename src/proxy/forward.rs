@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::header::{HeaderValue, HOST, LOCATION, VIA};
+use http::header::{HeaderMap, HeaderValue, HOST, LOCATION, VIA};
 use http::{HeaderName, Request, Response, StatusCode, Version};
 use http_body_util::BodyExt;
 use tower::Service;
@@ -60,7 +60,7 @@ async fn forward(shared: &Shared, client: &UpstreamClient, request: Request<Prox
     let facts = RequestFacts::of(&request);
     let upstream_request = upstream_request(shared, request);
     let resend = Replay::for_upstream(&upstream_request);
-    let (upstream_request, upload) = upload_end::watch(upstream_request);
+    let (upstream_request, upload, client_body) = upload_end::watch(upstream_request);
     let timeout = shared.timeouts.response_header;
     let started = tokio::time::Instant::now();
     // Connecting counts; the connector's own connect timeout fires first when shorter.
@@ -98,6 +98,7 @@ async fn forward(shared: &Shared, client: &UpstreamClient, request: Request<Prox
             // turn our answer into an HTTP/1.0 one.
             parts.version = Version::HTTP_11;
             hop_by_hop::strip(&mut parts.headers);
+            keep_upstream_request_id_apart(&mut parts.headers, facts.id.as_ref());
             if parts.status.is_redirection() || parts.status == StatusCode::CREATED {
                 point_back_at_the_proxy(&shared.upstream, &mut parts.headers);
             }
@@ -107,13 +108,29 @@ async fn forward(shared: &Shared, client: &UpstreamClient, request: Request<Prox
             }
             Response::from_parts(parts, body.boxed())
         }
-        Waited::Answer(Err(error)) => {
-            ProxyError::from_client_error(&error, &shared.timeouts).into_response(&facts, shared)
+        Waited::Answer(Err(error)) => match client_body.failure() {
+            Some(cause) => ProxyError::ClientBodyIncomplete { cause },
+            None => ProxyError::from_client_error(&error, &shared.timeouts),
         }
+        .into_response(&facts, shared),
         Waited::HeadersLate => ProxyError::ResponseTimeout { after: timeout }.into_response(&facts, shared),
         Waited::UploadStalled => ProxyError::UploadStalled { after: timeout }.into_response(&facts, shared),
     }
 }
+
+/// The upstream's own `x-request-id` (its server's or a gateway's), when it differs from the
+/// proxy's: the response would carry it instead of the id the app, the access line and the
+/// diagnosis share, so it moves to `x-upstream-request-id`.
+fn keep_upstream_request_id_apart(headers: &mut HeaderMap, ours: Option<&HeaderValue>) {
+    if let Some(theirs) = headers.remove(X_REQUEST_ID) {
+        if ours != Some(&theirs) {
+            headers.insert(X_UPSTREAM_REQUEST_ID, theirs);
+        }
+    }
+}
+
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const X_UPSTREAM_REQUEST_ID: HeaderName = HeaderName::from_static("x-upstream-request-id");
 
 fn upstream_request(shared: &Shared, request: Request<ProxyBody>) -> Request<ProxyBody> {
     let (mut parts, body) = request.into_parts();

@@ -7,7 +7,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -38,6 +38,10 @@ struct Progress {
     last_ms: AtomicU64,
     /// The client has not sent the next piece yet: a stall is its own, not the upstream's.
     waiting_on_client: AtomicBool,
+    /// Why the client's body broke off, if it did. Over HTTP/1.1 hyper hands this error back;
+    /// over HTTP/2 it resets the stream and reports only the reset, which would blame the
+    /// upstream.
+    client_failed: OnceLock<String>,
 }
 
 impl Progress {
@@ -55,16 +59,29 @@ impl Progress {
 /// starts at once.
 pub struct UploadEnd(Option<(oneshot::Receiver<()>, Arc<Progress>)>);
 
-/// Wraps the body of `request` so its progress and end can be watched.
-pub fn watch(request: Request<ProxyBody>) -> (Request<ProxyBody>, UploadEnd) {
+/// Whether the client's request body broke off, asked once the upstream client gave up.
+pub struct ClientBody(Option<Arc<Progress>>);
+
+impl ClientBody {
+    /// Why the client's body failed, if it did: then the request failed on the client's side.
+    pub fn failure(&self) -> Option<String> {
+        self.0
+            .as_ref()
+            .and_then(|progress| progress.client_failed.get().cloned())
+    }
+}
+
+/// Wraps the body of `request` so its progress, end and failure can be watched.
+pub fn watch(request: Request<ProxyBody>) -> (Request<ProxyBody>, UploadEnd, ClientBody) {
     if request.body().is_end_stream() {
-        return (request, UploadEnd(None));
+        return (request, UploadEnd(None), ClientBody(None));
     }
     let (ended, end) = oneshot::channel();
     let progress = Arc::new(Progress {
         started: Instant::now(),
         last_ms: AtomicU64::new(0),
         waiting_on_client: AtomicBool::new(false),
+        client_failed: OnceLock::new(),
     });
     let watched = progress.clone();
     let request = request.map(|inner| {
@@ -75,7 +92,11 @@ pub fn watch(request: Request<ProxyBody>) -> (Request<ProxyBody>, UploadEnd) {
         }
         .boxed()
     });
-    (request, UploadEnd(Some((end, progress))))
+    (
+        request,
+        UploadEnd(Some((end, progress.clone()))),
+        ClientBody(Some(progress)),
+    )
 }
 
 /// Waits for `response`: while the body goes up, for at most `timeout` without progress; then
@@ -141,7 +162,11 @@ impl Body for WatchedBody {
                     self.end();
                 }
             }
-            Poll::Ready(_) => self.end(),
+            Poll::Ready(Some(Err(error))) => {
+                let _ = self.progress.client_failed.set(error.to_string());
+                self.end();
+            }
+            Poll::Ready(None) => self.end(),
             Poll::Pending => {}
         }
         polled

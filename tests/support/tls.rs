@@ -38,7 +38,15 @@ impl TestCa {
 
     /// A rustls server config for `localhost` and 127.0.0.1, offering h2 and http/1.1.
     pub fn server_config(&self) -> Arc<rustls::ServerConfig> {
-        let params = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).expect("params");
+        self.server_config_valid(1975, 4096)
+    }
+
+    /// As [`Self::server_config`], with a certificate valid from the start of `from_year` to
+    /// the start of `to_year`.
+    pub fn server_config_valid(&self, from_year: i32, to_year: i32) -> Arc<rustls::ServerConfig> {
+        let mut params = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).expect("params");
+        params.not_before = rcgen::date_time_ymd(from_year, 1, 1);
+        params.not_after = rcgen::date_time_ymd(to_year, 1, 1);
         let key = KeyPair::generate().expect("leaf key");
         let cert = params.signed_by(&key, &self.issuer).expect("leaf cert");
         serving(cert.der().to_vec(), &key)
