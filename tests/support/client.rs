@@ -68,6 +68,27 @@ pub async fn raw_exchange(addr: std::net::SocketAddr, request: &[u8]) -> String 
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// A chunked POST to the proxy at `addr` whose second chunk-size line is no size: the proxy
+/// must answer it 400 `client_body_incomplete`. Returns the answer.
+pub async fn post_with_a_malformed_chunk(addr: std::net::SocketAddr) -> String {
+    let request =
+        format!("POST /runs/batch HTTP/1.1\r\nHost: {addr}\r\ntransfer-encoding: chunked\r\n\r\n4\r\n{{}}\r\r\nzz\r\n");
+    let answer = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        raw_exchange(addr, request.as_bytes()),
+    )
+    .await
+    .expect("answered");
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains("x-langsmith-proxy-error: client_body_incomplete"),
+        "{answer}"
+    );
+    answer
+}
+
 /// On `client`, starts a 64 MiB upload and sends its first 64 KiB; returns the answer the proxy
 /// gave before the end and closed with, then checks that its close lingers: 16 MiB more are read
 /// and dropped (far more than socket buffers hold), not answered with a reset.
