@@ -88,7 +88,7 @@ pub fn bind_fix(error: &io::Error) -> &'static str {
             "; another process listens there (another langsmith-proxy?): stop it, or choose another port; `ss -ltnp` or `lsof -i :PORT` shows which process"
         }
         io::ErrorKind::PermissionDenied => {
-            "; ports below 1024 need privileges: choose a port above 1024 (the default is 7878)"
+            "; ports below 1024 need privileges: choose a port above 1024"
         }
         io::ErrorKind::AddrNotAvailable => {
             "; that IP address is not one of this machine's: use 127.0.0.1, or an address `ip addr` lists"

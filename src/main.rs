@@ -165,15 +165,26 @@ fn print_config(config: &Config, env: &Env) -> ExitCode {
     };
     let key = match config.key_source.read(env) {
         Ok(key) => format!(
-            "\n# key: {} {} ({}, {})\n",
+            "{} {} ({}, {})",
             config.key_source,
             key.hint(),
             key.kind().as_str(),
             key.fingerprint()
         ),
-        Err(error) => format!("\n# key: not loaded: {error}\n"),
+        Err(error) => format!("not loaded: {error}"),
     };
-    text.push_str(&key);
+    // One comment line, whatever the path or the error holds: the output must load back.
+    let key: String = key
+        .chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            }
+        })
+        .collect();
+    text.push_str(&format!("\n# key: {key}\n"));
     if config.settings.has_command_source() {
         text.push_str("# command: sources are shown without their arguments (they may hold a token): put each whole command back before loading this output\n");
     }

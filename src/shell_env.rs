@@ -83,8 +83,21 @@ fn assignment(shell: Shell, name: &str, value: &str) -> String {
     match shell {
         Shell::Sh | Shell::Bash | Shell::Zsh => format!("export {name}='{}'", value.replace('\'', r"'\''")),
         Shell::Fish => format!("set -gx {name} '{}'", value.replace('\\', r"\\").replace('\'', r"\'")),
-        Shell::Powershell => format!("$Env:{name} = '{}'", value.replace('\'', "''")),
+        Shell::Powershell => format!("$Env:{name} = '{}'", powershell_single_quoted(value)),
     }
+}
+
+/// PowerShell ends a single-quoted string on the typographic single quotes too (U+2018 to
+/// U+201B); each is escaped, like `'`, by doubling it.
+fn powershell_single_quoted(value: &str) -> String {
+    let mut quoted = String::with_capacity(value.len() + 2);
+    for c in value.chars() {
+        if matches!(c, '\'' | '\u{2018}'..='\u{201B}') {
+            quoted.push(c);
+        }
+        quoted.push(c);
+    }
+    quoted
 }
 
 #[cfg(test)]
@@ -124,6 +137,11 @@ mod tests {
         assert_eq!(assignment(Shell::Bash, "X", value), r"export X='a'\''b\c$d'");
         assert_eq!(assignment(Shell::Fish, "X", value), r"set -gx X 'a\'b\\c$d'");
         assert_eq!(assignment(Shell::Powershell, "X", value), r"$Env:X = 'a''b\c$d'");
+        // `’` closes a PowerShell string as `'` does: doubled, the rest cannot run.
+        assert_eq!(
+            assignment(Shell::Powershell, "X", "x\u{2019}; Write-Host pwned; #"),
+            "$Env:X = 'x\u{2019}\u{2019}; Write-Host pwned; #'"
+        );
     }
 
     #[test]

@@ -214,7 +214,16 @@ fn durations_longer_than_a_year_are_refused() {
             "{message}"
         );
     }
-    assert!(load(None, &[("LANGSMITH_PROXY_KEY__REFRESH", "365d")], vec![]).is_ok());
+    // "At most a year" takes the year as humantime writes it.
+    for year in ["365d", "1y"] {
+        assert!(
+            load(None, &[("LANGSMITH_PROXY_KEY__REFRESH", year)], vec![]).is_ok(),
+            "{year}"
+        );
+    }
+    assert!(load_err(None, &[("LANGSMITH_PROXY_KEY__REFRESH", "367d")], vec![])
+        .to_string()
+        .contains("longer than a year"));
 }
 
 /// A duration that would make every request or read fail at once, or ask LangSmith on nearly
@@ -230,6 +239,7 @@ fn durations_too_short_to_work_are_refused() {
         ),
         ("LANGSMITH_PROXY_KEY__COMMAND_TIMEOUT", "0s", "`key.command_timeout`"),
         ("LANGSMITH_PROXY_LIMITS__IDLE_TIMEOUT", "0s", "`limits.idle_timeout`"),
+        ("LANGSMITH_PROXY_ALERTS__WINDOW", "0s", "`alerts.window`"),
     ] {
         let message = load_err(None, &[(var, value)], vec![]).to_string();
         assert!(
@@ -731,6 +741,14 @@ fn binary_config_output_loads_back_through_a_pipe() {
     };
     assert_eq!(settings(&second), settings(&first));
     assert!(settings(&second).iter().any(|line| line == "connect = \"4s\""));
+
+    // The key comment stays one line whatever the source's path holds.
+    let first = run_binary(&["config", "--key-file", "/nonexistent/k\nlisten = 5"], &[]);
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    let second = run_binary_with_stdin(&["--config", "/dev/stdin", "config"], &key, &first.stdout);
+    assert_eq!(second.status.code(), Some(0), "{}", stderr(&second));
+    assert!(String::from_utf8_lossy(&first.stdout)
+        .contains("# key: not loaded: cannot read key file /nonexistent/k\\nlisten = 5"));
 }
 
 /// `warning` parses as a tracing target and would silence every line: refused, with the level meant.

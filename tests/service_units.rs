@@ -326,6 +326,37 @@ fn a_unix_socket_directory_stays_writable() {
     assert!(unit.lines().any(|l| l == "PrivateTmp=no"), "{unit}");
 }
 
+/// A key, config or CA file under /tmp would be hidden by a private /tmp: the unit keeps the
+/// real one, and the install warns that a reboot may clear it.
+#[test]
+fn files_under_tmp_keep_tmp_shared_and_are_warned_about() {
+    let env = Env::from_pairs([("HOME", "/home/you")]);
+    for flag in [("key.source", "file:/tmp/k"), ("upstream_ca_file", "/var/tmp/ca.pem")] {
+        let unit = rendered(TargetOs::Linux, &[flag], &env, "/usr/bin/langsmith-proxy");
+        assert!(unit.lines().any(|l| l == "PrivateTmp=no"), "{flag:?}: {unit}");
+    }
+    let (_home, installed) = installed_in_a_new_home(
+        TargetOs::Linux,
+        &[("key.source", "file:/tmp/k")],
+        "/usr/bin/langsmith-proxy",
+    );
+    assert!(
+        installed
+            .warnings
+            .iter()
+            .any(|w| w.contains("/tmp/k") && w.contains("reboot")),
+        "{:?}",
+        installed.warnings
+    );
+    let unit = rendered(
+        TargetOs::Linux,
+        &[("key.source", "file:/etc/langsmith/key")],
+        &env,
+        "/usr/bin/langsmith-proxy",
+    );
+    assert!(unit.lines().any(|l| l == "PrivateTmp=yes"), "{unit}");
+}
+
 #[test]
 fn install_writes_under_the_injected_home_and_says_how_to_run_it() {
     let home = tempfile::tempdir().expect("home");
@@ -346,7 +377,9 @@ fn install_writes_under_the_injected_home_and_says_how_to_run_it() {
     assert!(printed
         .output
         .starts_with("# langsmith-proxy as a systemd user service"));
-    assert!(printed.warnings.is_empty(), "{:?}", printed.warnings);
+    // The test's home may itself be under /tmp, which is warned about (see below); nothing else is.
+    let other_warnings = printed.warnings.iter().filter(|w| !w.contains("temporary directory"));
+    assert_eq!(other_warnings.count(), 0, "{:?}", printed.warnings);
 
     let installed = service::install(TargetOs::Linux, &spec, &env, false).expect("install");
     assert_eq!(std::fs::read_to_string(&unit_path).expect("unit"), printed.output);
@@ -400,18 +433,19 @@ fn installed_in_a_new_home(
 /// name the default one.
 #[test]
 fn the_hint_for_apps_names_a_non_default_listen_address() {
-    let (_home, installed) = installed_in_a_new_home(
-        TargetOs::Linux,
-        &[("listen", "127.0.0.1:9100")],
-        "/usr/bin/langsmith-proxy",
-    );
-    assert!(
-        installed
-            .output
-            .contains("eval \"$(langsmith-proxy env --listen 127.0.0.1:9100)\""),
-        "{}",
-        installed.output
-    );
+    // Quoted, so that an IPv6 address is no glob pattern to the shell (zsh refuses one that
+    // matches nothing).
+    for listen in ["127.0.0.1:9100", "[::1]:9100"] {
+        let (_home, installed) =
+            installed_in_a_new_home(TargetOs::Linux, &[("listen", listen)], "/usr/bin/langsmith-proxy");
+        assert!(
+            installed
+                .output
+                .contains(&format!("eval \"$(langsmith-proxy env --listen '{listen}')\"")),
+            "{}",
+            installed.output
+        );
+    }
 }
 
 #[test]

@@ -43,8 +43,8 @@ pub struct Timeouts {
 }
 
 /// Longer than any timeout or period needs, and short enough that adding it to a clock reading
-/// cannot overflow.
-const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+/// cannot overflow. humantime's year (`1y`), 365.25 days.
+const MAX_DURATION: Duration = Duration::from_secs(31_557_600);
 /// `key.refresh` is also the key check's TTL: below this, LangSmith would be asked on nearly
 /// every request.
 const MIN_KEY_REFRESH: Duration = Duration::from_secs(1);
@@ -300,7 +300,12 @@ pub(super) fn validate(layers: &Layers, env: &Env) -> Result<Config, ConfigError
         },
         ready_requires_valid_key: s.ready_requires_valid_key,
         alert_auth_failures: s.alerts.auth_failures as usize,
-        alert_window: check.duration("alerts.window", &s.alerts.window)?,
+        alert_window: check.duration_at_least(
+            "alerts.window",
+            &s.alerts.window,
+            Duration::ZERO,
+            "no failures would ever fall within it, so the burst alert would never fire (alerts.auth_failures = 0 turns it off)",
+        )?,
         log_format,
         log_level,
         security,

@@ -237,6 +237,12 @@ fn warnings(spec: &ServiceSpec, layout: &Layout) -> Vec<String> {
         )),
         _ => {}
     }
+    for path in &spec.in_temporary_dirs {
+        warnings.push(format!(
+            "the service uses {}, under a temporary directory that a reboot may clear: the service would then fail to start. Move it somewhere lasting (~/.config/langsmith-proxy/) and install again",
+            path.display()
+        ));
+    }
     let built_by_cargo = spec
         .executable
         .components()

@@ -33,6 +33,10 @@ pub struct ServiceSpec {
     pub key_source: KeySource,
     /// Where the service listens, for the hint on pointing apps at it.
     pub listen: ListenAddr,
+    /// Files and directories the proxy uses under `/tmp` or `/var/tmp` (the key, config, CA,
+    /// token, workspace files, the socket's directory): a private /tmp would hide them, and a
+    /// reboot may clear them.
+    pub in_temporary_dirs: Vec<PathBuf>,
 }
 
 /// The inputs of [`ServiceSpec::from_config`]; the process's own are injected for tests.
@@ -68,17 +72,38 @@ impl ServiceSpec {
             (None, _) => None,
         };
         let timeouts = inputs.config.timeouts;
+        let socket_dir = match &inputs.config.listen {
+            ListenAddr::Unix(path) => absolute(path).parent().map(Path::to_path_buf),
+            ListenAddr::Tcp(_) => None,
+        };
+        let workspace_source = parsed_source(inputs.config.settings.workspace_id_source.as_deref());
+        let in_temporary_dirs = [
+            file_of(&key_source),
+            config_file.clone(),
+            inputs.config.upstream_ca_file.as_deref().map(absolute),
+            workspace_source.as_ref().and_then(file_of),
+            inputs
+                .config
+                .security
+                .client_token
+                .as_ref()
+                .and_then(|token| file_of(&token.source)),
+            socket_dir.clone(),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|path| absolute(&path))
+        .filter(|path| path.starts_with("/tmp") || path.starts_with("/var/tmp"))
+        .collect();
         Self {
             executable: absolute(inputs.executable),
             config_file,
             environment,
             stop_timeout: timeouts.shutdown_delay + timeouts.shutdown_grace + STOP_MARGIN,
-            socket_dir: match &inputs.config.listen {
-                ListenAddr::Unix(path) => absolute(path).parent().map(Path::to_path_buf),
-                ListenAddr::Tcp(_) => None,
-            },
+            socket_dir,
             key_source,
             listen: inputs.config.listen.clone(),
+            in_temporary_dirs,
         }
     }
 
@@ -88,7 +113,8 @@ impl ServiceSpec {
         match &self.listen {
             // The setting's default, which `env` uses when given nothing else.
             listen if Settings::default().listen.parse().as_ref() == Ok(listen) => "Point an app at it:  eval \"$(langsmith-proxy env)\"\n".to_owned(),
-            ListenAddr::Tcp(addr) => format!("Point an app at it:  eval \"$(langsmith-proxy env --listen {addr})\"\n"),
+            // Quoted: `[::1]:7001` unquoted is a glob pattern to the shell.
+            ListenAddr::Tcp(addr) => format!("Point an app at it:  eval \"$(langsmith-proxy env --listen '{addr}')\"\n"),
             ListenAddr::Unix(path) => format!(
                 "Clients reach it through the socket {} (curl --unix-socket); SDK apps need a proxy listening on 127.0.0.1:PORT\n",
                 path.display()
@@ -116,15 +142,24 @@ fn absolute_file_source(source: &KeySource, cwd: &Path) -> KeySource {
 
 /// The settings besides the key source that hold a relative path, with the path made absolute.
 /// (`listen = "unix:PATH"` needs no entry: the configuration accepts only absolute paths.)
+/// A `*_source` setting as a source; `None` when unset (or invalid: loading refused it already).
+fn parsed_source(spec: Option<&str>) -> Option<KeySource> {
+    spec.and_then(|spec| spec.trim().parse::<KeySource>().ok())
+}
+
+/// The file a `file:` source reads.
+fn file_of(source: &KeySource) -> Option<PathBuf> {
+    match source {
+        KeySource::File(path) => Some(path.clone()),
+        _ => None,
+    }
+}
+
 fn relative_paths_made_absolute(config: &Config, cwd: &Path) -> Vec<(&'static str, String)> {
     let relative_file = |source: &KeySource| {
         matches!(source, KeySource::File(path) if path.is_relative()).then(|| absolute_file_source(source, cwd).spec())
     };
-    let workspace_source = config
-        .settings
-        .workspace_id_source
-        .as_deref()
-        .and_then(|spec| spec.trim().parse::<KeySource>().ok());
+    let workspace_source = parsed_source(config.settings.workspace_id_source.as_deref());
     [
         (
             "upstream_ca_file",

@@ -25,10 +25,12 @@ pub fn unit(spec: &ServiceSpec) -> Result<String, ServiceError> {
         ),
         None => String::new(),
     };
-    // A socket in a private /tmp would be invisible to the apps meant to use it.
-    let private_tmp = match &spec.socket_dir {
-        Some(dir) if dir.starts_with("/tmp") || dir.starts_with("/var/tmp") => "no",
-        _ => "yes",
+    // A private /tmp would hide the files the proxy reads there, and a socket it makes there
+    // from the apps meant to use it.
+    let private_tmp = if spec.in_temporary_dirs.is_empty() {
+        "yes"
+    } else {
+        "no\n# (not private: the proxy uses files under /tmp or /var/tmp, named when it was installed)"
     };
     let stop_seconds = spec.stop_timeout.as_secs();
     Ok(format!(
