@@ -30,6 +30,12 @@ impl ListenAddr {
     }
 }
 
+/// The longest path a client can `connect` to: `sun_path` holds 108 bytes on Linux and 104 on
+/// the BSDs and macOS, the terminating NUL included.
+const MAX_SOCKET_PATH: usize = if cfg!(target_os = "linux") { 107 } else { 103 };
+/// What [`bind_with_mode`] adds to the socket's directory for the socket it stages.
+const STAGING_SUFFIX: &str = "/.lXX/s";
+
 impl FromStr for ListenAddr {
     type Err = String;
 
@@ -40,6 +46,14 @@ impl FromStr for ListenAddr {
             }
             if !path.starts_with('/') {
                 return Err("expected an absolute path after unix:, such as unix:/run/langsmith-proxy.sock".to_owned());
+            }
+            let dir_len = path.rfind('/').unwrap_or_default();
+            if path.len() > MAX_SOCKET_PATH || dir_len + STAGING_SUFFIX.len() > MAX_SOCKET_PATH {
+                return Err(format!(
+                    "the path is {} bytes, and clients can connect to a socket path of at most {MAX_SOCKET_PATH} (the proxy first creates it in a private directory beside it, so its directory's path may have at most {}): choose a shorter one, such as unix:/run/user/UID/langsmith-proxy.sock",
+                    path.len(),
+                    MAX_SOCKET_PATH - STAGING_SUFFIX.len()
+                ));
             }
             return Ok(Self::Unix(PathBuf::from(path)));
         }
@@ -64,7 +78,7 @@ impl fmt::Display for ListenAddr {
 pub enum BindError {
     #[error(
         "cannot listen on {addr} (setting `listen`, flag --listen): {error}{}",
-        tcp_bind_fix(addr, error)
+        listen_fix(addr, error)
     )]
     Io { addr: ListenAddr, error: io::Error },
     #[error("{} is in use by a running process (a connection to it succeeded); stop that process or choose another path for `listen`", path.display())]
@@ -73,11 +87,18 @@ pub enum BindError {
     NotASocket { path: PathBuf },
 }
 
-/// [`bind_fix`] for a TCP address; a unix socket's causes are its path's, not a port's.
-fn tcp_bind_fix(addr: &ListenAddr, error: &io::Error) -> &'static str {
-    match addr {
-        ListenAddr::Tcp(_) => bind_fix(error),
-        ListenAddr::Unix(_) => "",
+/// What to do when binding `addr` failed: a TCP address's causes are its port's ([`bind_fix`]),
+/// a unix socket's its directory's.
+fn listen_fix(addr: &ListenAddr, error: &io::Error) -> &'static str {
+    match (addr, error.kind()) {
+        (ListenAddr::Tcp(_), _) => bind_fix(error),
+        (ListenAddr::Unix(_), io::ErrorKind::NotFound) => {
+            "; the socket's directory does not exist: create it (mkdir -p), or choose another path"
+        }
+        (ListenAddr::Unix(_), io::ErrorKind::PermissionDenied) => {
+            "; this user may not create files in the socket's directory: choose one it owns, such as /run/user/UID (XDG_RUNTIME_DIR)"
+        }
+        (ListenAddr::Unix(_), _) => "",
     }
 }
 
@@ -248,11 +269,10 @@ impl UnixSocket {
 /// `path` (another instance that won a race) makes the link fail instead of being replaced.
 #[cfg(unix)]
 fn bind_with_mode(path: &Path, mode: u32) -> io::Result<UnixListener> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    use std::os::unix::fs::PermissionsExt;
 
     let parent = path.parent().unwrap_or(Path::new("/"));
-    let private = parent.join(format!(".langsmith-proxy-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::DirBuilder::new().mode(0o700).create(&private)?;
+    let private = private_dir_beside(parent)?;
     let staged = private.join("s");
     let result = UnixListener::bind(&staged).and_then(|listener| {
         std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(mode))?;
@@ -262,6 +282,24 @@ fn bind_with_mode(path: &Path, mode: u32) -> io::Result<UnixListener> {
     let _ = std::fs::remove_file(&staged);
     let _ = std::fs::remove_dir(&private);
     result
+}
+
+/// A new directory in `parent` only this user can enter. Its name is short (`.l` and 2 hex
+/// digits, [`STAGING_SUFFIX`]): the socket staged in it must fit the length limit that the
+/// final path does. Another instance staging at once takes another name.
+#[cfg(unix)]
+fn private_dir_beside(parent: &Path) -> io::Result<PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
+
+    let mut attempts = 0;
+    loop {
+        let [random, ..] = *uuid::Uuid::new_v4().as_bytes();
+        let private = parent.join(format!(".l{random:02x}"));
+        match std::fs::DirBuilder::new().mode(0o700).create(&private) {
+            Err(error) if error.kind() == io::ErrorKind::AlreadyExists && attempts < 64 => attempts += 1,
+            created => return created.map(|()| private),
+        }
+    }
 }
 
 #[cfg(unix)]

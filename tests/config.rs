@@ -92,14 +92,30 @@ fn each_layer_overrides_the_one_below() {
 #[test]
 fn unknown_key_in_a_file_names_the_key_and_the_file() {
     let dir = tempfile::tempdir().expect("tempdir");
-    for (contents, key) in [
-        ("[timeouts]\nconect = \"5s\"\n", "timeouts.conect"),
-        ("upstrem = \"eu\"\n", "upstrem"),
+    for (contents, key, meant) in [
+        (
+            "[timeouts]\nconect = \"5s\"\n",
+            "timeouts.conect",
+            "did you mean `timeouts.connect`?",
+        ),
+        ("upstrem = \"eu\"\n", "upstrem", "did you mean `upstream`?"),
+        (
+            "[timeout]\nconnect = \"5s\"\n",
+            "timeout.connect",
+            "did you mean `timeouts.connect`?",
+        ),
+        ("LISTEN = \"127.0.0.1:1\"\n", "LISTEN", "did you mean `listen`?"),
+        ("source = \"env:K\"\n", "source", "`key.source`"),
     ] {
         let file = write_file(&dir, "typo.toml", contents);
         let error = load_err(Some(&file), &[], vec![]);
         let message = error.to_string();
         assert!(message.contains(&format!("`{key}`")), "{message}");
+        assert!(message.contains(meant), "{message}");
+        assert!(
+            message.contains("`langsmith-proxy config` prints every setting"),
+            "{message}"
+        );
         assert!(message.contains(&file.display().to_string()), "{message}");
         assert!(
             matches!(&error, ConfigError::UnknownKey { origin: Origin::File(path), .. } if *path == file),
@@ -369,6 +385,41 @@ fn a_secret_in_a_prefixed_variable_is_explained() {
         !message.contains("LANGSMITH_PROXY_ are read"),
         "only for variables: {message}"
     );
+}
+
+/// config-rs would turn `allow_remote = 2` into `true` (a security switch) and `1.5` failures
+/// into 2: a number where a switch belongs, or a fraction or switch where a count belongs, is
+/// refused. Quoted values are text, read as the environment's are.
+#[test]
+fn loosely_typed_values_in_a_file_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (contents, key, expected) in [
+        (
+            "allow_remote = 2\n",
+            "`allow_remote`",
+            "expected true or false, found 2",
+        ),
+        ("allow_remote = -1\n", "`allow_remote`", "expected true or false"),
+        (
+            "[alerts]\nauth_failures = 1.5\n",
+            "`alerts.auth_failures`",
+            "expected a whole number, found 1.5",
+        ),
+        (
+            "[alerts]\nauth_failures = true\n",
+            "`alerts.auth_failures`",
+            "expected a whole number",
+        ),
+    ] {
+        let file = write_file(&dir, "loose.toml", contents);
+        let message = load_err(Some(&file), &[("LANGSMITH_API_KEY", TEST_KEY)], vec![]).to_string();
+        assert!(
+            message.contains(key) && message.contains(expected) && message.contains("loose.toml"),
+            "{contents}: {message}"
+        );
+    }
+    let file = write_file(&dir, "quoted.toml", "[key]\ncheck = \"false\"\n");
+    assert!(load(Some(&file), &[("LANGSMITH_API_KEY", TEST_KEY)], vec![]).is_ok());
 }
 
 #[test]

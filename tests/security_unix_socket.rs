@@ -158,3 +158,47 @@ async fn a_live_socket_and_other_files_are_left_alone() {
     assert!(matches!(error, BindError::NotASocket { .. }), "{error}");
     assert_eq!(std::fs::read_to_string(&file).expect("read"), "keep me");
 }
+
+/// A socket path at the length limit clients can connect to binds and serves (the private
+/// directory it is first made in must not push it past the limit); one byte longer is refused
+/// when the configuration is read, naming the limit, instead of binding a socket nobody can
+/// reach. (Linux's limit; macOS's is 103.)
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_socket_path_at_the_length_limit_works_and_a_longer_one_is_refused() {
+    const LIMIT: usize = 107;
+    let upstream = FakeUpstream::start(|_| Reply::ok()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let name = "proxy.sock";
+    let fill = LIMIT - dir.path().as_os_str().len() - 2 - name.len();
+    let deep = dir.path().join("d".repeat(fill));
+    std::fs::create_dir(&deep).expect("deep dir");
+    let path = deep.join(name);
+    assert_eq!(path.as_os_str().len(), LIMIT);
+    let (listener, app) = bind(&path, &upstream.url, None).await.expect("bind at the limit");
+    let proxy = start(listener, app);
+    let (status, _) = get_over(&path, "/info").await;
+    assert_eq!(status, 200);
+    proxy.stop().await;
+
+    let longer = format!("unix:{}x", path.display());
+    let error = load_config(&[("listen", longer.as_str())], &env_with_key())
+        .expect_err("a path clients cannot connect to")
+        .to_string();
+    assert!(error.contains("108 bytes") && error.contains("at most 107"), "{error}");
+}
+
+/// A socket directory that is missing or not writable names the fix.
+#[tokio::test]
+async fn an_unusable_socket_directory_names_the_fix() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let error = bind(&dir.path().join("missing/proxy.sock"), "http://127.0.0.1:9", None)
+        .await
+        .err()
+        .expect("no such directory")
+        .to_string();
+    assert!(
+        error.contains("does not exist") && error.contains("mkdir -p"),
+        "{error}"
+    );
+}

@@ -99,6 +99,7 @@ impl Layers {
         let known = known_keys();
         if let Some((path, json)) = &file {
             reject_unknown(json, &known, |_| Origin::File(path.clone()))?;
+            reject_loose_types(json, &Origin::File(path.clone()))?;
         }
         reject_unknown(&env_layer, &known, |key| Origin::Env(env_var_name(key)))?;
         let mut layers = Self {
@@ -267,6 +268,7 @@ fn reject_unknown(layer: &Json, known: &[String], origin: impl Fn(&str) -> Origi
     };
     Err(if group.is_empty() {
         ConfigError::UnknownKey {
+            close: close_keys(key, known),
             key: key.clone(),
             origin,
             env_note,
@@ -279,6 +281,49 @@ fn reject_unknown(layer: &Json, known: &[String], origin: impl Fn(&str) -> Origi
             env_note,
         }
     })
+}
+
+/// The known settings an unknown `key` most likely meant: one or two edits away (`listn`,
+/// `timeout.connect`), the same but for case, or the same last name in another group (`source`
+/// for `key.source`). At most three.
+fn close_keys(key: &str, known: &[String]) -> Vec<String> {
+    let key = key.to_ascii_lowercase();
+    let last = |name: &str| name.rsplit('.').next().unwrap_or_default().to_owned();
+    known
+        .iter()
+        .filter(|candidate| {
+            strsim::osa_distance(&key, candidate) <= 2 || (key.len() > 3 && last(candidate) == last(&key))
+        })
+        .take(3)
+        .cloned()
+        .collect()
+}
+
+/// A TOML number where a switch belongs (`allow_remote = 2`), or a fraction or a switch where
+/// a count belongs (`workers = 1e2`, `auth_failures = true`): config-rs would convert them
+/// silently, into `true` for a security switch. (Quoted values are text, as in the environment,
+/// and parse as such.)
+fn reject_loose_types(layer: &Json, origin: &Origin) -> Result<(), ConfigError> {
+    let defaults = serde_json::to_value(Settings::default()).unwrap_or(Json::Null);
+    let mut keys = Vec::new();
+    leaf_keys(layer, "", &mut keys);
+    for key in keys {
+        let (Some(default), Some(found)) = (lookup(&defaults, &key), lookup(layer, &key)) else {
+            continue;
+        };
+        let whole_number = |value: &Json| value.is_u64() || value.is_i64();
+        let expected = match default {
+            Json::Bool(_) if found.is_number() => "true or false",
+            number if whole_number(number) && (found.is_f64() || found.is_boolean()) => "a whole number",
+            _ => continue,
+        };
+        return Err(ConfigError::WrongType {
+            origin: origin.clone(),
+            problem: format!("expected {expected}, found {found}"),
+            key,
+        });
+    }
+    Ok(())
 }
 
 fn lookup<'a>(json: &'a Json, key: &str) -> Option<&'a Json> {

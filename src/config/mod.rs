@@ -24,10 +24,12 @@ pub enum ConfigError {
     FileNotFound { path: PathBuf },
     #[error("cannot read settings from {origin}: {message}")]
     Unreadable { origin: Origin, message: String },
-    #[error("unknown setting `{key}` in {origin}; config/langsmith-proxy.toml lists every setting{env_note}")]
+    #[error("unknown setting `{key}` in {origin}; {}`langsmith-proxy config` prints every setting{env_note}", did_you_mean(.close))]
     UnknownKey {
         key: String,
         origin: Origin,
+        /// Known settings whose names are close: a typo, or a setting of another group.
+        close: Vec<String>,
         /// Empty unless the name came from the environment (see `layers::ENV_PREFIX_NOTE`).
         env_note: &'static str,
     },
@@ -55,6 +57,20 @@ pub enum ConfigError {
         origin: Origin,
         problem: String,
     },
+}
+
+fn did_you_mean(close: &[String]) -> String {
+    match close {
+        [] => String::new(),
+        close => format!(
+            "did you mean {}? ",
+            close
+                .iter()
+                .map(|key| format!("`{key}`"))
+                .collect::<Vec<_>>()
+                .join(" or ")
+        ),
+    }
 }
 
 impl ConfigError {
