@@ -3,18 +3,51 @@
 //! Everything that reads the environment takes an [`Env`], so tests inject one instead of
 //! mutating the test process's environment (which races between parallel tests).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsString;
 use std::fmt;
 
 #[derive(Clone, Default)]
 pub struct Env {
     vars: BTreeMap<String, String>,
+    /// Variables set to a value that is not UTF-8: absent from `vars`, but not unset.
+    not_text: BTreeSet<String>,
 }
 
 impl Env {
-    /// The current process environment; variables that are not valid UTF-8 are skipped.
+    /// The current process environment. A variable whose value is not valid UTF-8 is left out,
+    /// and remembered, so that a reader can say so instead of calling it unset; one whose name
+    /// is not UTF-8 is no name anything here reads.
     pub fn from_process() -> Self {
-        Self::from_pairs(std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))))
+        Self::from_os_pairs(std::env::vars_os())
+    }
+
+    pub fn from_os_pairs(pairs: impl IntoIterator<Item = (OsString, OsString)>) -> Self {
+        let mut env = Self::default();
+        for (name, value) in pairs {
+            let Ok(name) = name.into_string() else {
+                continue;
+            };
+            match value.into_string() {
+                Ok(value) => {
+                    env.vars.insert(name, value);
+                }
+                Err(_) => {
+                    env.not_text.insert(name);
+                }
+            }
+        }
+        env
+    }
+
+    /// Whether `name` is set to a value that is not UTF-8 text.
+    pub fn is_not_text(&self, name: &str) -> bool {
+        self.not_text.contains(name)
+    }
+
+    /// The variables set to a value that is not UTF-8 text.
+    pub fn names_not_text(&self) -> impl Iterator<Item = &str> {
+        self.not_text.iter().map(String::as_str)
     }
 
     pub fn from_pairs<K, V>(pairs: impl IntoIterator<Item = (K, V)>) -> Self
@@ -24,6 +57,7 @@ impl Env {
     {
         Self {
             vars: pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect(),
+            not_text: BTreeSet::new(),
         }
     }
 

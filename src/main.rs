@@ -69,7 +69,10 @@ fn main() -> ExitCode {
                 EXIT_CONFIG,
                 &format!("listen is {listen}: port 0 takes a free port when the proxy starts, and apps need the one it took; give `env` that port (--listen {}:PORT; the proxy's start line names it)", listen.ip()),
             ),
-            Ok(listen) => output(&shell_env::script(args.shell, listen, &env), ExitCode::SUCCESS),
+            Ok(listen) => match shell_env::refuse_unmergeable(&env) {
+                Ok(()) => output(&shell_env::script(args.shell, listen, &env), ExitCode::SUCCESS),
+                Err(problem) => fail(EXIT_CONFIG, &problem),
+            },
             Err(code) => code,
         },
         Command::Doctor(args) => match tcp_listen(&config) {

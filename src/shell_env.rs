@@ -64,6 +64,17 @@ fn no_proxy(ip: IpAddr, env: &Env) -> String {
     entries.join(",")
 }
 
+/// The existing `NO_PROXY`/`no_proxy` is merged into the script's: one whose value is not
+/// UTF-8 text cannot be, and leaving it out would take the shell's proxy exemptions away.
+pub fn refuse_unmergeable(env: &Env) -> Result<(), String> {
+    match ["NO_PROXY", "no_proxy"].into_iter().find(|name| env.is_not_text(name)) {
+        Some(name) => Err(format!(
+            "{name} is set, but its value is not UTF-8 text, so `env` cannot add to it without dropping its entries: set it again as text (or unset it), then run `env`"
+        )),
+        None => Ok(()),
+    }
+}
+
 /// The script for `shell`: a comment saying what it does, then one assignment per line.
 pub fn script(shell: Shell, listen: SocketAddr, env: &Env) -> String {
     let mut out = format!(
@@ -142,6 +153,23 @@ mod tests {
             assignment(Shell::Powershell, "X", "x\u{2019}; Write-Host pwned; #"),
             "$Env:X = 'x\u{2019}\u{2019}; Write-Host pwned; #'"
         );
+    }
+
+    /// A NO_PROXY that is not text cannot be merged: refused, not dropped from the script.
+    #[cfg(unix)]
+    #[test]
+    fn a_no_proxy_that_is_not_text_is_refused_not_dropped() {
+        use std::os::unix::ffi::OsStringExt;
+        let env = Env::from_os_pairs([(
+            "NO_PROXY".into(),
+            std::ffi::OsString::from_vec(b"corp,caf\xe9".to_vec()),
+        )]);
+        let problem = refuse_unmergeable(&env).expect_err("not text");
+        assert!(
+            problem.contains("NO_PROXY") && problem.contains("not UTF-8"),
+            "{problem}"
+        );
+        assert!(refuse_unmergeable(&Env::from_pairs([("NO_PROXY", "corp")])).is_ok());
     }
 
     #[test]

@@ -131,6 +131,9 @@ fn unknown_environment_variable_is_named() {
     assert!(message.contains("LANGSMITH_PROXY_FOO"), "{message}");
     assert!(message.contains("`foo`"), "{message}");
 
+    let message = load_err(None, &[("LANGSMITH_PROXY_", "1")], vec![]).to_string();
+    assert!(message.contains("LANGSMITH_PROXY_ alone names no setting"), "{message}");
+
     let error = load_err(None, &[("LANGSMITH_PROXY_TIMEOUTS__CONECT", "1s")], vec![]);
     assert!(
         error.to_string().contains("LANGSMITH_PROXY_TIMEOUTS__CONECT"),
@@ -206,6 +209,31 @@ fn listen_and_admin_listen_must_differ() {
         "{message}"
     );
     assert!(message.contains("127.0.0.1:19401"), "{message}");
+
+    // 0.0.0.0 takes the port on every address, the other's included.
+    for (listen, admin) in [
+        ("127.0.0.1:19400", "0.0.0.0:19400"),
+        ("0.0.0.0:19400", "127.0.0.1:19400"),
+    ] {
+        let env = [
+            ("LANGSMITH_PROXY_LISTEN", listen),
+            ("LANGSMITH_PROXY_ADMIN_LISTEN", admin),
+            ("LANGSMITH_PROXY_ALLOW_REMOTE", "true"),
+        ];
+        let message = load_err(None, &env, vec![]).to_string();
+        assert!(
+            message.contains("takes the port of `listen`"),
+            "{listen} {admin}: {message}"
+        );
+    }
+    let env = [
+        ("LANGSMITH_PROXY_LISTEN", "127.0.0.1:19400"),
+        ("LANGSMITH_PROXY_ADMIN_LISTEN", "127.0.0.2:19400"),
+    ];
+    assert!(
+        load(None, &env, vec![]).is_ok(),
+        "two loopback addresses may share a port"
+    );
 }
 
 #[test]
@@ -431,6 +459,13 @@ fn values_of_the_wrong_shape_name_the_setting_and_their_origin() {
     assert!(message.contains("`upstream`"), "{message}");
     assert!(message.contains(&file.display().to_string()), "{message}");
 
+    let file = write_file(&dir, "hosts.toml", "allowed_hosts = [1]\n");
+    let message = load_err(Some(&file), &[], vec![]).to_string();
+    assert!(
+        message.contains("`allowed_hosts`") && message.contains("a list of names in quotes"),
+        "{message}"
+    );
+
     let message = load_err(None, &[("LANGSMITH_PROXY_TIMEOUTS", "5s")], vec![]).to_string();
     assert!(message.contains("LANGSMITH_PROXY_TIMEOUTS"), "{message}");
     assert!(
@@ -494,6 +529,19 @@ fn refused_values_never_show_secrets() {
     let message = load_err(None, &env, vec![]).to_string();
     assert!(message.contains("`client_token.source` = \"(not shown"), "{message}");
     assert!(!message.contains(token), "{message}");
+
+    // `env:NAME=value`: a value where the name belongs is refused, and not shown.
+    let message = load_err(
+        None,
+        &[],
+        vec![flag("key.source", "--key-env", "env:TOKEN=hunter2-secret")],
+    )
+    .to_string();
+    assert!(
+        message.contains("`env:` takes a variable's name") && message.contains("env:TOKEN=…"),
+        "{message}"
+    );
+    assert!(!message.contains("hunter2"), "{message}");
 
     let command = "command:VAULT_TOKEN=hvs.do-not-show exit 3";
     let message = load_err(None, &[("LANGSMITH_PROXY_WORKSPACE_ID_SOURCE", command)], vec![]).to_string();

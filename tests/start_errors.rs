@@ -39,6 +39,33 @@ fn unset_key_variable_names_the_default_as_its_origin() {
 
 /// Started in a shell set up for an app (`eval "$(langsmith-proxy env)"`), the proxy would send
 /// the app's placeholder to LangSmith as its key.
+/// A variable set to bytes that are not UTF-8 is not "unset": the message says what it is, and a
+/// setting given so is refused rather than replaced by its default.
+#[cfg(unix)]
+#[test]
+fn variables_that_are_not_text_are_named_not_taken_for_unset() {
+    use std::os::unix::ffi::OsStringExt;
+    let not_text = || std::ffi::OsString::from_vec(vec![0xff, 0xfe]);
+    let env = Env::from_os_pairs([("LANGSMITH_API_KEY".into(), not_text())]);
+    let message = start_error(&[], &env);
+    assert!(
+        message.contains("LANGSMITH_API_KEY is set, but its value is not UTF-8"),
+        "{message}"
+    );
+
+    let env = Env::from_os_pairs([
+        ("LANGSMITH_API_KEY".into(), TEST_KEY.into()),
+        ("LANGSMITH_PROXY_LISTEN".into(), not_text()),
+    ]);
+    let message = load_config(&[], &env)
+        .expect_err("a setting that is not text")
+        .to_string();
+    assert!(
+        message.contains("LANGSMITH_PROXY_LISTEN") && message.contains("not UTF-8"),
+        "{message}"
+    );
+}
+
 #[test]
 fn the_apps_placeholder_is_not_taken_for_the_key() {
     let env = Env::from_pairs([("LANGSMITH_API_KEY", "proxy-managed")]);

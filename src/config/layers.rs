@@ -94,6 +94,8 @@ impl Layers {
             None => None,
         };
         refuse_names_differing_in_case(env)?;
+        refuse_values_not_text(env)?;
+        refuse_nameless_variable(env)?;
         let env_layer = layer_json(env_source(env), &Origin::Env(ENV_PREFIX.to_owned() + "_*"))?;
 
         let known = known_keys();
@@ -194,6 +196,31 @@ fn refuse_names_differing_in_case(env: &Env) -> Result<(), ConfigError> {
         }
     }
     Ok(())
+}
+
+/// `LANGSMITH_PROXY_` alone names no setting; config-rs would report an unknown field named
+/// nothing.
+fn refuse_nameless_variable(env: &Env) -> Result<(), ConfigError> {
+    let prefix = format!("{ENV_PREFIX}_");
+    match env.get(&prefix) {
+        Some(_) => Err(ConfigError::Unreadable {
+            origin: Origin::Env(prefix.clone()),
+            message: format!("{prefix} alone names no setting: unset it, or add the setting's name ({prefix}LISTEN)"),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// A setting whose value is not UTF-8 would be left out, and the default used in its place.
+fn refuse_values_not_text(env: &Env) -> Result<(), ConfigError> {
+    let prefix = format!("{ENV_PREFIX}_");
+    match env.names_not_text().find(|name| name.starts_with(&prefix)) {
+        Some(name) => Err(ConfigError::Unreadable {
+            origin: Origin::Env(name.to_owned()),
+            message: "its value is not UTF-8 text (settings are text): set it again".to_owned(),
+        }),
+        None => Ok(()),
+    }
 }
 
 fn layer_json(source: impl config::Source + Send + Sync + 'static, origin: &Origin) -> Result<Json, ConfigError> {

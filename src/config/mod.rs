@@ -161,10 +161,16 @@ fn shown_source(value: &str) -> String {
         Ok(source) => redact_keys(&source.to_string()),
         // `keyring:` on a build without it, `env:` with no name: a source, written wrong, and
         // still shown as a source (a command by its label).
-        Err(_) if names_a_kind(value) => match value.strip_prefix("command:").filter(|c| !c.trim().is_empty()) {
-            Some(command) => format!("command:{}", CommandSource::new(command.to_owned()).label()),
-            None => redact_keys(value),
-        },
+        Err(_) if names_a_kind(value) => {
+            if let Some(command) = value.strip_prefix("command:").filter(|c| !c.trim().is_empty()) {
+                return format!("command:{}", CommandSource::new(command.to_owned()).label());
+            }
+            // `env:NAME=value`: the value may be the secret itself.
+            match value.split_once('=') {
+                Some((name, _)) => format!("{}=…", redact_keys(name)),
+                None => redact_keys(value),
+            }
+        }
         Err(_) => "(not shown: it may be a secret pasted in place of a source)".to_owned(),
     }
 }

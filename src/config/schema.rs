@@ -107,7 +107,10 @@ pub struct LimitSettings {
 /// A list in a file, or one comma-separated string from the environment or a flag.
 fn list_or_comma_separated<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
-    #[serde(untagged)]
+    #[serde(
+        untagged,
+        expecting = "expected a list of names in quotes, such as [\"proxy.lan\", \"10.0.0.5\"], or one comma-separated text"
+    )]
     enum ListOrText {
         List(Vec<String>),
         Text(String),

@@ -246,14 +246,20 @@ pub(super) fn validate(layers: &Layers, env: &Env) -> Result<Config, ConfigError
     }
     let listen = check.parse("listen", &s.listen, str::parse::<ListenAddr>)?;
     let admin_listen = check.socket_addr("admin_listen", &s.admin_listen)?;
-    // A port of 0 is a different free port for each.
-    if matches!(&listen, ListenAddr::Tcp(addr) if *addr == admin_listen && addr.port() != 0) {
+    // A port of 0 is a different free port for each. An unspecified address (0.0.0.0) takes the
+    // port on every address, the other's included.
+    let overlaps = |addr: &SocketAddr| {
+        addr.port() == admin_listen.port()
+            && addr.port() != 0
+            && (addr.ip() == admin_listen.ip() || addr.ip().is_unspecified() || admin_listen.ip().is_unspecified())
+    };
+    if matches!(&listen, ListenAddr::Tcp(addr) if overlaps(addr)) {
         return Err(ConfigError::invalid(
             "admin_listen",
             &s.admin_listen,
             layers.origin("admin_listen"),
             format!(
-                "it is the address of `listen` too (from {}); give the admin endpoints a port of their own, e.g. {}:{}",
+                "it takes the port of `listen` ({listen}, from {}); give the admin endpoints a port of their own, e.g. {}:{}",
                 layers.origin("listen"),
                 admin_listen.ip(),
                 admin_listen.port().wrapping_add(1).max(1)

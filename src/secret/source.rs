@@ -30,6 +30,8 @@ pub enum KeyLoadError {
         /// A set variable whose name nearly matches (`LANGSMITH_APIKEY`), most likely a typo.
         near_miss: Option<String>,
     },
+    #[error("environment variable {var} is set, but its value is not UTF-8 text, which no key is: export it again (export {var}=lsv2_...)")]
+    EnvNotText { var: String },
     #[error("cannot read key file {path}: {error}; check the path and its permissions, or pick another source with --key-env NAME")]
     FileUnreadable { path: PathBuf, error: std::io::Error },
     #[error(
@@ -66,6 +68,8 @@ fn did_you_mean(near_miss: Option<&str>) -> String {
 pub enum SourceReadError {
     #[error("environment variable {var} is not set")]
     EnvNotSet { var: String },
+    #[error("environment variable {var} is set, but its value is not UTF-8 text")]
+    EnvNotText { var: String },
     #[error("cannot read file {}: {error}", path.display())]
     FileUnreadable { path: PathBuf, error: std::io::Error },
     #[error("file {} is not text (it holds bytes that are not UTF-8)", path.display())]
@@ -90,6 +94,7 @@ impl KeySource {
                 near_miss: near_misses(&var, env.names()).first().map(|name| (*name).to_owned()),
                 var,
             },
+            SourceReadError::EnvNotText { var } => KeyLoadError::EnvNotText { var },
             SourceReadError::FileUnreadable { path, error } => KeyLoadError::FileUnreadable { path, error },
             SourceReadError::FileNotText { path } => KeyLoadError::FileNotText { path },
             SourceReadError::FileTooLarge { path } => KeyLoadError::FileTooLarge { path },
@@ -106,6 +111,7 @@ impl KeySource {
     /// the client token. The caller says what the value was for.
     pub fn read_text(&self, env: &Env) -> Result<String, SourceReadError> {
         Ok(match self {
+            Self::Env(var) if env.is_not_text(var) => return Err(SourceReadError::EnvNotText { var: var.clone() }),
             Self::Env(var) => env
                 .get(var)
                 .ok_or_else(|| SourceReadError::EnvNotSet { var: var.clone() })?
@@ -151,6 +157,8 @@ pub enum KeySourceParseError {
     Keyring(KeyringError),
     #[error("`{kind}:` names nothing: write {kind}:{what}")]
     Empty { kind: &'static str, what: &'static str },
+    #[error("`env:` takes a variable's name, which holds no `=`, space or control character: write env:NAME, and put the value in that variable")]
+    EnvName,
     #[error(
         "`{0}` is how langsmith-proxy shows a command without its arguments (they may hold a token): \
          write the whole command, e.g. command:op read op://Private/LangSmith/credential"
@@ -208,6 +216,9 @@ impl FromStr for KeySource {
             return Err(KeySourceParseError::Empty { kind, what });
         }
         match kind {
+            "env" if rest.contains(|c: char| c == '=' || c.is_whitespace() || c.is_control()) => {
+                Err(KeySourceParseError::EnvName)
+            }
             "env" => Ok(Self::Env(rest.to_owned())),
             "file" => Ok(Self::File(PathBuf::from(rest))),
             // The label `config` prints (`op …`), copied back as if it were the command.
