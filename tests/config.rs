@@ -162,6 +162,13 @@ fn new_regions_are_named_alike_in_every_layer() {
     let upper = write_file(&dir, "upper.toml", &format!("[regions]\nStaging = \"{URL}\"\n"));
     let message = load_err(Some(&upper), &[], vec![]).to_string();
     assert!(message.contains("write `staging`"), "{message}");
+    // A dotted name is still blamed on the file it came from.
+    let dotted = write_file(&dir, "dotted.toml", &format!("[regions]\n\"x.y\" = \"{URL}\"\n"));
+    let message = load_err(Some(&dotted), &[], vec![]).to_string();
+    assert!(
+        message.contains("write `x_y`") && message.contains("dotted.toml"),
+        "{message}"
+    );
 
     // A flag's name is lower-cased like a variable's; `config` output loads back.
     let key = [("LANGSMITH_API_KEY", TEST_KEY)];

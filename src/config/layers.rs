@@ -146,6 +146,23 @@ impl Layers {
         }
     }
 
+    /// [`Self::origin`] of the entry `name` of the table `table` (`regions`): a name the user
+    /// picks may hold a dot, which a dotted key would split.
+    pub fn origin_in_table(&self, table: &str, name: &str) -> Origin {
+        let key = format!("{table}.{name}");
+        if let Some(flag) = self.flags.iter().rev().find(|f| f.key == key) {
+            return Origin::Flag(flag.flag);
+        }
+        let entry = |json: &Json| lookup(json, table).and_then(|entries| entries.get(name)).is_some();
+        if entry(&self.env) {
+            return Origin::Env(env_var_name(&key));
+        }
+        match &self.file {
+            Some((path, json)) if entry(json) => Origin::File(path.clone()),
+            _ => Origin::Default,
+        }
+    }
+
     /// Which layer supplied the effective value of `key` (dotted, e.g. `timeouts.connect`).
     pub fn origin(&self, key: &str) -> Origin {
         if let Some(flag) = self.flags.iter().rev().find(|f| f.key == key) {

@@ -187,12 +187,17 @@ pub(super) fn validate(layers: &Layers, env: &Env) -> Result<Config, ConfigError
     {
         let key = format!("regions.{name}");
         let value = s.regions.get(name).cloned().unwrap_or_default();
-        return Err(ConfigError::invalid(&key, &value, layers.origin(&key), problem));
+        return Err(ConfigError::invalid(
+            &key,
+            &value,
+            layers.origin_in_table("regions", name),
+            problem,
+        ));
     }
     let regions = Upstream::regions(s.regions.iter().map(|(k, v)| (k.as_str(), v.as_str()))).map_err(|(name, e)| {
         let key = format!("regions.{name}");
         let value = s.regions.get(&name).cloned().unwrap_or_default();
-        ConfigError::invalid(&key, &value, layers.origin(&key), e.to_string())
+        ConfigError::invalid(&key, &value, layers.origin_in_table("regions", &name), e.to_string())
     })?;
     let upstream = check.parse("upstream", &s.upstream, |v| {
         Upstream::parse(v, &regions).map_err(|e| e.to_string())
