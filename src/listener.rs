@@ -284,22 +284,30 @@ fn bind_with_mode(path: &Path, mode: u32) -> io::Result<UnixListener> {
     result
 }
 
-/// A new directory in `parent` only this user can enter. Its name is short (`.l` and 2 hex
-/// digits, [`STAGING_SUFFIX`]): the socket staged in it must fit the length limit that the
-/// final path does. Another instance staging at once takes another name.
+/// A new directory in `parent` only this user can enter, named `.l` and random hex digits:
+/// 16 where the socket path's length limit leaves room (any local user may create names in a
+/// shared /tmp), down to 2 near the limit (the socket staged in it must fit it too).
 #[cfg(unix)]
 fn private_dir_beside(parent: &Path) -> io::Result<PathBuf> {
     use std::os::unix::fs::DirBuilderExt;
 
-    let mut attempts = 0;
-    loop {
-        let [random, ..] = *uuid::Uuid::new_v4().as_bytes();
-        let private = parent.join(format!(".l{random:02x}"));
+    let room = MAX_SOCKET_PATH.saturating_sub(parent.as_os_str().len() + STAGING_SUFFIX.len() - 2);
+    let digits = room.clamp(2, 16);
+    for _ in 0..64 {
+        let random = uuid::Uuid::new_v4().simple().to_string();
+        let private = parent.join(format!(".l{}", &random[..digits]));
         match std::fs::DirBuilder::new().mode(0o700).create(&private) {
-            Err(error) if error.kind() == io::ErrorKind::AlreadyExists && attempts < 64 => attempts += 1,
+            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {}
             created => return created.map(|()| private),
         }
     }
+    Err(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        format!(
+            "every name tried for a private directory in {} (.l and {digits} hex digits) exists: remove those left there, or choose a shorter socket path, which leaves room for longer names",
+            parent.display()
+        ),
+    ))
 }
 
 #[cfg(unix)]

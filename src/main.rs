@@ -120,7 +120,11 @@ fn tcp_listen(config: &Config) -> Result<std::net::SocketAddr, ExitCode> {
 
 /// Exit 0 when nothing is wrong, 1 when `doctor` found something.
 fn run_doctor(args: &DoctorArgs, config: &Config, proxy_listen: std::net::SocketAddr, env: &Env) -> ExitCode {
-    let inputs = doctor::Inputs { env, proxy_listen };
+    let inputs = doctor::Inputs {
+        env,
+        proxy_listen,
+        client_credentials: config.client_credentials,
+    };
     let regions = doctor::LangSmithRegionCheck::builtin(config.timeouts);
     let report = doctor::examine_with(&inputs, &doctor::TcpProbe::default(), &regions);
     let text = if args.json {
@@ -236,13 +240,14 @@ fn run(config: &Config, env: &Env) -> ExitCode {
         let format = telemetry::init(config);
         // Once logs are JSON, a log collector parses every line: the reason the proxy stopped
         // is one more JSON line, not the only plain one.
+        // A log level that hides errors (`off`) must not hide why the proxy stopped.
         let stop = |code: u8, error: &dyn std::fmt::Display| match format {
-            LogFormat::Json => {
+            LogFormat::Json if tracing::enabled!(tracing::Level::ERROR) => {
                 tracing::error!(exit_code = code, "langsmith-proxy stopped: {error}");
                 log_sink::flush();
                 ExitCode::from(code)
             }
-            LogFormat::Pretty => fail(code, error),
+            LogFormat::Json | LogFormat::Pretty => fail(code, error),
         };
         open_files::raise().report(config.limits.max_connections);
         let app = match App::from_config(config, env) {

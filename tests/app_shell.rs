@@ -2,9 +2,10 @@
 //! JSON, and the start-up error for a misspelled key variable. Each child gets its own
 //! environment (`env_clear`) and a tempdir as working directory, so no config file is read.
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Output};
+
+mod support;
 
 const BIN: &str = env!("CARGO_BIN_EXE_langsmith-proxy");
 
@@ -66,8 +67,7 @@ fn env_output_survives_eval_in_posix_shells() {
 #[test]
 fn doctor_exit_status_and_json() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let proxy = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let url = format!("http://{}", proxy.local_addr().expect("addr"));
+    let url = support::proxy_stand_in();
 
     let clean = run(
         dir.path(),

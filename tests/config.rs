@@ -793,6 +793,13 @@ fn binary_start_errors_follow_the_log_format() {
     let message = stderr(&output);
     assert!(message.starts_with("langsmith-proxy: "), "{message}");
     assert!(message.contains("no-such-key"), "{message}");
+
+    // A log level that hides errors does not hide why the proxy stopped.
+    let mut quiet = args("json").to_vec();
+    quiet.extend(["--log-level", "off"]);
+    let output = run_binary(&quiet, &[]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("no-such-key"), "{}", stderr(&output));
 }
 
 #[test]

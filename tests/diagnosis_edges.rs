@@ -183,6 +183,27 @@ async fn an_echoed_key_of_any_shape_is_not_quoted() {
     assert!(!text.contains("abcdefghijklmnop"), "the key was quoted back");
 }
 
+/// A JSON 405 the proxy reads (its content type did not say JSON, so it might have been the
+/// web app's page) passes on as it came, unless it echoes the key: then the key is blanked, as
+/// in every answer the proxy reads.
+#[tokio::test]
+async fn a_json_405_read_for_its_diagnosis_does_not_echo_the_key() {
+    let upstream = FakeUpstream::start(|req| {
+        let echo = serde_json::json!({ "detail": "Method Not Allowed", "x-api-key": req.header("x-api-key") });
+        Reply::json(405, &echo.to_string()).with_header("content-type", "text/plain")
+    })
+    .await;
+    let proxy = start_proxy(&upstream.url).await;
+    let (response, body) = get(&proxy.url("/runs/multipart")).await;
+    assert_eq!(response.status(), 405);
+    assert_eq!(json(&body)["x-api-key"], "[key redacted]");
+    assert!(!String::from_utf8_lossy(&body).contains(&TEST_KEY[8..]));
+    assert!(
+        response.headers().get("x-langsmith-proxy-diagnosis").is_none(),
+        "the API's own answer"
+    );
+}
+
 /// An upstream that sends `head` and the start of a 100-byte body, then nothing more while the
 /// connection stays open. Returns its URL.
 async fn upstream_that_stalls(head: &'static str, start: &'static [u8]) -> String {

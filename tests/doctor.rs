@@ -5,8 +5,13 @@
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 
-use langsmith_proxy::doctor::{self, Code, Inputs, Report, TcpProbe};
+use langsmith_proxy::config::ClientCredentials;
+use langsmith_proxy::doctor::{self, Answer, Code, Inputs, Probe, Report, TcpProbe};
 use langsmith_proxy::env::Env;
+
+mod support;
+
+use support::{answering_with, proxy_stand_in, start_proxy, FakeUpstream, Reply};
 
 const PAT: &str = "lsv2_pt_11111111111111111111111111111111_aaaa1111";
 const PAT_HINT: &str = "lsv2_pt_…1111";
@@ -16,11 +21,14 @@ const SERVICE_KEY: &str = "lsv2_sk_33333333333333333333333333333333_cccc3333";
 const LEGACY_KEY: &str = "ls__4444444444444444444444444444";
 const WORKSPACE: &str = "0b0e2c6a-8e71-4c35-9a3b-4d6b1f0e9a11";
 
-/// A listener standing in for a running langsmith-proxy; keep it alive while examining.
-fn running_proxy() -> (TcpListener, String) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    (listener, url)
+/// A listener standing in for a running langsmith-proxy (see [`proxy_stand_in`]).
+fn running_proxy() -> ((), String) {
+    ((), proxy_stand_in())
+}
+
+/// Something else on a loopback port: it answers each connection with `answer`.
+fn answering(answer: &'static [u8]) -> ((), String) {
+    ((), answering_with(answer))
 }
 
 /// An address where nothing listens: bound, then released.
@@ -38,6 +46,11 @@ fn listen() -> SocketAddr {
 /// Examines `vars` with `home` as the home directory, and checks that neither rendering
 /// shows any key that is among the values.
 fn examine_in(home: &Path, vars: &[(&str, &str)]) -> Report {
+    examine_under(home, vars, ClientCredentials::Replace)
+}
+
+/// [`examine_in`], for a proxy with the client credential policy `policy`.
+fn examine_under(home: &Path, vars: &[(&str, &str)], policy: ClientCredentials) -> Report {
     let home = home.to_str().expect("utf-8 path").to_owned();
     let env = Env::from_pairs(
         vars.iter()
@@ -48,6 +61,7 @@ fn examine_in(home: &Path, vars: &[(&str, &str)]) -> Report {
         &Inputs {
             env: &env,
             proxy_listen: listen(),
+            client_credentials: policy,
         },
         &TcpProbe::default(),
     );
@@ -259,10 +273,32 @@ fn https_at_the_proxy_address() {
             "{text}"
         );
     }
-    // https:// on another loopback port may be a TLS terminator in front of the proxy.
+    // The proxy answering in plain HTTP on another port: https:// there fails the same way.
     let (_listening, url) = running_proxy();
     let report = via(&url.replace("http://", "https://"), &[]);
+    assert_eq!(report.codes(), [Code::EndpointHttpsToProxy]);
+    // https:// to something else on a loopback port may be a TLS terminator in front of it.
+    let (_other, url) = answering(b"\x15\x03\x03\x00\x02\x02\x46");
+    let report = via(&url.replace("http://", "https://"), &[]);
     assert!(report.codes().is_empty(), "{:?}", report.codes());
+}
+
+/// Another service on the endpoint's port (the proxy's admin port, a dev server) takes the
+/// SDK's calls: a warning, since a local self-hosted LangSmith is there on purpose.
+#[test]
+fn another_service_at_the_endpoint_is_named() {
+    let (_other, url) = answering(b"HTTP/1.1 405 Method Not Allowed\r\ncontent-length: 0\r\n\r\n");
+    let report = via(&url, &[]);
+    assert_eq!(report.codes(), [Code::EndpointNotTheProxy]);
+    let text = summary(&report, Code::EndpointNotTheProxy);
+    assert!(
+        text.contains("other than langsmith-proxy") && text.contains("self-hosted"),
+        "{text}"
+    );
+    // A socket that accepts and never answers is not the proxy either.
+    let silent = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let report = via(&format!("http://{}", silent.local_addr().expect("addr")), &[]);
+    assert_eq!(report.codes(), [Code::EndpointNotTheProxy]);
 }
 
 #[test]
@@ -479,4 +515,71 @@ fn malformed_and_legacy_keys() {
 
     let report = examine(&[("LANGSMITH_ENDPOINT", url.as_str()), ("LANGSMITH_API_KEY", LEGACY_KEY)]);
     assert_eq!(report.codes(), [Code::KeyLegacy]);
+}
+
+/// The probe tells the real proxy (which refuses it itself, never asking the upstream) from
+/// another service, as [`proxy_stand_in`] pretends to.
+#[tokio::test]
+async fn a_real_proxy_is_told_from_another_service() {
+    let upstream = FakeUpstream::start(|_| Reply::ok()).await;
+    let proxy = start_proxy(&upstream.url).await;
+    let port = proxy.addr.port();
+    let answer = tokio::task::spawn_blocking(move || TcpProbe::default().probe("127.0.0.1", port))
+        .await
+        .expect("probe");
+    assert_eq!(answer, Answer::Proxy);
+    assert!(upstream.requests().is_empty(), "the probe reached the upstream");
+    let other = upstream.addr.port();
+    let answer = tokio::task::spawn_blocking(move || TcpProbe::default().probe("127.0.0.1", other))
+        .await
+        .expect("probe");
+    assert_eq!(answer, Answer::Other);
+    proxy.stop().await;
+}
+
+/// Write replicas beside an endpoint: the SDKs refuse to start a client, and the keys in the
+/// replica list would go to LangSmith directly. The value (with its keys) is never shown.
+#[test]
+fn runs_endpoints_beside_an_endpoint() {
+    let (_proxy, url) = running_proxy();
+    let replicas = format!("{{\"https://api.smith.langchain.com\":\"{PAT}\"}}");
+    let report = via(&url, &[("LANGSMITH_RUNS_ENDPOINTS", &replicas)]);
+    assert_eq!(report.codes(), [Code::RunsEndpointsConflict]);
+    let text = summary(&report, Code::RunsEndpointsConflict);
+    assert!(
+        text.contains("ConflictingEndpointsError") && text.contains("unset LANGSMITH_RUNS_ENDPOINTS"),
+        "{text}"
+    );
+    // Without an endpoint the SDKs take the replicas alone: not this conflict.
+    let report = examine(&[("LANGSMITH_RUNS_ENDPOINTS", &replicas), ("LANGSMITH_API_KEY", PAT)]);
+    assert!(
+        !report.codes().contains(&Code::RunsEndpointsConflict),
+        "{:?}",
+        report.codes()
+    );
+}
+
+/// An app sending its own key to a proxy that refuses app keys gets 400 on every call.
+#[test]
+fn a_real_key_sent_to_a_proxy_that_refuses_app_keys() {
+    let (_proxy, url) = running_proxy();
+    let home = tempfile::tempdir().expect("tempdir");
+    let vars = [("LANGSMITH_ENDPOINT", url.as_str()), ("LANGSMITH_API_KEY", PAT)];
+    let report = examine_under(home.path(), &vars, ClientCredentials::Reject);
+    assert_eq!(report.codes(), [Code::ClientKeyRefused]);
+    assert!(summary(&report, Code::ClientKeyRefused).contains("LANGSMITH_API_KEY=proxy-managed"));
+    // Replaced by the proxy's key, the app's own works (if it need not be there).
+    let report = examine_under(home.path(), &vars, ClientCredentials::Replace);
+    assert!(report.codes().is_empty(), "{:?}", report.codes());
+}
+
+/// X-Tenant-Id takes a workspace's UUID, not its name.
+#[test]
+fn a_workspace_id_that_is_no_uuid() {
+    let (_proxy, url) = running_proxy();
+    let report = via(&url, &[("LANGSMITH_WORKSPACE_ID", "my-workspace")]);
+    assert_eq!(report.codes(), [Code::WorkspaceNotUuid]);
+    assert!(summary(&report, Code::WorkspaceNotUuid).contains("Settings → Workspaces"));
+    let report = via(&url, &[("LANGSMITH_WORKSPACE_ID", WORKSPACE)]);
+    assert!(report.codes().is_empty(), "{:?}", report.codes());
 }

@@ -31,6 +31,7 @@ fn examine(endpoint: &str, key: &str, answer: Option<&[&str]>) -> doctor::Report
     let inputs = Inputs {
         env: &env,
         proxy_listen: "127.0.0.1:7878".parse().expect("addr"),
+        client_credentials: langsmith_proxy::config::ClientCredentials::Replace,
     };
     let answer = Answer(answer.map(|names| names.iter().map(|n| (*n).to_owned()).collect()));
     doctor::examine_with(&inputs, &TcpProbe::default(), &answer)

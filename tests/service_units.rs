@@ -355,6 +355,20 @@ fn files_under_tmp_keep_tmp_shared_and_are_warned_about() {
         "/usr/bin/langsmith-proxy",
     );
     assert!(unit.lines().any(|l| l == "PrivateTmp=yes"), "{unit}");
+    // A socket right in /tmp is made again at each start: nothing to warn about.
+    let (_home, installed) = installed_in_a_new_home(
+        TargetOs::Linux,
+        &[
+            ("listen", "unix:/tmp/lsp.sock"),
+            ("key.source", "file:/etc/langsmith/key"),
+        ],
+        "/usr/bin/langsmith-proxy",
+    );
+    assert!(
+        !installed.warnings.iter().any(|w| w.contains("reboot")),
+        "{:?}",
+        installed.warnings
+    );
 }
 
 #[test]

@@ -64,6 +64,15 @@ fn variables_that_are_not_text_are_named_not_taken_for_unset() {
         message.contains("LANGSMITH_PROXY_LISTEN") && message.contains("not UTF-8"),
         "{message}"
     );
+    // Setting names are read in any case.
+    let env = Env::from_os_pairs([
+        ("LANGSMITH_API_KEY".into(), TEST_KEY.into()),
+        ("langsmith_proxy_listen".into(), not_text()),
+    ]);
+    let message = load_config(&[], &env)
+        .expect_err("a setting that is not text")
+        .to_string();
+    assert!(message.contains("langsmith_proxy_listen"), "{message}");
 }
 
 #[test]

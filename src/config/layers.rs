@@ -219,9 +219,9 @@ fn refuse_names_differing_in_case(env: &Env) -> Result<(), ConfigError> {
 /// nothing.
 fn refuse_nameless_variable(env: &Env) -> Result<(), ConfigError> {
     let prefix = format!("{ENV_PREFIX}_");
-    match env.get(&prefix) {
-        Some(_) => Err(ConfigError::Unreadable {
-            origin: Origin::Env(prefix.clone()),
+    match env.names().find(|name| name.eq_ignore_ascii_case(&prefix)) {
+        Some(name) => Err(ConfigError::Unreadable {
+            origin: Origin::Env(name.to_owned()),
             message: format!("{prefix} alone names no setting: unset it, or add the setting's name ({prefix}LISTEN)"),
         }),
         None => Ok(()),
@@ -231,7 +231,12 @@ fn refuse_nameless_variable(env: &Env) -> Result<(), ConfigError> {
 /// A setting whose value is not UTF-8 would be left out, and the default used in its place.
 fn refuse_values_not_text(env: &Env) -> Result<(), ConfigError> {
     let prefix = format!("{ENV_PREFIX}_");
-    match env.names_not_text().find(|name| name.starts_with(&prefix)) {
+    // Names are read in any case.
+    let is_setting = |name: &&str| {
+        name.get(..prefix.len())
+            .is_some_and(|start| start.eq_ignore_ascii_case(&prefix))
+    };
+    match env.names_not_text().find(is_setting) {
         Some(name) => Err(ConfigError::Unreadable {
             origin: Origin::Env(name.to_owned()),
             message: "its value is not UTF-8 text (settings are text): set it again".to_owned(),
@@ -344,9 +349,9 @@ fn close_keys(key: &str, known: &[String]) -> Vec<String> {
 }
 
 /// A TOML number where a switch belongs (`allow_remote = 2`), or a fraction or a switch where
-/// a count belongs (`workers = 1e2`, `auth_failures = true`): config-rs would convert them
-/// silently, into `true` for a security switch. (Quoted values are text, as in the environment,
-/// and parse as such.)
+/// a numeric setting belongs (`auth_failures = 1.5`, `= true`): config-rs would convert them
+/// silently, into `true` for a security switch. Settings kept as text (`workers`, the limits)
+/// are parsed, and checked, as text. (Quoted values are text, as in the environment.)
 fn reject_loose_types(layer: &Json, origin: &Origin) -> Result<(), ConfigError> {
     let defaults = serde_json::to_value(Settings::default()).unwrap_or(Json::Null);
     let mut keys = Vec::new();

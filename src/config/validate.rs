@@ -251,12 +251,15 @@ pub(super) fn validate(layers: &Layers, env: &Env) -> Result<Config, ConfigError
     }
     let listen = check.parse("listen", &s.listen, str::parse::<ListenAddr>)?;
     let admin_listen = check.socket_addr("admin_listen", &s.admin_listen)?;
-    // A port of 0 is a different free port for each. An unspecified address (0.0.0.0) takes the
-    // port on every address, the other's included.
+    // A port of 0 is a different free port for each. An unspecified address takes the port on
+    // every address of its family: 0.0.0.0 on IPv4, [::] on IPv6 and (dual-stack) IPv4 too.
+    let covers = |wildcard: &SocketAddr, other: &SocketAddr| {
+        wildcard.ip().is_unspecified() && (wildcard.is_ipv6() || wildcard.is_ipv4() == other.is_ipv4())
+    };
     let overlaps = |addr: &SocketAddr| {
         addr.port() == admin_listen.port()
             && addr.port() != 0
-            && (addr.ip() == admin_listen.ip() || addr.ip().is_unspecified() || admin_listen.ip().is_unspecified())
+            && (addr.ip() == admin_listen.ip() || covers(addr, &admin_listen) || covers(&admin_listen, addr))
     };
     if matches!(&listen, ListenAddr::Tcp(addr) if overlaps(addr)) {
         return Err(ConfigError::invalid(

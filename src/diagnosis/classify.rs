@@ -109,9 +109,10 @@ pub fn cause<'a>(evidence: &Evidence<'a>) -> Cause<'a> {
         return Cause::WorkspaceRequired { reachable: workspaces };
     }
     // A key not shaped like LangSmith's draws a 401 or a bare 403 (a placeholder does), unless
-    // the check found LangSmith knows it.
+    // the check found LangSmith knows it. A 403 that names its reason is about something else.
     let recognised = check.is_some_and(|record| record.health.key_recognised());
-    if let (false, Some(why)) = (recognised, suspicion) {
+    let rejection = status == StatusCode::UNAUTHORIZED || (status == StatusCode::FORBIDDEN && is_generic(&message));
+    if let (false, true, Some(why)) = (recognised, rejection, suspicion) {
         return Cause::Malformed { why };
     }
     // A well-formed key its source has replaced since: the check's record (none for this key

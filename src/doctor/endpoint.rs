@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use http::Uri;
 
-use super::probe::Probe;
+use super::probe::{Answer, Probe};
 use crate::upstream::REGIONS;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,10 +18,10 @@ pub enum EndpointKind {
     },
     /// A LangSmith SaaS API host, reached directly.
     Region(&'static str),
-    /// A loopback address, and whether anything accepts connections there.
+    /// A loopback address, and what answers there.
     Loopback {
         uri: Uri,
-        listening: bool,
+        answer: Answer,
     },
     Other,
 }
@@ -58,8 +58,8 @@ pub fn classify(url: &str, probe: &dyn Probe) -> EndpointKind {
         };
     }
     if is_loopback(&host) {
-        let listening = probe.listens(&host, uri.port_u16().unwrap_or(default_port));
-        return EndpointKind::Loopback { uri, listening };
+        let answer = probe.probe(&host, uri.port_u16().unwrap_or(default_port));
+        return EndpointKind::Loopback { uri, answer };
     }
     EndpointKind::Other
 }
@@ -86,16 +86,16 @@ fn is_loopback(host: &str) -> bool {
 mod tests {
     use super::*;
 
-    struct Fixed(bool);
+    struct Fixed(Answer);
 
     impl Probe for Fixed {
-        fn listens(&self, _: &str, _: u16) -> bool {
+        fn probe(&self, _: &str, _: u16) -> Answer {
             self.0
         }
     }
 
     fn kind(url: &str) -> EndpointKind {
-        classify(url, &Fixed(true))
+        classify(url, &Fixed(Answer::Proxy))
     }
 
     #[test]
@@ -131,13 +131,22 @@ mod tests {
             "http://0.0.0.0:1",
         ] {
             assert!(
-                matches!(kind(url), EndpointKind::Loopback { listening: true, .. }),
+                matches!(
+                    kind(url),
+                    EndpointKind::Loopback {
+                        answer: Answer::Proxy,
+                        ..
+                    }
+                ),
                 "{url}"
             );
         }
         assert!(matches!(
-            classify("http://127.0.0.1:7878", &Fixed(false)),
-            EndpointKind::Loopback { listening: false, .. }
+            classify("http://127.0.0.1:7878", &Fixed(Answer::Nothing)),
+            EndpointKind::Loopback {
+                answer: Answer::Nothing,
+                ..
+            }
         ));
         assert_eq!(kind("https://langsmith.example.com/api/v1"), EndpointKind::Other);
         for url in [

@@ -46,6 +46,10 @@ pub enum Code {
     ProxyNotListening,
     /// The endpoint is `https://` at the proxy's own address, which speaks plain HTTP.
     EndpointHttpsToProxy,
+    /// Something other than langsmith-proxy answers at the loopback endpoint.
+    EndpointNotTheProxy,
+    /// `LANGSMITH_RUNS_ENDPOINTS` beside an endpoint: the SDKs refuse the pair.
+    RunsEndpointsConflict,
     /// HTTP(S)_PROXY would send requests for the loopback endpoint to another proxy.
     NoProxyMissingLoopback,
     /// The SDK profile file supplies a setting because the environment does not.
@@ -60,6 +64,10 @@ pub enum Code {
     TracingPlaceholderWithoutProxy,
     /// A service key (possibly org-scoped) with no workspace id.
     WorkspaceMissing,
+    /// The workspace id is not a UUID.
+    WorkspaceNotUuid,
+    /// The app sends a key of its own to a proxy that refuses app keys.
+    ClientKeyRefused,
 }
 
 impl Code {
@@ -76,6 +84,8 @@ impl Code {
             Self::EndpointIsRegionHost => "endpoint_is_region_host",
             Self::ProxyNotListening => "proxy_not_listening",
             Self::EndpointHttpsToProxy => "endpoint_https_to_proxy",
+            Self::EndpointNotTheProxy => "endpoint_not_the_proxy",
+            Self::RunsEndpointsConflict => "runs_endpoints_conflict",
             Self::NoProxyMissingLoopback => "no_proxy_missing_loopback",
             Self::ProfileOverrides => "profile_overrides",
             Self::ProfileUnreadable => "profile_unreadable",
@@ -83,6 +93,8 @@ impl Code {
             Self::TracingValueNotTrue => "tracing_value_not_true",
             Self::TracingPlaceholderWithoutProxy => "tracing_placeholder_without_proxy",
             Self::WorkspaceMissing => "workspace_missing",
+            Self::WorkspaceNotUuid => "workspace_not_uuid",
+            Self::ClientKeyRefused => "client_key_refused",
             Self::KeyRegionMismatch => "key_region_mismatch",
         }
     }
@@ -96,17 +108,21 @@ impl Code {
             | Self::EndpointIsWebUi
             | Self::ProxyNotListening
             | Self::EndpointHttpsToProxy
+            | Self::RunsEndpointsConflict
             | Self::NoProxyMissingLoopback
             | Self::KeyRegionMismatch
+            | Self::ClientKeyRefused
             | Self::TracingPlaceholderWithoutProxy => Severity::Error,
             Self::VariableNearMiss
             | Self::PrefixShadowed
             | Self::VariableBlank
             | Self::EndpointIsRegionHost
+            | Self::EndpointNotTheProxy
             | Self::ProfileOverrides
             | Self::ProfileUnreadable
             | Self::ProfileNotFound
             | Self::TracingValueNotTrue
+            | Self::WorkspaceNotUuid
             | Self::WorkspaceMissing => Severity::Warning,
         }
     }

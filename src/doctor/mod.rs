@@ -21,12 +21,13 @@ use std::net::SocketAddr;
 pub use effective::{Effective, KeyValue};
 pub use endpoint::EndpointKind;
 pub use finding::{Code, Finding, Severity};
-pub use probe::{Probe, TcpProbe};
+pub use probe::{Answer, Probe, TcpProbe};
 pub use profile::{Profile, ProfileState};
 pub use regions::{LangSmithRegionCheck, NoRegionCheck, RegionCheck};
 pub use render::{human, json};
 pub use sdk_env::{Origin, Resolved};
 
+use crate::config::ClientCredentials;
 use crate::env::Env;
 use crate::shell_env::proxy_endpoint;
 
@@ -37,6 +38,8 @@ pub struct Inputs<'a> {
     pub env: &'a Env,
     /// Where this proxy listens (its effective `listen` setting), named in fixes.
     pub proxy_listen: SocketAddr,
+    /// What this proxy does with a key the app sends itself.
+    pub client_credentials: ClientCredentials,
 }
 
 #[derive(Debug)]
@@ -80,6 +83,7 @@ pub fn examine_with(inputs: &Inputs<'_>, probe: &dyn Probe, regions: &dyn Region
         effective: &effective,
         endpoint: &endpoint,
         proxy_endpoint: &proxy_endpoint,
+        client_credentials: inputs.client_credentials,
         key_regions: key_regions.as_deref(),
     });
     findings.sort_by_key(Finding::severity);

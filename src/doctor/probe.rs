@@ -1,15 +1,34 @@
-//! Whether something listens at an address: the one question `doctor` asks the network.
-//! A trait, so the checks stay testable without it.
+//! What answers at an address: nothing, langsmith-proxy, or something else. The one question
+//! `doctor` asks the network; a trait, so the checks stay testable without it.
 
+use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
-pub trait Probe {
-    /// Whether a TCP connection to `host:port` succeeds.
-    fn listens(&self, host: &str, port: u16) -> bool;
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// No connection: nothing listens.
+    Nothing,
+    /// langsmith-proxy, known by the header it puts on what it answers itself.
+    Proxy,
+    /// Something else: another service on the port, a TLS server, a socket that never answers.
+    Other,
 }
 
-/// A real TCP connect, short enough that a missing proxy does not stall `doctor`.
+pub trait Probe {
+    fn probe(&self, host: &str, port: u16) -> Answer;
+}
+
+/// A `CONNECT` the proxy refuses itself (it is no forward proxy), whatever its settings: so
+/// the probe never reaches the upstream, and the refusal carries `x-langsmith-proxy-error`.
+const QUESTION: &[u8] =
+    b"CONNECT langsmith-proxy-doctor.invalid:443 HTTP/1.1\r\nHost: langsmith-proxy-doctor.invalid:443\r\n\r\n";
+const PROXY_MARK: &[u8] = b"\r\nx-langsmith-proxy-error:";
+/// The most of an answer's head that is read.
+const HEAD_LIMIT: usize = 8 * 1024;
+
+/// A real TCP connect and one request, short enough that a missing proxy does not stall
+/// `doctor`.
 #[derive(Debug, Clone, Copy)]
 pub struct TcpProbe {
     pub timeout: Duration,
@@ -24,13 +43,44 @@ impl Default for TcpProbe {
 }
 
 impl Probe for TcpProbe {
-    fn listens(&self, host: &str, port: u16) -> bool {
+    fn probe(&self, host: &str, port: u16) -> Answer {
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let Ok(addrs) = (host, port).to_socket_addrs() else {
-            return false;
+            return Answer::Nothing;
         };
-        addrs
+        let Some(mut stream) = addrs
             .into_iter()
-            .any(|addr| TcpStream::connect_timeout(&addr, self.timeout).is_ok())
+            .find_map(|addr| TcpStream::connect_timeout(&addr, self.timeout).ok())
+        else {
+            return Answer::Nothing;
+        };
+        if self.asks_the_proxy(&mut stream) {
+            Answer::Proxy
+        } else {
+            Answer::Other
+        }
+    }
+}
+
+impl TcpProbe {
+    /// Whether the answer to [`QUESTION`] is langsmith-proxy's.
+    fn asks_the_proxy(&self, stream: &mut TcpStream) -> bool {
+        let answer_within = self.timeout.saturating_mul(2);
+        if stream.set_read_timeout(Some(answer_within)).is_err()
+            || stream.set_write_timeout(Some(answer_within)).is_err()
+            || stream.write_all(QUESTION).is_err()
+        {
+            return false;
+        }
+        let mut head = Vec::new();
+        let mut buffer = [0u8; 1024];
+        while head.len() < HEAD_LIMIT && !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut buffer) {
+                Ok(0) | Err(_) => break,
+                Ok(read) => head.extend_from_slice(&buffer[..read]),
+            }
+        }
+        head.make_ascii_lowercase();
+        head.starts_with(b"http/1.1 ") && head.windows(PROXY_MARK.len()).any(|w| w == PROXY_MARK)
     }
 }

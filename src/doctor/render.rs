@@ -6,6 +6,7 @@ use serde_json::{json, Value as Json};
 
 use super::endpoint::EndpointKind;
 use super::finding::Severity;
+use super::probe::Answer;
 use super::profile::ProfileState;
 use super::sdk_env::{printable, Resolved};
 use super::Report;
@@ -131,12 +132,19 @@ fn endpoint_kind(kind: &EndpointKind) -> (String, String) {
         EndpointKind::Invalid(reason) => ("invalid", format!("not usable: {reason}")),
         EndpointKind::WebUi { .. } => ("web_ui", "the web app, not the API".to_owned()),
         EndpointKind::Region(region) => return (format!("region:{region}"), format!("LangSmith {region}, directly")),
-        EndpointKind::Loopback { listening: true, .. } => {
-            ("loopback_listening", "loopback, something listens".to_owned())
-        }
-        EndpointKind::Loopback { listening: false, .. } => {
-            ("loopback_not_listening", "loopback, nothing listens".to_owned())
-        }
+        EndpointKind::Loopback {
+            answer: Answer::Proxy, ..
+        } => ("loopback_listening", "loopback, langsmith-proxy answers".to_owned()),
+        EndpointKind::Loopback {
+            answer: Answer::Other, ..
+        } => (
+            "loopback_not_the_proxy",
+            "loopback, something other than langsmith-proxy answers".to_owned(),
+        ),
+        EndpointKind::Loopback {
+            answer: Answer::Nothing,
+            ..
+        } => ("loopback_not_listening", "loopback, nothing listens".to_owned()),
         EndpointKind::Other => ("other", "not LangSmith SaaS (self-hosted or a remote proxy)".to_owned()),
     };
     (code.to_owned(), note)

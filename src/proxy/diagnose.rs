@@ -131,9 +131,18 @@ async fn explain(shared: Arc<Shared>, facts: RequestFacts, response: Response<Pr
     };
     let upstream_body = UpstreamBody::parse(&raw, content_type, sent_key);
     redact_headers(&mut parts.headers, sent_key);
-    if parts.status == StatusCode::METHOD_NOT_ALLOWED && upstream_body.json.is_some() {
-        // The API's own answer to a wrong method, whatever its content type said: passed on.
-        let body = passthrough.unwrap_or_else(|| Full::new(raw).map_err(|never| match never {}).boxed());
+    if let (StatusCode::METHOD_NOT_ALLOWED, Some(fields)) = (parts.status, &upstream_body.json) {
+        // The API's own answer to a wrong method, whatever its content type said: passed on,
+        // as it came unless it quoted a key (then as parsed, with the key blanked).
+        let body = match passthrough {
+            Some(body) => body,
+            None if quotes_a_key(&raw, fields) => {
+                parts.headers.remove(CONTENT_LENGTH);
+                let redacted = serde_json::to_vec(fields).unwrap_or_default();
+                Full::new(Bytes::from(redacted)).map_err(|never| match never {}).boxed()
+            }
+            None => Full::new(raw).map_err(|never| match never {}).boxed(),
+        };
         return Response::from_parts(parts, body);
     }
 
@@ -204,6 +213,11 @@ fn decoded(headers: &mut http::HeaderMap, raw: Bytes) -> Bytes {
         }
         None => raw,
     }
+}
+
+/// Whether the JSON in `raw` lost anything to redaction in `redacted` (its parsed fields).
+fn quotes_a_key(raw: &[u8], redacted: &serde_json::Map<String, serde_json::Value>) -> bool {
+    serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(raw).map_or(true, |fields| &fields != redacted)
 }
 
 /// Blanks keys out of the upstream's headers, as out of its body: an upstream that echoes the

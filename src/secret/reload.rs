@@ -293,7 +293,7 @@ impl KeyReloader {
         let running = self.reads_running.load(Ordering::Acquire);
         if running >= MAX_READS_RUNNING {
             return Err(format!(
-                "{running} earlier reads of the source have not returned (a FIFO nobody writes to, a file on a dead network mount, a hung keychain): fix the source; no new read starts until one of them ends"
+                "{running} earlier reads of the source have not returned (a FIFO nobody writes to, a file on a dead network mount, a hung keychain), and no new read starts until one of them ends: fix the source, then restart the proxy if they stay stuck"
             ));
         }
         let (source, env) = (self.source().clone(), self.env.clone());

@@ -237,7 +237,12 @@ fn warnings(spec: &ServiceSpec, layout: &Layout) -> Vec<String> {
         )),
         _ => {}
     }
-    for path in &spec.in_temporary_dirs {
+    // A socket right in /tmp is made again at each start: only what must last is warned about.
+    let lasting = spec
+        .in_temporary_dirs
+        .iter()
+        .filter(|path| !(path.as_path() == Path::new("/tmp") || path.as_path() == Path::new("/var/tmp")));
+    for path in lasting {
         warnings.push(format!(
             "the service uses {}, under a temporary directory that a reboot may clear: the service would then fail to start. Move it somewhere lasting (~/.config/langsmith-proxy/) and install again",
             path.display()

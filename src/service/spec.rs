@@ -140,8 +140,6 @@ fn absolute_file_source(source: &KeySource, cwd: &Path) -> KeySource {
     }
 }
 
-/// The settings besides the key source that hold a relative path, with the path made absolute.
-/// (`listen = "unix:PATH"` needs no entry: the configuration accepts only absolute paths.)
 /// A `*_source` setting as a source; `None` when unset (or invalid: loading refused it already).
 fn parsed_source(spec: Option<&str>) -> Option<KeySource> {
     spec.and_then(|spec| spec.trim().parse::<KeySource>().ok())
@@ -155,6 +153,8 @@ fn file_of(source: &KeySource) -> Option<PathBuf> {
     }
 }
 
+/// The settings besides the key source that hold a relative path, with the path made absolute.
+/// (`listen = "unix:PATH"` needs no entry: the configuration accepts only absolute paths.)
 fn relative_paths_made_absolute(config: &Config, cwd: &Path) -> Vec<(&'static str, String)> {
     let relative_file = |source: &KeySource| {
         matches!(source, KeySource::File(path) if path.is_relative()).then(|| absolute_file_source(source, cwd).spec())

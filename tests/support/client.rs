@@ -114,3 +114,27 @@ pub async fn early_answer_to_an_upload(client: &mut TcpStream, addr: std::net::S
         .expect("the proxy went on reading, no reset");
     String::from_utf8_lossy(&answer).into_owned()
 }
+
+/// A loopback port where something answers each connection with `answer` (whatever it was
+/// asked), on a thread of its own. Returns its URL.
+pub fn answering_with(answer: &'static [u8]) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut request = [0u8; 1024];
+            let _ = stream.read(&mut request);
+            let _ = stream.write_all(answer);
+        }
+    });
+    url
+}
+
+/// A stand-in for a running langsmith-proxy as `doctor` sees it: it answers as the proxy
+/// answers doctor's probe. Returns its URL.
+pub fn proxy_stand_in() -> String {
+    answering_with(
+        b"HTTP/1.1 400 Bad Request\r\nx-langsmith-proxy-error: not_a_reverse_proxy_request\r\ncontent-length: 0\r\n\r\n",
+    )
+}

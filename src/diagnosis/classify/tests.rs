@@ -278,6 +278,17 @@ fn table() -> Vec<Row> {
         Row {
             kind: Some(KeyKind::Unrecognized),
             suspicion: Some("it does not start with lsv2_pt_ or lsv2_sk_"),
+            workspace_sent: Some(WS_A),
+            ..row(
+                "a 403 naming its reason is not about the key's shape",
+                403,
+                r#"{"detail":"You do not have permission to write to project X"}"#,
+                Code::ForbiddenUnexplained,
+            )
+        },
+        Row {
+            kind: Some(KeyKind::Unrecognized),
+            suspicion: Some("it does not start with lsv2_pt_ or lsv2_sk_"),
             check: Some(valid(vec![workspace(WS_A, "Viewer", true)])),
             ..row(
                 "an odd-looking key LangSmith knows is not malformed",

@@ -1,5 +1,6 @@
 //! Where the SDK sends requests: not a URL, the web app, LangSmith directly, a loopback
-//! address where nothing listens, or https:// to the proxy's plain-HTTP port.
+//! address where nothing listens or something other than the proxy answers, or https:// to
+//! the proxy's plain-HTTP port.
 //!
 //! When the endpoint is a region's API host, `doctor::examine` asks LangSmith which regions
 //! accept the key (`Facts::key_regions`): a mismatch is the classic "403 from the wrong region".
@@ -7,6 +8,7 @@
 use super::Facts;
 use crate::doctor::endpoint::EndpointKind;
 use crate::doctor::finding::{Code, Finding};
+use crate::doctor::probe::Answer;
 use crate::doctor::sdk_env::{printable, Origin};
 
 pub fn check(f: &Facts<'_>) -> Vec<Finding> {
@@ -19,13 +21,16 @@ pub fn check(f: &Facts<'_>) -> Vec<Finding> {
             findings.push(region_mismatch(region, accepting, &value));
         }
     }
-    if let EndpointKind::Loopback { uri, .. } = f.endpoint {
+    if let EndpointKind::Loopback { uri, answer } = f.endpoint {
         let proxy_port = f
             .proxy_endpoint
             .parse::<http::Uri>()
             .ok()
             .and_then(|proxy| proxy.port_u16());
-        if uri.scheme_str() == Some("https") && uri.port_u16().is_some_and(|port| Some(port) == proxy_port) {
+        // The proxy answered the probe in plain HTTP there, or it is where this proxy listens
+        // (which may be stopped now).
+        let at_the_proxy = *answer == Answer::Proxy || uri.port_u16().is_some_and(|port| Some(port) == proxy_port);
+        if uri.scheme_str() == Some("https") && at_the_proxy {
             findings.push(Finding::new(
                 Code::EndpointHttpsToProxy,
                 format!("The endpoint {value} (from {origin}) says https:// at langsmith-proxy's address, where the proxy speaks plain HTTP: every SDK call fails in the TLS handshake and traces are dropped."),
@@ -68,7 +73,7 @@ pub fn check(f: &Facts<'_>) -> Vec<Finding> {
                 ],
             )
         }
-        EndpointKind::Loopback { listening: false, .. } => {
+        EndpointKind::Loopback { answer: Answer::Nothing, .. } => {
             let mut fix = vec![format!(
                 "start langsmith-proxy (with its current settings it listens at {})",
                 f.proxy_endpoint
@@ -82,10 +87,49 @@ pub fn check(f: &Facts<'_>) -> Vec<Finding> {
                 fix,
             )
         }
-        EndpointKind::Loopback { listening: true, .. } | EndpointKind::Other => return findings,
+        // Over https the probe cannot tell a TLS server in front of the proxy from anything else.
+        EndpointKind::Loopback {
+            answer: Answer::Other,
+            uri,
+        } if uri.scheme_str() == Some("http") => Finding::new(
+            Code::EndpointNotTheProxy,
+            format!("Something other than langsmith-proxy answers at {value} (from {origin}): SDK calls go to it, not through the proxy. Right if it is a self-hosted LangSmith or another proxy on purpose."),
+            [
+                format!("point the app at langsmith-proxy: export LANGSMITH_ENDPOINT={}", f.proxy_endpoint),
+                format!(
+                    "or see what holds that port: ss -ltnp | grep :{0}, or lsof -i :{0}",
+                    uri.port_u16().unwrap_or(80)
+                ),
+            ],
+        ),
+        EndpointKind::Loopback { .. } | EndpointKind::Other => return findings,
     };
     findings.push(finding);
     findings
+}
+
+/// `LANGSMITH_RUNS_ENDPOINTS` (write replicas, each URL with its own key) beside an endpoint:
+/// both SDKs refuse the pair when a client is made (reference/langsmith-api.md §2.1).
+pub fn replicas(f: &Facts<'_>) -> Vec<Finding> {
+    let endpoint = &f.effective.endpoint;
+    if endpoint.origin == Origin::Default {
+        return Vec::new();
+    }
+    let Some(replicas) = ["LANGSMITH_RUNS_ENDPOINTS", "LANGCHAIN_RUNS_ENDPOINTS"]
+        .into_iter()
+        .find(|name| f.env.get(name).is_some_and(|value| !value.trim().is_empty()))
+    else {
+        return Vec::new();
+    };
+    vec![Finding::new(
+        Code::RunsEndpointsConflict,
+        format!(
+            "{replicas} is set beside the endpoint {} (from {}): the SDKs refuse the two together (Python raises LangSmithUserError, JS ConflictingEndpointsError), so no client starts; and the replicas it lists are sent their own keys directly, not through langsmith-proxy.",
+            printable(&endpoint.value),
+            endpoint.origin
+        ),
+        [format!("unset {replicas}: through langsmith-proxy, LANGSMITH_ENDPOINT alone says where traces go")],
+    )]
 }
 
 fn region_mismatch(region: &str, accepting: &[String], endpoint: &str) -> Finding {

@@ -2,9 +2,11 @@
 //! service key without a workspace.
 
 use super::Facts;
+use crate::config::ClientCredentials;
 use crate::doctor::effective::KeyValue;
 use crate::doctor::endpoint::EndpointKind;
 use crate::doctor::finding::{Code, Finding};
+use crate::doctor::probe::Answer;
 use crate::doctor::sdk_env::printable;
 use crate::secret::{KeyKind, PLACEHOLDER_KEY};
 
@@ -43,9 +45,42 @@ pub fn check(f: &Facts<'_>) -> Vec<Finding> {
             )
         }
         KeyValue::Placeholder if f.effective.tracing_on() && placeholder_unreplaced(f.endpoint) => placeholder(f),
+        KeyValue::Key(api_key)
+            if f.client_credentials == ClientCredentials::Reject
+                && matches!(f.endpoint, EndpointKind::Loopback { answer: Answer::Proxy, .. }) =>
+        {
+            Finding::new(
+                Code::ClientKeyRefused,
+                format!(
+                    "{origin} holds a key of its own ({}), and langsmith-proxy refuses keys from apps (client_credentials = reject): every call gets 400 client_credentials_not_allowed.",
+                    api_key.hint()
+                ),
+                [format!("export LANGSMITH_API_KEY={PLACEHOLDER_KEY} (the proxy adds its own key)")],
+            )
+        }
         _ => return Vec::new(),
     };
     vec![finding]
+}
+
+/// X-Tenant-Id must be a workspace's UUID; a name or slug is refused by LangSmith.
+pub fn workspace(f: &Facts<'_>) -> Vec<Finding> {
+    let Some(workspace) = f.effective.workspace_id.as_ref() else {
+        return Vec::new();
+    };
+    let value = workspace.value.trim();
+    if value.is_empty() || uuid::Uuid::try_parse(value).is_ok() {
+        return Vec::new();
+    }
+    vec![Finding::new(
+        Code::WorkspaceNotUuid,
+        format!(
+            "The workspace id {:?} (from {}) is not a UUID: the SDKs send it as X-Tenant-Id, and LangSmith takes only a workspace's UUID there.",
+            printable(value),
+            workspace.origin
+        ),
+        ["use the workspace's ID from LangSmith → Settings → Workspaces (a UUID such as 0b0e2c6a-8e71-4c35-9a3b-4d6b1f0e9a11), not its name".to_owned()],
+    )]
 }
 
 fn unset(f: &Facts<'_>) -> Finding {
@@ -68,7 +103,11 @@ fn unset(f: &Facts<'_>) -> Finding {
 fn placeholder_unreplaced(endpoint: &EndpointKind) -> bool {
     matches!(
         endpoint,
-        EndpointKind::Region(_) | EndpointKind::Loopback { listening: false, .. }
+        EndpointKind::Region(_)
+            | EndpointKind::Loopback {
+                answer: Answer::Nothing,
+                ..
+            }
     )
 }
 

@@ -12,6 +12,7 @@ use super::effective::Effective;
 use super::endpoint::EndpointKind;
 use super::finding::Finding;
 use super::profile::ProfileState;
+use crate::config::ClientCredentials;
 use crate::env::Env;
 
 /// Everything a check may look at. Gathering them (file, network) happens before, in
@@ -23,6 +24,8 @@ pub struct Facts<'a> {
     pub endpoint: &'a EndpointKind,
     /// The URL apps should use for this proxy (from its `listen` setting), for fixes.
     pub proxy_endpoint: &'a str,
+    /// What this proxy does with a key the app sends itself.
+    pub client_credentials: ClientCredentials,
     /// The regions that accept the app's key, when the endpoint is a region and LangSmith said.
     pub key_regions: Option<&'a [String]>,
 }
@@ -41,7 +44,9 @@ type Check = fn(&Facts<'_>) -> Vec<Finding>;
 
 const CHECKS: &[Check] = &[
     key::check,
+    key::workspace,
     endpoint::check,
+    endpoint::replicas,
     network::check,
     names::near_misses,
     names::shadowed,
