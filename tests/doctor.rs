@@ -442,6 +442,28 @@ fn outbound_proxy_without_no_proxy_for_loopback() {
         [],
         "https proxy, http endpoint"
     );
+    // An empty lower-case variable is unset to requests, which then reads the upper-case one.
+    assert_eq!(
+        with(&[
+            ("HTTP_PROXY", "http://corp.example:3128"),
+            ("no_proxy", ""),
+            ("NO_PROXY", "127.0.0.1,localhost")
+        ]),
+        []
+    );
+    // Another loopback address needs its own entry, and the fix names it.
+    let url = url.replace("127.0.0.1", "127.0.0.2");
+    let report = via(&url, &[("HTTP_PROXY", "http://corp.example:3128")]);
+    assert!(
+        report.codes().contains(&Code::NoProxyMissingLoopback),
+        "{:?}",
+        report.codes()
+    );
+    let text = summary(&report, Code::NoProxyMissingLoopback);
+    assert!(
+        text.contains("NO_PROXY=127.0.0.1,localhost,127.0.0.2,$NO_PROXY"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -477,10 +499,19 @@ fn tracing_variables_that_disagree_name_the_one_that_decides() {
     assert_eq!(report.codes(), [Code::PrefixShadowed], "{}", doctor::human(&report));
     let text = summary(&report, Code::PrefixShadowed);
     assert!(
-        text.contains("LANGCHAIN_TRACING_V2=true decides") && text.contains("ignore LANGSMITH_TRACING=false"),
+        text.contains("LANGCHAIN_TRACING_V2=true decides whether the Python SDK traces")
+            && text.contains("ignores LANGSMITH_TRACING=false"),
         "{text}"
     );
     assert!(report.effective.tracing_on());
+
+    // The JS SDK traces when any of them is true, whatever the order says.
+    let report = via(
+        &url,
+        &[("LANGSMITH_TRACING_V2", "false"), ("LANGSMITH_TRACING", "true")],
+    );
+    let text = summary(&report, Code::PrefixShadowed);
+    assert!(text.contains("The JS SDK traces here all the same"), "{text}");
 
     // Agreeing variables are no problem.
     let report = via(&url, &[("LANGSMITH_TRACING", "true"), ("LANGCHAIN_TRACING_V2", "true")]);
@@ -582,4 +613,36 @@ fn a_workspace_id_that_is_no_uuid() {
     assert!(summary(&report, Code::WorkspaceNotUuid).contains("Settings → Workspaces"));
     let report = via(&url, &[("LANGSMITH_WORKSPACE_ID", WORKSPACE)]);
     assert!(report.codes().is_empty(), "{:?}", report.codes());
+}
+
+/// A password in the endpoint is not repeated in the report.
+#[test]
+fn an_endpoint_password_is_not_shown() {
+    let report = via("https://bob:hunter2@smith.langchain.com", &[]);
+    let shown = format!("{}{}", doctor::human(&report), doctor::json(&report));
+    assert!(!shown.contains("hunter2") && !shown.contains("bob"), "{shown}");
+    assert!(shown.contains("https://…@smith.langchain.com"), "{shown}");
+}
+
+/// A variable set to bytes that are not UTF-8 is reported as unusable, not as unset.
+#[cfg(unix)]
+#[test]
+fn values_that_are_not_text_are_unusable_not_unset() {
+    use std::os::unix::ffi::OsStringExt;
+    let home = tempfile::tempdir().expect("tempdir");
+    let env = Env::from_os_pairs([
+        ("HOME".into(), home.path().into()),
+        ("LANGSMITH_ENDPOINT".into(), proxy_stand_in().into()),
+        (
+            "LANGSMITH_API_KEY".into(),
+            std::ffi::OsString::from_vec(b"lsv2_pt_\xff".to_vec()),
+        ),
+    ]);
+    let inputs = Inputs {
+        env: &env,
+        proxy_listen: listen(),
+        client_credentials: ClientCredentials::Replace,
+    };
+    let report = doctor::examine(&inputs, &TcpProbe::default());
+    assert_eq!(report.codes(), [Code::KeyMalformed], "{}", doctor::human(&report));
 }

@@ -47,6 +47,8 @@ fn key_from_another_region_is_named() {
         .expect("mismatch found");
     let text = doctor::human(&report).to_string();
     assert!(text.contains("--upstream eu"), "{text}");
+    // The region-host finding beside it names the same region, not the one the app uses.
+    assert!(!text.contains("--upstream us"), "{text}");
     assert!(finding.summary.contains("works in eu"), "{}", finding.summary);
     assert!(!report.is_ok());
     assert!(!text.contains(TEST_KEY));

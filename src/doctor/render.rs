@@ -21,7 +21,7 @@ pub fn human(report: &Report) -> String {
         "endpoint",
         format!(
             "{} ({}) — {}",
-            printable(&effective.endpoint.value),
+            effective.shown_endpoint(),
             effective.endpoint.origin,
             endpoint_kind(&report.endpoint).1
         ),
@@ -88,7 +88,7 @@ pub fn json(report: &Report) -> Json {
         "proxy_endpoint": report.proxy_endpoint,
         "effective": {
             "endpoint": {
-                "value": printable(&effective.endpoint.value),
+                "value": effective.shown_endpoint(),
                 "source": effective.endpoint.origin.to_string(),
                 "kind": endpoint_kind(&report.endpoint).0,
             },

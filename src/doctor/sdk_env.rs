@@ -115,10 +115,17 @@ pub struct Resolved<T> {
 
 /// The value of `LANGSMITH_<stem>`, else `LANGCHAIN_<stem>`, skipping blank values as the
 /// Python SDK does.
+/// Stands for a value that is not UTF-8 text: U+FFFD, as a lossy decoding shows it.
+const NOT_TEXT: &str = "\u{FFFD}";
+
 pub fn lookup<'a>(env: &'a Env, stem: &str) -> Option<Resolved<&'a str>> {
     PREFIXES.iter().find_map(|prefix| {
         let name = format!("{prefix}{stem}");
-        let value = env.get(&name).filter(|value| !value.trim().is_empty())?;
+        let value = match env.is_not_text(&name) {
+            // The SDKs see bytes here; reported as an unusable value, not as none.
+            true => NOT_TEXT,
+            false => env.get(&name).filter(|value| !value.trim().is_empty())?,
+        };
         Some(Resolved {
             value,
             origin: Origin::Var(name),

@@ -9,11 +9,11 @@ use super::Facts;
 use crate::doctor::endpoint::EndpointKind;
 use crate::doctor::finding::{Code, Finding};
 use crate::doctor::probe::Answer;
-use crate::doctor::sdk_env::{printable, Origin};
+use crate::doctor::sdk_env::Origin;
 
 pub fn check(f: &Facts<'_>) -> Vec<Finding> {
     let endpoint = &f.effective.endpoint;
-    let value = printable(&endpoint.value);
+    let value = f.effective.shown_endpoint();
     let origin = &endpoint.origin;
     let mut findings = Vec::new();
     if let (EndpointKind::Region(region), Some(accepting)) = (f.endpoint, f.key_regions) {
@@ -69,7 +69,11 @@ pub fn check(f: &Facts<'_>) -> Vec<Finding> {
                 summary,
                 [
                     f.use_proxy_fix(),
-                    format!("run the proxy with --upstream {region} (or the region your key belongs to)"),
+                    match f.key_regions.and_then(|accepting| home_region(region, accepting)) {
+                        // LangSmith said where the key works: no contradiction with that finding.
+                        Some(home) => format!("run the proxy with --upstream {home}, where the key works"),
+                        None => format!("run the proxy with --upstream {region} (or the region your key belongs to)"),
+                    },
                 ],
             )
         }
@@ -125,11 +129,19 @@ pub fn replicas(f: &Facts<'_>) -> Vec<Finding> {
         Code::RunsEndpointsConflict,
         format!(
             "{replicas} is set beside the endpoint {} (from {}): the SDKs refuse the two together (Python raises LangSmithUserError, JS ConflictingEndpointsError), so no client starts; and the replicas it lists are sent their own keys directly, not through langsmith-proxy.",
-            printable(&endpoint.value),
+            f.effective.shown_endpoint(),
             endpoint.origin
         ),
         [format!("unset {replicas}: through langsmith-proxy, LANGSMITH_ENDPOINT alone says where traces go")],
     )]
+}
+
+/// The region the key works in, when it is not `region`.
+fn home_region<'a>(region: &str, accepting: &'a [String]) -> Option<&'a str> {
+    match accepting.iter().any(|name| name == region) {
+        true => None,
+        false => accepting.first().map(String::as_str),
+    }
 }
 
 fn region_mismatch(region: &str, accepting: &[String], endpoint: &str) -> Finding {

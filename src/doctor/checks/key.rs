@@ -112,7 +112,7 @@ fn placeholder_unreplaced(endpoint: &EndpointKind) -> bool {
 }
 
 fn placeholder(f: &Facts<'_>) -> Finding {
-    let endpoint = printable(&f.effective.endpoint.value);
+    let endpoint = f.effective.shown_endpoint();
     let why = match f.endpoint {
         EndpointKind::Region(_) => {
             format!("the endpoint {endpoint} is LangSmith itself, which rejects the placeholder (401/403)")

@@ -6,7 +6,6 @@ use hyper_util::client::proxy::matcher::Matcher;
 use super::Facts;
 use crate::doctor::endpoint::EndpointKind;
 use crate::doctor::finding::{Code, Finding};
-use crate::doctor::sdk_env::printable;
 use crate::env::Env;
 
 pub fn check(f: &Facts<'_>) -> Vec<Finding> {
@@ -38,22 +37,31 @@ pub fn check(f: &Facts<'_>) -> Vec<Finding> {
         .find(|name| f.env.get(name).is_some_and(|v| !v.is_empty()))
         .unwrap_or_else(|| scheme_var.to_owned());
     let host = uri.host().unwrap_or_default();
+    // requests compares the host as written, without brackets: 127.0.0.2 or ::1 need an entry
+    // of their own.
+    let bare_host = host.trim_start_matches('[').trim_end_matches(']');
+    let entries = match bare_host {
+        "127.0.0.1" | "localhost" => "127.0.0.1,localhost".to_owned(),
+        other => format!("127.0.0.1,localhost,{other}"),
+    };
     vec![Finding::new(
         Code::NoProxyMissingLoopback,
         format!(
             "{proxy_var} is set and NO_PROXY does not cover {host}: Python's requests sends the SDK's calls for {} to that proxy, not to langsmith-proxy.",
-            printable(&f.effective.endpoint.value)
+            f.effective.shown_endpoint()
         ),
         [
-            "export NO_PROXY=127.0.0.1,localhost,$NO_PROXY no_proxy=127.0.0.1,localhost,$no_proxy".to_owned(),
+            format!("export NO_PROXY={entries},$NO_PROXY no_proxy={entries},$no_proxy"),
             "eval \"$(langsmith-proxy env)\" does this too".to_owned(),
         ],
     )]
 }
 
-/// A variable's value; the lower-case spelling first, as curl and Python's `requests` read it.
+/// A variable's value; the lower-case spelling first, as curl and Python's `requests` read it
+/// (an empty one counts as unset: `requests` then reads the upper-case one).
 fn value(env: &Env, upper: &str) -> Option<String> {
     env.get(&upper.to_ascii_lowercase())
+        .filter(|value| !value.is_empty())
         .or_else(|| env.get(upper))
         .map(str::to_owned)
 }

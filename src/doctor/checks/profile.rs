@@ -58,7 +58,7 @@ fn overrides(f: &Facts<'_>) -> Option<Finding> {
     let from_profile = |origin: &Origin| matches!(origin, Origin::Profile { .. });
     let mut supplied = Vec::new();
     if from_profile(&effective.endpoint.origin) {
-        supplied.push(format!("api_url {}", printable(&effective.endpoint.value)));
+        supplied.push(format!("api_url {}", effective.shown_endpoint()));
     }
     if let Some(key) = effective.key.as_ref().filter(|key| from_profile(&key.origin)) {
         supplied.push(format!("the key {}", key.value.describe()));

@@ -54,10 +54,16 @@ pub fn shadowed(f: &Facts<'_>) -> Vec<Finding> {
     if ignored.is_empty() {
         return Vec::new();
     }
+    // The JS SDK (isTracingEnabled) traces when any of the four is exactly `true`.
+    let js = if set.iter().any(|(_, value)| *value == "true") {
+        "The JS SDK traces here all the same: any of them set to true turns it on."
+    } else {
+        "The JS SDK, which traces when any of them is true, does not trace here either."
+    };
     vec![Finding::new(
         Code::PrefixShadowed,
         format!(
-            "{winner}={} decides whether the SDKs trace; they ignore {} (they read TRACING_V2 before TRACING, LANGSMITH_ before LANGCHAIN_).",
+            "{winner}={} decides whether the Python SDK traces; it ignores {} (it reads TRACING_V2 before TRACING, LANGSMITH_ before LANGCHAIN_). {js}",
             printable(value),
             ignored.join(", ")
         ),
