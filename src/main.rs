@@ -125,7 +125,7 @@ fn run_doctor(args: &DoctorArgs, config: &Config, proxy_listen: std::net::Socket
         proxy_listen,
         client_credentials: config.client_credentials,
     };
-    let regions = doctor::LangSmithRegionCheck::builtin(config.timeouts);
+    let regions = doctor::LangSmithRegionCheck::builtin(config.timeouts, env);
     let report = doctor::examine_with(&inputs, &doctor::TcpProbe::default(), &regions);
     let text = if args.json {
         format!("{:#}\n", doctor::json(&report))

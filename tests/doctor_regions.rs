@@ -5,6 +5,7 @@ mod support;
 
 use std::time::Duration;
 
+use langsmith_proxy::client::OutboundProxy;
 use langsmith_proxy::config::Timeouts;
 use langsmith_proxy::doctor::{self, Code, Inputs, LangSmithRegionCheck, RegionCheck, TcpProbe};
 use langsmith_proxy::env::Env;
@@ -88,8 +89,9 @@ async fn the_real_check_asks_each_region() {
         .await;
     let (eu, _) = LangSmith::default().start().await;
     let table = [("us", us.url.as_str()), ("eu", eu.url.as_str())];
-    let check = LangSmithRegionCheck {
-        regions: Upstream::regions(table).expect("regions"),
+    let regions = Upstream::regions(table).expect("regions");
+    let check = |outbound_proxy| LangSmithRegionCheck {
+        regions: regions.clone(),
         timeouts: Timeouts {
             connect: Duration::from_secs(5),
             response_header: Duration::from_secs(5),
@@ -97,11 +99,27 @@ async fn the_real_check_asks_each_region() {
             shutdown_grace: Duration::from_secs(1),
             shutdown_delay: Duration::ZERO,
         },
+        outbound_proxy,
     };
-    let key = ApiKey::parse(TEST_KEY).expect("key");
     // The check runs its own runtime, as `doctor` does: keep it off this one.
-    let accepting = tokio::task::spawn_blocking(move || check.accepting(&key))
-        .await
-        .expect("join");
-    assert_eq!(accepting, Some(vec!["eu".to_owned()]));
+    let ask = |check: LangSmithRegionCheck| {
+        tokio::task::spawn_blocking(move || check.accepting(&ApiKey::parse(TEST_KEY).expect("key")))
+    };
+    assert_eq!(ask(check(None)).await.expect("join"), Some(vec!["eu".to_owned()]));
+
+    // Through the app's outbound proxy, as its calls go: here one that is down, so no region
+    // can be asked.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let proxy_url = format!("http://{}", closed.local_addr().expect("addr"));
+    drop(closed);
+    let env = Env::from_pairs([("HTTP_PROXY", proxy_url.as_str())]);
+    let outbound = OutboundProxy::from_env(&env, &regions[0].1)
+        .expect("proxy")
+        .expect("applies");
+    let accepting = ask(check(Some(outbound))).await.expect("join");
+    assert_ne!(
+        accepting,
+        Some(vec!["eu".to_owned()]),
+        "the outbound proxy was bypassed"
+    );
 }

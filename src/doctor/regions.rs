@@ -1,8 +1,9 @@
 //! Where the app's key works: asked of LangSmith itself when the endpoint is a region's API
 //! host, so `doctor` can say "this key belongs to eu". A trait, so tests stay off the network.
 
-use crate::client;
+use crate::client::{self, OutboundProxy};
 use crate::config::Timeouts;
+use crate::env::Env;
 use crate::key_check::regions_accepting;
 use crate::secret::ApiKey;
 use crate::upstream::{Upstream, REGIONS};
@@ -26,15 +27,24 @@ impl RegionCheck for NoRegionCheck {
 pub struct LangSmithRegionCheck {
     pub regions: Vec<(String, Upstream)>,
     pub timeouts: Timeouts,
+    /// The corporate proxy the app's environment names (`HTTPS_PROXY`): where the app's calls
+    /// go, LangSmith may be reachable only through it.
+    pub outbound_proxy: Option<OutboundProxy>,
 }
 
 impl LangSmithRegionCheck {
     /// LangSmith's own regions, never `regions` overrides: `doctor` sends the app's key, and
-    /// runs in the app's directory, whose config file nobody may have vetted.
-    pub fn builtin(timeouts: Timeouts) -> Self {
+    /// runs in the app's directory, whose config file nobody may have vetted. Through the
+    /// outbound proxy `env` names, as `check` goes (one the proxy cannot use: none).
+    pub fn builtin(timeouts: Timeouts, env: &Env) -> Self {
+        let regions = Upstream::regions(REGIONS.iter().copied()).unwrap_or_default();
+        let outbound_proxy = regions
+            .first()
+            .and_then(|(_, upstream)| OutboundProxy::from_env(env, upstream).ok().flatten());
         Self {
-            regions: Upstream::regions(REGIONS.iter().copied()).unwrap_or_default(),
+            regions,
             timeouts,
+            outbound_proxy,
         }
     }
 }
@@ -46,7 +56,7 @@ impl RegionCheck for LangSmithRegionCheck {
             .build()
             .ok()?;
         runtime.block_on(async {
-            let client = client::build(None, None, &self.timeouts).ok()?;
+            let client = client::build(None, self.outbound_proxy.as_ref(), &self.timeouts).ok()?;
             regions_accepting(&client, key.header_value(), &self.regions, &self.timeouts).await
         })
     }
@@ -68,7 +78,7 @@ mod tests {
             shutdown_grace: second,
             shutdown_delay: second,
         };
-        let check = LangSmithRegionCheck::builtin(timeouts);
+        let check = LangSmithRegionCheck::builtin(timeouts, &Env::default());
         let asked: Vec<_> = check
             .regions
             .iter()
