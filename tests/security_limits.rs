@@ -349,6 +349,78 @@ async fn idle_connections_are_closed_after_the_idle_timeout() {
     wait_for(&mut counts, |c| c.idle_closed == 2).await;
 }
 
+/// One HTTP/2 frame.
+fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let length = u32::try_from(payload.len()).expect("small frame").to_be_bytes();
+    let mut frame = length[1..].to_vec();
+    frame.extend([kind, flags]);
+    frame.extend(stream.to_be_bytes());
+    frame.extend(payload);
+    frame
+}
+
+/// An h2c client that makes one request, then only pings (answering the proxy's pings and
+/// settings as a live client does): its bytes never stop, but it brings no request, so its
+/// slot goes after `limits.idle_timeout` as an idle HTTP/1.1 client's does.
+#[tokio::test]
+async fn an_h2c_client_that_only_pings_is_closed_after_the_idle_timeout() {
+    const PING: u8 = 6;
+    const SETTINGS: u8 = 4;
+    const ACK: u8 = 1;
+    let upstream = FakeUpstream::start(|_| Reply::ok()).await;
+    let proxy = start_proxy_with(&upstream.url, &[("limits.idle_timeout", "300ms")], env_with_key()).await;
+    let mut counts = proxy.app.limit_counters().subscribe();
+    let mut stream = TcpStream::connect(proxy.addr).await.expect("connect");
+    // GET / on stream 1 (HPACK: :method GET, :scheme http, :path /, :authority 127.0.0.1).
+    let mut head = vec![0x82, 0x86, 0x84, 0x41, 9];
+    head.extend(b"127.0.0.1");
+    let mut opening = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    opening.extend(h2_frame(SETTINGS, 0, 0, &[]));
+    opening.extend(h2_frame(1, 0x5, 1, &head));
+    stream.write_all(&opening).await.expect("request");
+    let started = Instant::now();
+    let pinging = async {
+        let mut received = Vec::new();
+        let mut buffer = [0u8; 4096];
+        loop {
+            stream.write_all(&h2_frame(PING, 0, 0, b"12345678")).await?;
+            let read = match tokio::time::timeout(Duration::from_millis(50), stream.read(&mut buffer)).await {
+                Ok(read) => read?,
+                Err(_) => continue,
+            };
+            if read == 0 {
+                return Ok::<(), std::io::Error>(());
+            }
+            received.extend_from_slice(&buffer[..read]);
+            while received.len() >= 9 {
+                let length = usize::from(received[0]) << 16 | usize::from(received[1]) << 8 | usize::from(received[2]);
+                if received.len() < 9 + length {
+                    break;
+                }
+                let (kind, flags) = (received[3], received[4]);
+                let payload: Vec<u8> = received.drain(..9 + length).skip(9).collect();
+                if (kind == PING || kind == SETTINGS) && flags & ACK == 0 {
+                    stream
+                        .write_all(&h2_frame(kind, ACK, 0, if kind == PING { &payload } else { &[] }))
+                        .await?;
+                }
+            }
+        }
+    };
+    // Closed (or reset) by the proxy, either way within the bound.
+    let closed = tokio::time::timeout(BOUND, pinging).await;
+    assert!(
+        closed.is_ok(),
+        "a client that only pings held its connection past {BOUND:?}"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "closed before the idle timeout"
+    );
+    wait_for(&mut counts, |c| c.idle_closed == 1).await;
+    assert_eq!(upstream.requests().len(), 1);
+}
+
 /// A response whose body stops moving (and a client that stops reading looks the same) is
 /// closed gracefully at the idle timeout, which waits for the response; once it has also moved
 /// nothing for the longest a request may wait (twice `timeouts.response_header` and a key

@@ -25,6 +25,10 @@ pub struct Activity {
     read_since_write: AtomicBool,
     /// A whole request head reached the service (HTTP/1.1 or HTTP/2).
     had_request: AtomicBool,
+    /// Milliseconds after `start` when the latest request head reached the service.
+    last_request_ms: AtomicU64,
+    /// The connection speaks HTTP/2 (h2c).
+    http2: AtomicBool,
     /// The proxy asked the connection to close (idle, or draining) while no request was under
     /// way: hyper closes it with nothing unread, so the close need not linger.
     closed_between_requests: AtomicBool,
@@ -39,14 +43,19 @@ impl Activity {
             last_ms: AtomicU64::new(0),
             read_since_write: AtomicBool::new(false),
             had_request: AtomicBool::new(false),
+            last_request_ms: AtomicU64::new(0),
+            http2: AtomicBool::new(false),
             closed_between_requests: AtomicBool::new(false),
             first_byte: AtomicU16::new(0),
         })
     }
 
+    fn elapsed_ms(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
     fn touch(&self) {
-        let now = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.last_ms.store(now, Ordering::Relaxed);
+        self.last_ms.store(self.elapsed_ms(), Ordering::Relaxed);
     }
 
     fn quiet_for(&self) -> Duration {
@@ -58,8 +67,12 @@ impl Activity {
         self.read_since_write.load(Ordering::Relaxed)
     }
 
-    pub fn note_request(&self) {
+    pub fn note_request(&self, http2: bool) {
         self.had_request.store(true, Ordering::Relaxed);
+        self.last_request_ms.store(self.elapsed_ms(), Ordering::Relaxed);
+        if http2 {
+            self.http2.store(true, Ordering::Relaxed);
+        }
     }
 
     pub fn had_request(&self) -> bool {
@@ -77,6 +90,24 @@ impl Activity {
     pub fn note_close_asked(&self) {
         if !self.request_started() {
             self.closed_between_requests.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// On HTTP/2, resolves once no new request head has arrived for `timeout`: bytes alone do
+    /// not count there, since a client can keep them coming (PINGs, a request head trickled a
+    /// byte at a time) without making a request. Closing is graceful, so streams in flight
+    /// finish. Never resolves on HTTP/1.1, where hyper bounds every head and bytes are requests.
+    pub async fn no_new_request(&self, timeout: Duration) {
+        loop {
+            let since = Duration::from_millis(
+                self.elapsed_ms()
+                    .saturating_sub(self.last_request_ms.load(Ordering::Relaxed)),
+            );
+            match self.http2.load(Ordering::Relaxed) {
+                true if since >= timeout => return,
+                true => tokio::time::sleep(timeout - since).await,
+                false => tokio::time::sleep(timeout).await,
+            }
         }
     }
 

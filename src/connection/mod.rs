@@ -57,9 +57,16 @@ pub fn builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
         .timer(TokioTimer::new())
         // As for HTTP/1.1, the guard applies the head limits and explains its 431; h2 counts
         // 32 bytes more per field, so its own limit would answer first, bare.
-        .max_header_list_size(u32::try_from(read_buffer).unwrap_or(u32::MAX));
+        .max_header_list_size(u32::try_from(read_buffer).unwrap_or(u32::MAX))
+        // A client that stops answering pings is gone, or holding its slot on purpose (after
+        // an idle close, hyper waits for a ping's answer before it refuses new streams).
+        .keep_alive_interval(Some(limits.idle_timeout))
+        .keep_alive_timeout(H2_PING_TIMEOUT);
     builder
 }
+
+/// How long an h2c client has to answer the proxy's ping.
+const H2_PING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// What a connection needs besides its stream and service.
 #[derive(Clone)]
@@ -133,7 +140,7 @@ where
                     connection.as_mut().graceful_shutdown();
                 }
             }
-            () = activity.idle(ctx.limits.idle_timeout), if !closing => {
+            () = idle_or_no_new_request(&activity, ctx.limits.idle_timeout), if !closing => {
                 closing = true;
                 idle_closing = true;
                 ctx.counters.record(LimitEvent::IdleClosed);
@@ -159,6 +166,14 @@ where
     }
 }
 
+/// No byte moved, or (h2c) no new request arrived, for `timeout`.
+async fn idle_or_no_new_request(activity: &Activity, timeout: std::time::Duration) {
+    tokio::select! {
+        () = activity.idle(timeout) => {}
+        () = activity.no_new_request(timeout) => {}
+    }
+}
+
 /// Tells the connection's [`Activity`] when a request head has arrived.
 struct NotingRequests<S> {
     inner: S,
@@ -174,7 +189,7 @@ where
     type Future = S::Future;
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
-        self.activity.note_request();
+        self.activity.note_request(request.version() == http::Version::HTTP_2);
         self.inner.call(request)
     }
 }
