@@ -69,8 +69,9 @@ impl Activity {
 
     pub fn note_request(&self, http2: bool) {
         self.had_request.store(true, Ordering::Relaxed);
-        self.last_request_ms.store(self.elapsed_ms(), Ordering::Relaxed);
+        // Only HTTP/2 idles by requests ([`Self::no_new_request`]): HTTP/1.1 skips the clock.
         if http2 {
+            self.last_request_ms.store(self.elapsed_ms(), Ordering::Relaxed);
             self.http2.store(true, Ordering::Relaxed);
         }
     }
