@@ -315,6 +315,24 @@ fn check_sidecar(name: &str, manifest: &Value) -> Vec<String> {
         format!("http://{listen}")
     );
     assert_eq!(named(&app["env"], "LANGSMITH_API_KEY")["value"], PLACEHOLDER_KEY);
+    // A proxy a cluster injects must not take the calls meant for the sidecar.
+    for no_proxy in ["NO_PROXY", "no_proxy"] {
+        let value = named(&app["env"], no_proxy)["value"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let host = listen.rsplit_once(':').map_or(listen.as_str(), |(host, _)| host);
+        assert!(
+            value.split(',').any(|entry| entry == host),
+            "{name}: {no_proxy}={value}"
+        );
+    }
+    // One worker, whatever the node: `auto` would size it by the node's CPUs.
+    assert_eq!(
+        named(&sidecar["env"], "LANGSMITH_PROXY_WORKERS")["value"],
+        "1",
+        "{name}"
+    );
     paths
 }
 

@@ -207,6 +207,35 @@ fn the_plist_parses_and_carries_program_environment_and_logs() {
     }
 }
 
+/// Run from a checkout, the default config file is the repository's example, all comments: the
+/// service does not depend on it (it would fail once the checkout is gone). One that sets
+/// something is carried.
+#[test]
+fn the_default_config_file_is_carried_only_when_it_sets_something() {
+    let cwd = tempfile::tempdir().expect("cwd");
+    std::fs::create_dir(cwd.path().join("config")).expect("config dir");
+    let default = cwd.path().join("config/langsmith-proxy.toml");
+    let env = Env::from_pairs([("HOME", "/home/you"), ("LANGSMITH_API_KEY", TEST_KEY)]);
+    let spec_here = || {
+        let config = load_config(&[], &env).expect("config");
+        let mut sources = sources(&[]);
+        sources.default_file = Some(PathBuf::from("config/langsmith-proxy.toml"));
+        spec_with_sources(
+            &config,
+            &sources,
+            &env,
+            Path::new("/usr/bin/langsmith-proxy"),
+            cwd.path(),
+        )
+    };
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/langsmith-proxy.toml");
+    let example = std::fs::read_to_string(shipped).expect("the shipped example");
+    std::fs::write(&default, example).expect("copy");
+    assert_eq!(spec_here().config_file, None, "the example sets nothing");
+    std::fs::write(&default, "upstream = \"eu\"\n").expect("config");
+    assert_eq!(spec_here().config_file, Some(default));
+}
+
 #[test]
 fn the_spec_carries_flags_environment_config_file_and_absolute_key_path() {
     let cwd = tempfile::tempdir().expect("cwd");

@@ -68,7 +68,7 @@ impl ServiceSpec {
         }
         let config_file = match (&inputs.sources.file, &inputs.sources.default_file) {
             (Some(file), _) => Some(absolute(file)),
-            (None, Some(default)) if absolute(default).is_file() => Some(absolute(default)),
+            (None, Some(default)) if holds_settings(&absolute(default)) => Some(absolute(default)),
             (None, _) => None,
         };
         let timeouts = inputs.config.timeouts;
@@ -138,6 +138,25 @@ fn absolute_file_source(source: &KeySource, cwd: &Path) -> KeySource {
         KeySource::File(path) => KeySource::File(cwd.join(path)),
         other => other.clone(),
     }
+}
+
+/// Whether the default config file exists and sets anything: run from a checkout, it is the
+/// repository's example, all comments, which the service need not depend on (and would fail
+/// without once the checkout is gone). One that cannot be read or parsed counts as setting
+/// something: the service then fails the way this shell would.
+fn holds_settings(path: &Path) -> bool {
+    match std::fs::read_to_string(path) {
+        Ok(text) => text.parse::<toml::Table>().map_or(true, |table| sets_a_value(&table)),
+        Err(_) => path.exists(),
+    }
+}
+
+/// Whether a table holds a value, not only (empty) section headers.
+fn sets_a_value(table: &toml::Table) -> bool {
+    table.values().any(|value| match value {
+        toml::Value::Table(inner) => sets_a_value(inner),
+        _ => true,
+    })
 }
 
 /// A `*_source` setting as a source; `None` when unset (or invalid: loading refused it already).
