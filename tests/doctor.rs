@@ -560,6 +560,11 @@ async fn a_real_proxy_is_told_from_another_service() {
         .expect("probe");
     assert_eq!(answer, Answer::Proxy);
     assert!(upstream.requests().is_empty(), "the probe reached the upstream");
+    // Nothing to alert on: the probe is no misuse the proxy reports.
+    assert!(
+        proxy.app.shared().journal.recent().is_empty(),
+        "the probe was reported as a diagnosis"
+    );
     let other = upstream.addr.port();
     let answer = tokio::task::spawn_blocking(move || TcpProbe::default().probe("127.0.0.1", other))
         .await
@@ -618,9 +623,16 @@ fn a_workspace_id_that_is_no_uuid() {
 /// A password in the endpoint is not repeated in the report.
 #[test]
 fn an_endpoint_password_is_not_shown() {
-    let report = via("https://bob:hunter2@smith.langchain.com", &[]);
+    let report = via(
+        "https://bob:hunter2@smith.langchain.com",
+        &[("LANGCHAIN_ENDPOINT", "https://eve:hunter3@eu.smith.langchain.com")],
+    );
     let shown = format!("{}{}", doctor::human(&report), doctor::json(&report));
-    assert!(!shown.contains("hunter2") && !shown.contains("bob"), "{shown}");
+    assert!(report.codes().contains(&Code::PrefixShadowed), "{shown}");
+    assert!(
+        !shown.contains("hunter") && !shown.contains("bob:") && !shown.contains("eve:"),
+        "{shown}"
+    );
     assert!(shown.contains("https://…@smith.langchain.com"), "{shown}");
 }
 

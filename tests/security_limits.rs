@@ -427,6 +427,17 @@ async fn an_h2c_client_that_only_pings_is_closed_after_the_idle_timeout() {
 /// re-read) more, the connection is dropped and its slot freed.
 #[tokio::test]
 async fn a_stalled_response_does_not_keep_its_slot() {
+    a_stalled_response_frees_its_slot(false).await;
+}
+
+/// The same over h2c, where the idle close is a GOAWAY and its ping: answered, they must not
+/// keep a stalled connection alive.
+#[tokio::test]
+async fn a_stalled_h2c_response_does_not_keep_its_slot() {
+    a_stalled_response_frees_its_slot(true).await;
+}
+
+async fn a_stalled_response_frees_its_slot(h2c: bool) {
     let (upstream, chunks) = streaming_upstream().await;
     let flags = [
         ("limits.max_connections", "1"),
@@ -437,7 +448,7 @@ async fn a_stalled_response_does_not_keep_its_slot() {
     let proxy = start_proxy_with(&upstream, &flags, env_with_key()).await;
     let mut counts = proxy.app.limit_counters().subscribe();
     let started = Instant::now();
-    let body = open_stream(proxy.addr, &chunks).await;
+    let body = open_stream_over(proxy.addr, &chunks, h2c).await;
 
     wait_for(&mut counts, |c| c.idle_closed == 1).await;
     let rest = tokio::time::timeout(BOUND, body.collect())

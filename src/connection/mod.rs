@@ -57,16 +57,9 @@ pub fn builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
         .timer(TokioTimer::new())
         // As for HTTP/1.1, the guard applies the head limits and explains its 431; h2 counts
         // 32 bytes more per field, so its own limit would answer first, bare.
-        .max_header_list_size(u32::try_from(read_buffer).unwrap_or(u32::MAX))
-        // A client that stops answering pings is gone, or holding its slot on purpose (after
-        // an idle close, hyper waits for a ping's answer before it refuses new streams).
-        .keep_alive_interval(Some(limits.idle_timeout))
-        .keep_alive_timeout(H2_PING_TIMEOUT);
+        .max_header_list_size(u32::try_from(read_buffer).unwrap_or(u32::MAX));
     builder
 }
-
-/// How long an h2c client has to answer the proxy's ping.
-const H2_PING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// What a connection needs besides its stream and service.
 #[derive(Clone)]

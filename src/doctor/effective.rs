@@ -2,7 +2,7 @@
 //! each with where it came from (environment first, then the profile, then the SDK default).
 
 use super::profile::{Profile, ProfileState};
-use super::sdk_env::{lookup, printable, Origin, Resolved, TRACING_STEMS};
+use super::sdk_env::{lookup, shown, Origin, Resolved, TRACING_STEMS};
 use crate::env::Env;
 use crate::secret::{ApiKey, KeyFormatError, PLACEHOLDER_KEY};
 
@@ -54,7 +54,7 @@ pub struct Effective {
 impl Effective {
     /// The endpoint as reports show it: without a user or password (`https://…@host`).
     pub fn shown_endpoint(&self) -> String {
-        printable(&crate::secret::redact_url_credentials(&self.endpoint.value))
+        shown(&self.endpoint.value)
     }
 
     pub fn resolve(env: &Env, profile: &ProfileState) -> Self {

@@ -21,7 +21,7 @@ use std::net::SocketAddr;
 pub use effective::{Effective, KeyValue};
 pub use endpoint::EndpointKind;
 pub use finding::{Code, Finding, Severity};
-pub use probe::{Answer, Probe, TcpProbe};
+pub use probe::{Answer, Probe, TcpProbe, PROBE_TARGET};
 pub use profile::{Profile, ProfileState};
 pub use regions::{LangSmithRegionCheck, NoRegionCheck, RegionCheck};
 pub use render::{human, json};

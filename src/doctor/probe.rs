@@ -3,7 +3,7 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Answer {
@@ -18,6 +18,9 @@ pub enum Answer {
 pub trait Probe {
     fn probe(&self, host: &str, port: u16) -> Answer;
 }
+
+/// What `doctor` asks to CONNECT to; the proxy answers it without reporting a diagnosis.
+pub const PROBE_TARGET: &str = "langsmith-proxy-doctor.invalid:443";
 
 /// A `CONNECT` the proxy refuses itself (it is no forward proxy), whatever its settings: so
 /// the probe never reaches the upstream, and the refusal carries `x-langsmith-proxy-error`.
@@ -63,18 +66,30 @@ impl Probe for TcpProbe {
 }
 
 impl TcpProbe {
-    /// Whether the answer to [`QUESTION`] is langsmith-proxy's.
+    /// Whether the answer to [`QUESTION`] is langsmith-proxy's. The whole exchange has one
+    /// deadline: a service that answers a byte at a time cannot hold `doctor`.
     fn asks_the_proxy(&self, stream: &mut TcpStream) -> bool {
-        let answer_within = self.timeout.saturating_mul(2);
-        if stream.set_read_timeout(Some(answer_within)).is_err()
-            || stream.set_write_timeout(Some(answer_within)).is_err()
-            || stream.write_all(QUESTION).is_err()
-        {
+        let deadline = Instant::now() + self.timeout.saturating_mul(2);
+        let left = || {
+            deadline
+                .checked_duration_since(Instant::now())
+                .filter(|left| !left.is_zero())
+        };
+        let Some(write_within) = left() else {
+            return false;
+        };
+        if stream.set_write_timeout(Some(write_within)).is_err() || stream.write_all(QUESTION).is_err() {
             return false;
         }
         let mut head = Vec::new();
         let mut buffer = [0u8; 1024];
         while head.len() < HEAD_LIMIT && !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            let Some(left) = left() else {
+                break;
+            };
+            if stream.set_read_timeout(Some(left)).is_err() {
+                break;
+            }
             match stream.read(&mut buffer) {
                 Ok(0) | Err(_) => break,
                 Ok(read) => head.extend_from_slice(&buffer[..read]),
@@ -82,5 +97,19 @@ impl TcpProbe {
         }
         head.make_ascii_lowercase();
         head.starts_with(b"http/1.1 ") && head.windows(PROXY_MARK.len()).any(|w| w == PROXY_MARK)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_question_names_the_probe_target() {
+        let question = String::from_utf8_lossy(QUESTION);
+        assert!(
+            question.starts_with(&format!("CONNECT {PROBE_TARGET} HTTP/1.1\r\n")),
+            "{question}"
+        );
     }
 }

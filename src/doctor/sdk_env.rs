@@ -73,6 +73,12 @@ pub fn is_known(name: &str) -> bool {
 
 /// A variable's value as `doctor` may print it: anything that looks like a key pasted into the
 /// wrong variable is withheld, and long values are cut.
+/// A variable's value as reports show it: [`printable`], and a URL without its user or password
+/// (`https://…@host`).
+pub fn shown(value: &str) -> String {
+    printable(&crate::secret::redact_url_credentials(value))
+}
+
 pub fn printable(value: &str) -> String {
     const MAX_CHARS: usize = 100;
     if value.contains("lsv2_") || value.contains("ls__") {
@@ -113,11 +119,11 @@ pub struct Resolved<T> {
     pub origin: Origin,
 }
 
-/// The value of `LANGSMITH_<stem>`, else `LANGCHAIN_<stem>`, skipping blank values as the
-/// Python SDK does.
 /// Stands for a value that is not UTF-8 text: U+FFFD, as a lossy decoding shows it.
 const NOT_TEXT: &str = "\u{FFFD}";
 
+/// The value of `LANGSMITH_<stem>`, else `LANGCHAIN_<stem>`, skipping blank values as the
+/// Python SDK does.
 pub fn lookup<'a>(env: &'a Env, stem: &str) -> Option<Resolved<&'a str>> {
     PREFIXES.iter().find_map(|prefix| {
         let name = format!("{prefix}{stem}");

@@ -331,7 +331,12 @@ impl ProxyError {
         let status = self.status();
         let diagnosis = self.diagnosis(shared);
         let mut ctx = facts.diagnosis_context(shared, None);
-        report(shared, facts, status, &diagnosis, &ctx);
+        if self.is_doctor_probe() {
+            // `langsmith-proxy doctor` asking who answers here: no misuse to alert on.
+            tracing::debug!("answered the probe of langsmith-proxy doctor");
+        } else {
+            report(shared, facts, status, &diagnosis, &ctx);
+        }
         if self.is_refusal() {
             // A refused caller (a web page, a stranger) learns nothing about the key or workspace.
             ctx.key_source = crate::diagnosis::WITHHELD_KEY_SOURCE.to_owned();
@@ -339,6 +344,12 @@ impl ProxyError {
             ctx.workspace_id = None;
         }
         proxy_made_response(status, &diagnosis, &ctx)
+    }
+}
+
+impl ProxyError {
+    fn is_doctor_probe(&self) -> bool {
+        matches!(self, Self::NotAReverseProxyRequest { what } if what.strip_prefix("CONNECT ") == Some(crate::doctor::PROBE_TARGET))
     }
 }
 

@@ -49,7 +49,12 @@ pub async fn send_chunk(chunks: &Chunks, data: &'static [u8]) {
 /// Starts `GET /runs/stream` through the proxy at `addr` and sees its first chunk arrive: the
 /// response is then in flight. Returns the rest of the body.
 pub async fn open_stream(addr: std::net::SocketAddr, chunks: &Chunks) -> hyper::body::Incoming {
-    let response = super::http_client(false)
+    open_stream_over(addr, chunks, false).await
+}
+
+/// [`open_stream`], over h2c when `h2c`.
+pub async fn open_stream_over(addr: std::net::SocketAddr, chunks: &Chunks, h2c: bool) -> hyper::body::Incoming {
+    let response = super::http_client(h2c)
         .request(
             Request::get(format!("http://{addr}/runs/stream"))
                 .body(super::empty())

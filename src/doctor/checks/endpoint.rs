@@ -95,17 +95,22 @@ pub fn check(f: &Facts<'_>) -> Vec<Finding> {
         EndpointKind::Loopback {
             answer: Answer::Other,
             uri,
-        } if uri.scheme_str() == Some("http") => Finding::new(
-            Code::EndpointNotTheProxy,
-            format!("Something other than langsmith-proxy answers at {value} (from {origin}): SDK calls go to it, not through the proxy. Right if it is a self-hosted LangSmith or another proxy on purpose."),
-            [
-                format!("point the app at langsmith-proxy: export LANGSMITH_ENDPOINT={}", f.proxy_endpoint),
-                format!(
-                    "or see what holds that port: ss -ltnp | grep :{0}, or lsof -i :{0}",
-                    uri.port_u16().unwrap_or(80)
-                ),
-            ],
-        ),
+        } if uri.scheme_str() == Some("http") => {
+            let port = uri.port_u16().unwrap_or(80);
+            let holder = format!("see what holds the port: ss -ltnp | grep :{port}, or lsof -i :{port}");
+            // At the proxy's own address: another program has its port, or the proxy is too
+            // busy to answer (all its connections taken).
+            let fix = if endpoint.value.trim_end_matches('/') == f.proxy_endpoint {
+                vec![holder, "if it is langsmith-proxy, it did not answer within 1 s: see its log for too_many_connections".to_owned()]
+            } else {
+                vec![format!("point the app at langsmith-proxy: export LANGSMITH_ENDPOINT={}", f.proxy_endpoint), format!("or {holder}")]
+            };
+            Finding::new(
+                Code::EndpointNotTheProxy,
+                format!("Something other than langsmith-proxy answers at {value} (from {origin}): SDK calls go to it, not through the proxy. Right if it is a self-hosted LangSmith or another proxy on purpose."),
+                fix,
+            )
+        }
         EndpointKind::Loopback { .. } | EndpointKind::Other => return findings,
     };
     findings.push(finding);
@@ -119,12 +124,10 @@ pub fn replicas(f: &Facts<'_>) -> Vec<Finding> {
     if endpoint.origin == Origin::Default {
         return Vec::new();
     }
-    let Some(replicas) = ["LANGSMITH_RUNS_ENDPOINTS", "LANGCHAIN_RUNS_ENDPOINTS"]
-        .into_iter()
-        .find(|name| f.env.get(name).is_some_and(|value| !value.trim().is_empty()))
-    else {
+    let replicas = "LANGSMITH_RUNS_ENDPOINTS";
+    if f.env.get(replicas).is_none_or(|value| value.trim().is_empty()) {
         return Vec::new();
-    };
+    }
     vec![Finding::new(
         Code::RunsEndpointsConflict,
         format!(

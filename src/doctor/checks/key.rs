@@ -16,6 +16,20 @@ pub fn check(f: &Facts<'_>) -> Vec<Finding> {
     };
     let origin = &key.origin;
     let finding = match &key.value {
+        // Refused before LangSmith sees it, whatever else is wrong with it.
+        KeyValue::Key(api_key)
+            if f.client_credentials == ClientCredentials::Reject
+                && matches!(f.endpoint, EndpointKind::Loopback { answer: Answer::Proxy, .. }) =>
+        {
+            Finding::new(
+                Code::ClientKeyRefused,
+                format!(
+                    "{origin} holds a key of its own ({}), and langsmith-proxy refuses keys from apps (client_credentials = reject): every call gets 400 client_credentials_not_allowed.",
+                    api_key.hint()
+                ),
+                [format!("export LANGSMITH_API_KEY={PLACEHOLDER_KEY} (the proxy adds its own key)")],
+            )
+        }
         KeyValue::Malformed(problem) => Finding::new(
             Code::KeyMalformed,
             format!("The key in {origin} cannot be used: {problem}."),
@@ -45,19 +59,6 @@ pub fn check(f: &Facts<'_>) -> Vec<Finding> {
             )
         }
         KeyValue::Placeholder if f.effective.tracing_on() && placeholder_unreplaced(f.endpoint) => placeholder(f),
-        KeyValue::Key(api_key)
-            if f.client_credentials == ClientCredentials::Reject
-                && matches!(f.endpoint, EndpointKind::Loopback { answer: Answer::Proxy, .. }) =>
-        {
-            Finding::new(
-                Code::ClientKeyRefused,
-                format!(
-                    "{origin} holds a key of its own ({}), and langsmith-proxy refuses keys from apps (client_credentials = reject): every call gets 400 client_credentials_not_allowed.",
-                    api_key.hint()
-                ),
-                [format!("export LANGSMITH_API_KEY={PLACEHOLDER_KEY} (the proxy adds its own key)")],
-            )
-        }
         _ => return Vec::new(),
     };
     vec![finding]

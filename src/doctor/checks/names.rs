@@ -4,7 +4,7 @@
 use super::Facts;
 use crate::doctor::effective::KeyValue;
 use crate::doctor::finding::{Code, Finding};
-use crate::doctor::sdk_env::{expected_names, is_known, printable, PAIRED_STEMS, PREFIXES, TRACING_STEMS};
+use crate::doctor::sdk_env::{expected_names, is_known, shown, PAIRED_STEMS, PREFIXES, TRACING_STEMS};
 use crate::near_miss::{distance, resemblance};
 
 /// `LANGSMITH_APIKEY`, `langsmith_api_key`, `LANGSMITH_API_TOKEN`, ...: set, but never read.
@@ -47,7 +47,7 @@ pub fn shadowed(f: &Facts<'_>) -> Vec<Finding> {
             let (won, lost) = if *stem == "API_KEY" {
                 (KeyValue::read(won).describe(), KeyValue::read(lost).describe())
             } else {
-                (printable(won), printable(lost))
+                (shown(won), shown(lost))
             };
             Some(Finding::new(
                 Code::PrefixShadowed,
