@@ -41,7 +41,11 @@ pub enum ProxyError {
     #[error("{}: this proxy requires {expected}", match problem { TokenProblem::Missing => "no client token", TokenProblem::Wrong => "wrong client token" })]
     ClientTokenRequired { problem: TokenProblem, expected: String },
     #[error("{what}: langsmith-proxy forwards only to its own upstream and is not a forward (open) proxy")]
-    NotAReverseProxyRequest { what: String },
+    NotAReverseProxyRequest {
+        what: String,
+        /// `langsmith-proxy doctor` asking who answers here: answered alike, never reported.
+        doctor_probe: bool,
+    },
     #[error("this request already passed through this proxy ({via}): the upstream leads back to the proxy itself")]
     ProxyLoop { via: String },
     #[error("{limit} connections are open, the most limits.max_connections allows")]
@@ -331,7 +335,7 @@ impl ProxyError {
         let status = self.status();
         let diagnosis = self.diagnosis(shared);
         let mut ctx = facts.diagnosis_context(shared, None);
-        if self.is_doctor_probe() {
+        if matches!(self, Self::NotAReverseProxyRequest { doctor_probe: true, .. }) {
             // `langsmith-proxy doctor` asking who answers here: no misuse to alert on.
             tracing::debug!("answered the probe of langsmith-proxy doctor");
         } else {
@@ -344,12 +348,6 @@ impl ProxyError {
             ctx.workspace_id = None;
         }
         proxy_made_response(status, &diagnosis, &ctx)
-    }
-}
-
-impl ProxyError {
-    fn is_doctor_probe(&self) -> bool {
-        matches!(self, Self::NotAReverseProxyRequest { what } if what.strip_prefix("CONNECT ") == Some(crate::doctor::PROBE_TARGET))
     }
 }
 

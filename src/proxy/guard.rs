@@ -51,8 +51,10 @@ fn check<B>(shared: &Shared, request: &mut Request<B>) -> Result<(), ProxyError>
     let policy = &shared.guard;
     head_limit::check(shared, request)?;
     if request.method() == Method::CONNECT {
+        let target = request.uri().to_string();
         return Err(ProxyError::NotAReverseProxyRequest {
-            what: format!("CONNECT {}", echo(&request.uri().to_string())),
+            doctor_probe: target == crate::doctor::PROBE_TARGET,
+            what: format!("CONNECT {}", echo(&target)),
         });
     }
     if shared.via.seen_in(request.headers()) {
@@ -91,6 +93,7 @@ fn check_host<B>(hosts: &HostAllowlist, request: &Request<B>) -> Result<(), Prox
         // `GET host:port`: the authority form belongs to CONNECT alone.
         return Err(ProxyError::NotAReverseProxyRequest {
             what: format!("a request for {}", echo(&uri.to_string())),
+            doctor_probe: false,
         });
     }
     if let Some(host) = uri.host() {
@@ -98,6 +101,7 @@ fn check_host<B>(hosts: &HostAllowlist, request: &Request<B>) -> Result<(), Prox
             return Err(if http1 {
                 ProxyError::NotAReverseProxyRequest {
                     what: format!("a request for {}", echo(&uri.to_string())),
+                    doctor_probe: false,
                 }
             } else {
                 ProxyError::HostNotAllowed { host: Some(echo(host)) }
