@@ -421,6 +421,50 @@ async fn an_h2c_client_that_only_pings_is_closed_after_the_idle_timeout() {
     assert_eq!(upstream.requests().len(), 1);
 }
 
+/// After one request, an h2c client that trickles its next request head a byte at a time
+/// keeps bytes coming but brings no request: after the idle close it serves no stream, and is
+/// dropped within `limits.header_read_timeout` instead of holding its slot.
+#[tokio::test]
+async fn an_h2c_client_trickling_a_later_request_head_is_dropped() {
+    let upstream = FakeUpstream::start(|_| Reply::ok()).await;
+    let flags = [
+        ("limits.idle_timeout", "300ms"),
+        ("limits.header_read_timeout", "300ms"),
+    ];
+    let proxy = start_proxy_with(&upstream.url, &flags, env_with_key()).await;
+    let mut counts = proxy.app.limit_counters().subscribe();
+    let stream = TcpStream::connect(proxy.addr).await.expect("connect");
+    let (mut reader, mut writer) = stream.into_split();
+    // GET / on stream 1 (HPACK: :method GET, :scheme http, :path /, :authority 127.0.0.1).
+    let mut head = vec![0x82, 0x86, 0x84, 0x41, 9];
+    head.extend(b"127.0.0.1");
+    let mut opening = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    opening.extend(h2_frame(4, 0, 0, &[]));
+    opening.extend(h2_frame(1, 0x5, 1, &head));
+    writer.write_all(&opening).await.expect("request");
+    // Stream 3's head, 600 bytes announced, one byte every 50 ms: 30 s to complete.
+    let trickle = tokio::spawn(async move {
+        let mut frame = h2_frame(1, 0x4, 3, &head);
+        frame[..3].copy_from_slice(&[0x00, 0x02, 0x58]);
+        frame.resize(9 + 600, 0);
+        for byte in frame {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            if writer.write_all(&[byte]).await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(BOUND, reader.read_to_end(&mut rest)).await;
+    assert!(
+        read.is_ok(),
+        "a trickled request head held the connection past {BOUND:?}"
+    );
+    wait_for(&mut counts, |c| c.header_timeout == 1).await;
+    assert_eq!(upstream.requests().len(), 1);
+    trickle.abort();
+}
+
 /// A response whose body stops moving (and a client that stops reading looks the same) is
 /// closed gracefully at the idle timeout, which waits for the response; once it has also moved
 /// nothing for the longest a request may wait (twice `timeouts.response_header` and a key

@@ -4,7 +4,7 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
@@ -29,6 +29,10 @@ pub struct Activity {
     last_request_ms: AtomicU64,
     /// The connection speaks HTTP/2 (h2c).
     http2: AtomicBool,
+    /// HTTP/2 streams being served (request in, response body not yet ended or dropped), and
+    /// how many were ever opened.
+    streams_open: AtomicUsize,
+    streams_opened: AtomicUsize,
     /// The proxy asked the connection to close (idle, or draining) while no request was under
     /// way: hyper closes it with nothing unread, so the close need not linger.
     closed_between_requests: AtomicBool,
@@ -45,6 +49,8 @@ impl Activity {
             had_request: AtomicBool::new(false),
             last_request_ms: AtomicU64::new(0),
             http2: AtomicBool::new(false),
+            streams_open: AtomicUsize::new(0),
+            streams_opened: AtomicUsize::new(0),
             closed_between_requests: AtomicBool::new(false),
             first_byte: AtomicU16::new(0),
         })
@@ -112,6 +118,28 @@ impl Activity {
         }
     }
 
+    /// Counts an HTTP/2 stream as served until the returned guard drops (with its response body).
+    pub fn stream_opened(self: &Arc<Self>) -> StreamGuard {
+        self.streams_open.fetch_add(1, Ordering::Relaxed);
+        self.streams_opened.fetch_add(1, Ordering::Relaxed);
+        StreamGuard(self.clone())
+    }
+
+    /// Resolves once an HTTP/2 connection has served no stream for `grace`: after an idle close,
+    /// whatever still arrives then (a request head trickled a byte at a time) is no request.
+    /// Never resolves on HTTP/1.1.
+    pub async fn without_streams(&self, grace: Duration) {
+        loop {
+            let opened = self.streams_opened.load(Ordering::Relaxed);
+            tokio::time::sleep(grace).await;
+            let quiet =
+                self.streams_open.load(Ordering::Relaxed) == 0 && self.streams_opened.load(Ordering::Relaxed) == opened;
+            if quiet && self.http2.load(Ordering::Relaxed) {
+                return;
+            }
+        }
+    }
+
     /// Resolves once no byte has moved for `timeout`.
     pub async fn idle(&self, timeout: Duration) {
         loop {
@@ -121,6 +149,15 @@ impl Activity {
             }
             tokio::time::sleep(timeout - quiet).await;
         }
+    }
+}
+
+/// An HTTP/2 stream being served; see [`Activity::stream_opened`].
+pub struct StreamGuard(Arc<Activity>);
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        self.0.streams_open.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

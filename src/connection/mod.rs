@@ -3,6 +3,7 @@
 
 mod activity;
 mod linger;
+mod streams;
 
 use std::convert::Infallible;
 use std::error::Error as StdError;
@@ -15,6 +16,7 @@ use hyper_util::server::conn::auto;
 use tokio::sync::watch;
 
 use activity::{Activity, Tracked};
+use streams::GuardedResponse;
 
 use crate::config::Limits;
 use crate::limit_counters::{LimitCounters, LimitEvent};
@@ -141,6 +143,13 @@ where
                 activity.note_close_asked();
                 connection.as_mut().graceful_shutdown();
             }
+            // After the idle close an h2c connection serving no stream holds no request: what
+            // still arrives (a request head trickled a byte at a time) does not keep it.
+            () = activity.without_streams(ctx.limits.header_read_timeout), if idle_closing => {
+                ctx.counters.record(LimitEvent::HeaderTimeout);
+                tracing::warn!(%peer, "an h2c client sent no whole request head within limits.header_read_timeout after the idle close: connection closed");
+                return;
+            }
             () = activity.idle(stalled_after), if idle_closing => {
                 ctx.counters.record(LimitEvent::Stalled);
                 tracing::warn!(
@@ -175,15 +184,17 @@ struct NotingRequests<S> {
 
 impl<S> hyper::service::Service<Request<Incoming>> for NotingRequests<S>
 where
-    S: hyper::service::Service<Request<Incoming>>,
+    S: hyper::service::Service<Request<Incoming>, Response = Response<ProxyBody>>,
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = S::Future;
+    type Future = GuardedResponse<S::Future>;
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
-        self.activity.note_request(request.version() == http::Version::HTTP_2);
-        self.inner.call(request)
+        let http2 = request.version() == http::Version::HTTP_2;
+        self.activity.note_request(http2);
+        let guard = http2.then(|| self.activity.stream_opened());
+        GuardedResponse::new(self.inner.call(request), guard)
     }
 }
 

@@ -2,7 +2,7 @@
 
 mod access_log;
 pub(crate) mod allowlist;
-mod counted_body;
+pub(crate) mod counted_body;
 mod credentials;
 mod decompress;
 mod diagnose;
