@@ -21,16 +21,6 @@ const SERVICE_KEY: &str = "lsv2_sk_33333333333333333333333333333333_cccc3333";
 const LEGACY_KEY: &str = "ls__4444444444444444444444444444";
 const WORKSPACE: &str = "0b0e2c6a-8e71-4c35-9a3b-4d6b1f0e9a11";
 
-/// A listener standing in for a running langsmith-proxy (see [`proxy_stand_in`]).
-fn running_proxy() -> ((), String) {
-    ((), proxy_stand_in())
-}
-
-/// Something else on a loopback port: it answers each connection with `answer`.
-fn answering(answer: &'static [u8]) -> ((), String) {
-    ((), answering_with(answer))
-}
-
 /// An address where nothing listens: bound, then released.
 fn stopped_proxy() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -98,7 +88,7 @@ fn summary(report: &Report, code: Code) -> String {
 
 #[test]
 fn clean_setup_has_no_findings() {
-    let (_proxy, url) = running_proxy();
+    let url = proxy_stand_in();
     let report = via(
         &url,
         &[
@@ -118,7 +108,7 @@ fn clean_setup_has_no_findings() {
 
 #[test]
 fn unset_key() {
-    let (_proxy, url) = running_proxy();
+    let url = proxy_stand_in();
     let report = examine(&[("LANGSMITH_ENDPOINT", url.as_str())]);
     assert_eq!(report.codes(), [Code::KeyUnset]);
     assert!(summary(&report, Code::KeyUnset).contains("LANGSMITH_API_KEY=proxy-managed"));
@@ -130,7 +120,7 @@ fn unset_key() {
 
 #[test]
 fn near_miss_names() {
-    let (_proxy, url) = running_proxy();
+    let url = proxy_stand_in();
     for (name, how) in [
         ("LANGSMITH_APIKEY", "underscores"),
         ("LANGSMITH_API_TOKEN", "another word"),
@@ -156,7 +146,7 @@ fn near_miss_names() {
 
 #[test]
 fn langsmith_prefix_shadows_langchain() {
-    let (_proxy, url) = running_proxy();
+    let url = proxy_stand_in();
     let report = examine(&[
         ("LANGSMITH_ENDPOINT", url.as_str()),
         ("LANGSMITH_API_KEY", PAT),
@@ -185,7 +175,7 @@ fn langsmith_prefix_shadows_langchain() {
 
 #[test]
 fn blank_langsmith_variable_falls_back_to_langchain() {
-    let (_proxy, url) = running_proxy();
+    let url = proxy_stand_in();
     let report = examine(&[
         ("LANGSMITH_ENDPOINT", url.as_str()),
         ("LANGSMITH_API_KEY", ""),
@@ -274,11 +264,11 @@ fn https_at_the_proxy_address() {
         );
     }
     // The proxy answering in plain HTTP on another port: https:// there fails the same way.
-    let (_listening, url) = running_proxy();
+    let url = proxy_stand_in();
     let report = via(&url.replace("http://", "https://"), &[]);
     assert_eq!(report.codes(), [Code::EndpointHttpsToProxy]);
     // https:// to something else on a loopback port may be a TLS terminator in front of it.
-    let (_other, url) = answering(b"\x15\x03\x03\x00\x02\x02\x46");
+    let url = answering_with(b"\x15\x03\x03\x00\x02\x02\x46");
     let report = via(&url.replace("http://", "https://"), &[]);
     assert!(report.codes().is_empty(), "{:?}", report.codes());
 }
@@ -287,7 +277,7 @@ fn https_at_the_proxy_address() {
 /// SDK's calls: a warning, since a local self-hosted LangSmith is there on purpose.
 #[test]
 fn another_service_at_the_endpoint_is_named() {
-    let (_other, url) = answering(b"HTTP/1.1 405 Method Not Allowed\r\ncontent-length: 0\r\n\r\n");
+    let url = answering_with(b"HTTP/1.1 405 Method Not Allowed\r\ncontent-length: 0\r\n\r\n");
     let report = via(&url, &[]);
     assert_eq!(report.codes(), [Code::EndpointNotTheProxy]);
     let text = summary(&report, Code::EndpointNotTheProxy);
@@ -321,7 +311,7 @@ fn tracing_with_placeholder_and_no_proxy() {
 
 #[test]
 fn profile_supplies_key_endpoint_and_workspace() {
-    let (_proxy, url) = running_proxy();
+    let url = proxy_stand_in();
     let home = tempfile::tempdir().expect("tempdir");
     let dir = home.path().join(".langsmith");
     std::fs::create_dir(&dir).expect("mkdir");
@@ -386,7 +376,7 @@ fn profile_selected_by_config_file_and_profile_variables() {
 #[test]
 fn unusable_profile_files() {
     let home = tempfile::tempdir().expect("tempdir");
-    let (_proxy, url) = running_proxy();
+    let url = proxy_stand_in();
     let base = [
         ("LANGSMITH_ENDPOINT", url.as_str()),
         ("LANGSMITH_API_KEY", "proxy-managed"),
@@ -408,7 +398,7 @@ fn unusable_profile_files() {
 
 #[test]
 fn outbound_proxy_without_no_proxy_for_loopback() {
-    let (_proxy, url) = running_proxy();
+    let url = proxy_stand_in();
     let with = |extra: &[(&str, &str)]| via(&url, extra).codes();
     assert_eq!(
         with(&[("HTTP_PROXY", "http://corp.example:3128")]),
@@ -468,7 +458,7 @@ fn outbound_proxy_without_no_proxy_for_loopback() {
 
 #[test]
 fn tracing_values_other_than_true() {
-    let (_proxy, url) = running_proxy();
+    let url = proxy_stand_in();
     let report = via(
         &url,
         &[
@@ -491,7 +481,7 @@ fn tracing_values_other_than_true() {
 
 #[test]
 fn tracing_variables_that_disagree_name_the_one_that_decides() {
-    let (_proxy, url) = running_proxy();
+    let url = proxy_stand_in();
     let report = via(
         &url,
         &[("LANGSMITH_TRACING", "false"), ("LANGCHAIN_TRACING_V2", "true")],
@@ -535,7 +525,7 @@ fn service_key_without_workspace() {
 
 #[test]
 fn malformed_and_legacy_keys() {
-    let (_proxy, url) = running_proxy();
+    let url = proxy_stand_in();
     let quoted = format!("\"{PAT}\"");
     let report = examine(&[
         ("LANGSMITH_ENDPOINT", url.as_str()),
@@ -577,7 +567,7 @@ async fn a_real_proxy_is_told_from_another_service() {
 /// replica list would go to LangSmith directly. The value (with its keys) is never shown.
 #[test]
 fn runs_endpoints_beside_an_endpoint() {
-    let (_proxy, url) = running_proxy();
+    let url = proxy_stand_in();
     let replicas = format!("{{\"https://api.smith.langchain.com\":\"{PAT}\"}}");
     let report = via(&url, &[("LANGSMITH_RUNS_ENDPOINTS", &replicas)]);
     assert_eq!(report.codes(), [Code::RunsEndpointsConflict]);
@@ -598,7 +588,7 @@ fn runs_endpoints_beside_an_endpoint() {
 /// An app sending its own key to a proxy that refuses app keys gets 400 on every call.
 #[test]
 fn a_real_key_sent_to_a_proxy_that_refuses_app_keys() {
-    let (_proxy, url) = running_proxy();
+    let url = proxy_stand_in();
     let home = tempfile::tempdir().expect("tempdir");
     let vars = [("LANGSMITH_ENDPOINT", url.as_str()), ("LANGSMITH_API_KEY", PAT)];
     let report = examine_under(home.path(), &vars, ClientCredentials::Reject);
@@ -612,7 +602,7 @@ fn a_real_key_sent_to_a_proxy_that_refuses_app_keys() {
 /// X-Tenant-Id takes a workspace's UUID, not its name.
 #[test]
 fn a_workspace_id_that_is_no_uuid() {
-    let (_proxy, url) = running_proxy();
+    let url = proxy_stand_in();
     let report = via(&url, &[("LANGSMITH_WORKSPACE_ID", "my-workspace")]);
     assert_eq!(report.codes(), [Code::WorkspaceNotUuid]);
     assert!(summary(&report, Code::WorkspaceNotUuid).contains("Settings → Workspaces"));
